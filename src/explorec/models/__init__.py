@@ -1,0 +1,6 @@
+"""Recommenders: ``fit(train, catalog) -> self``, ``score(users, items=None, history=None) -> float32[B, n]``."""
+
+from explorec.models.base import Recommender
+from explorec.models.registry import MODELS, make_model, model_class, register
+
+__all__ = ["MODELS", "Recommender", "make_model", "model_class", "register"]
