@@ -47,6 +47,11 @@ class Recommender(ABC):
     n_users_: int
     n_items_: int
 
+    @classmethod
+    def contract_params(cls) -> dict[str, Any]:
+        """Hyper-parameters that keep the shared contract tests fast (few epochs, small dims)."""
+        return {}
+
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters as passed to the constructor."""

@@ -18,6 +18,10 @@ MODELS: dict[str, str] = {
     "popularity": "explorec.models.popularity:Popularity",
     "itemknn": "explorec.models.itemknn:ItemKNN",
     "ease": "explorec.models.ease:EASE",
+    "textknn": "explorec.models.textknn:TextKNN",
+    "lm-adapter": "explorec.models.adapter:LMAdapter",
+    "two-tower": "explorec.models.two_tower:TwoTower",
+    "sasrec": "explorec.models.sasrec:SASRec",
 }
 
 

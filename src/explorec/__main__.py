@@ -1,0 +1,5 @@
+import sys
+
+from explorec.cli import main
+
+sys.exit(main())
