@@ -210,7 +210,9 @@ class Interactions:
     def to_csr(self, *, binary: bool = True) -> sp.csr_matrix:
         """Users x items matrix; duplicates are summed (or set to 1 when ``binary``)."""
         data = np.ones(len(self), dtype=np.float32) if binary else self.weight
-        m = sp.csr_matrix((data, (self.user, self.item)), shape=(self.n_users, self.n_items), dtype=np.float32)
+        m = sp.csr_matrix(
+            (data, (self.user, self.item)), shape=(self.n_users, self.n_items), dtype=np.float32
+        )
         m.sum_duplicates()
         if binary:
             m.data[:] = 1.0
@@ -355,4 +357,6 @@ class Dataset:
             raise DataError(f"dataset {self.name!r}: catalog and interactions item vocabularies differ")
 
     def __repr__(self) -> str:
-        return f"Dataset({self.name!r}, {self.interactions!r}, {self.catalog!r}, split={self.split is not None})"
+        return (
+            f"Dataset({self.name!r}, {self.interactions!r}, {self.catalog!r}, split={self.split is not None})"
+        )

@@ -1,4 +1,4 @@
-"""Recommenders: ``fit(train, catalog) -> self``, ``score(users, items=None, history=None) -> float32[B, n]``."""
+"""Recommenders: ``fit(train, catalog) -> self``; ``score(users, items=None, history=None)``."""
 
 from explorec.models.base import Recommender
 from explorec.models.registry import MODELS, make_model, model_class, register

@@ -73,7 +73,8 @@ class Recommender(ABC):
             raise DataError(f"{type(self).__name__}.fit: the training interactions are empty")
         if catalog is not None and catalog.n_items != train.n_items:
             raise DataError(
-                f"{type(self).__name__}.fit: catalog has {catalog.n_items} items, interactions {train.n_items}"
+                f"{type(self).__name__}.fit: catalog has {catalog.n_items} items, "
+                f"interactions {train.n_items}"
             )
         self.train_ = train
         self.n_users_ = train.n_users
@@ -134,7 +135,9 @@ class Recommender(ABC):
     def _get_state(self) -> dict[str, np.ndarray]:
         """Learned arrays to save (default: every public attribute ending in ``_`` that is an array)."""
         return {
-            k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_") and isinstance(v, np.ndarray)
+            k: v
+            for k, v in vars(self).items()
+            if k.endswith("_") and not k.startswith("_") and isinstance(v, np.ndarray)
         }
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -155,7 +158,7 @@ class Recommender(ABC):
             "n_items": self.n_items_,
         }
         (out / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
-        np.savez(out / "state.npz", **self._get_state())
+        np.savez(out / "state.npz", allow_pickle=False, **self._get_state())
         save_interactions(self.train_, out / "train.npz")
         self._save_extra(out)
         return out
@@ -175,7 +178,9 @@ class Recommender(ABC):
             raise FileNotFoundError(f"{cfg_path}: no saved model here (expected config.json and state.npz)")
         config = json.loads(cfg_path.read_text())
         if config.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"{cfg_path}: format_version {config.get('format_version')!r}, expected {FORMAT_VERSION}")
+            raise DataError(
+                f"{cfg_path}: format_version {config.get('format_version')!r}, expected {FORMAT_VERSION}"
+            )
         from explorec.models.registry import resolve_class
 
         klass = resolve_class(config["class"])
@@ -212,7 +217,7 @@ def save_interactions(data: Interactions, path: str | Path) -> None:
     }
     if data.rating is not None:
         arrays["rating"] = data.rating
-    np.savez_compressed(path, **arrays)
+    np.savez_compressed(path, allow_pickle=False, **arrays)
 
 
 def load_interactions(path: str | Path) -> Interactions:

@@ -1,0 +1,185 @@
+"""``explorec evaluate``: full-ranking metrics of one or more models on a split's test part."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from explorec.cli._common import (
+    add_dataset_args,
+    add_preprocess_args,
+    parse_k,
+    parse_key_values,
+    prepare_dataset,
+    split_from_args,
+    write_json,
+)
+from explorec.data.interactions import Catalog, Split
+from explorec.errors import ConfigError
+from explorec.models.base import Recommender
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "evaluate", help="fit (or load) models and report full-ranking metrics on the test part"
+    )
+    add_dataset_args(parser)
+    add_preprocess_args(parser)
+    parser.add_argument(
+        "--models",
+        default="popularity,itemknn,ease",
+        help="comma-separated registered model names to fit and compare (default: the baselines)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="MODEL.KEY=VALUE",
+        help="hyper-parameter of one model, e.g. itemknn.k=50 (repeatable)",
+    )
+    parser.add_argument(
+        "--model-dir", action="append", default=[], help="evaluate a model saved by `explorec train` instead"
+    )
+    parser.add_argument("--k", default="10,20", help="cut-offs (default 10,20)")
+    parser.add_argument(
+        "--item-vectors",
+        choices=("none", "minilm", "hashing"),
+        default="none",
+        help="item vectors for intra-list diversity and similarity re-rankers (default none; minilm "
+        "encodes the catalogue with the packaged all-MiniLM-L6-v2, cached)",
+    )
+    parser.add_argument("--rerank", default=None, help="re-rank the top candidates, e.g. mmr:0.3 or dpp:0.5")
+    parser.add_argument(
+        "--candidates", type=int, default=100, help="candidates per user handed to --rerank (default 100)"
+    )
+    parser.add_argument(
+        "--sampled", type=int, default=None, help="SAMPLED evaluation against N negatives (labelled as such)"
+    )
+    parser.add_argument("--json", default=None, help="write metrics (and paired tests) to this JSON file")
+    parser.add_argument("--report", default=None, help="write an HTML report with plots into this folder")
+    parser.set_defaults(func=cmd_evaluate)
+
+
+def item_vectors_for(kind: str, catalog: Catalog) -> npt.NDArray[np.float32] | None:
+    if kind == "none":
+        return None
+    from explorec.encoders import HashingEncoder, item_vectors
+
+    encoder = HashingEncoder() if kind == "hashing" else None
+    return item_vectors(catalog, encoder=encoder)
+
+
+def fit_models(args: argparse.Namespace, split: Split, catalog: Catalog) -> dict[str, Recommender]:
+    from explorec.models.base import Recommender as Base
+    from explorec.models.registry import make_model
+
+    models: dict[str, Recommender] = {}
+    for directory in args.model_dir:
+        model = Base.load(directory)
+        models[f"{model.name}@{Path(directory).name}"] = model
+    if args.model_dir:
+        return models
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    per_model: dict[str, list[str]] = {n: [] for n in names}
+    for pair in args.param:
+        target, dot, rest = pair.partition(".")
+        if not dot or target not in per_model:
+            raise ConfigError(f"--param {pair!r}: expected MODEL.KEY=VALUE with MODEL in {names}")
+        per_model[target].append(rest)
+    for name in names:
+        model = make_model(name, **parse_key_values(per_model[name], f"--param {name}"))
+        start = time.perf_counter()
+        model.fit(split.train, catalog)
+        logger.info("fitted %s in %.1fs", name, time.perf_counter() - start)
+        models[name] = model
+    return models
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from explorec.evaluation import evaluate, evaluate_topk
+    from explorec.evaluation.significance import paired_test
+
+    ks = parse_k(args.k)
+    dataset = prepare_dataset(args)
+    split = split_from_args(dataset, args)
+    vectors = item_vectors_for(args.item_vectors, dataset.catalog)
+    models = fit_models(args, split, dataset.catalog)
+    history = split.test_history
+    results = {}
+    for name, model in models.items():
+        if model.n_items_ != split.train.n_items:
+            raise ConfigError(f"model {name} has {model.n_items_} items, the dataset {split.train.n_items}")
+        if args.rerank:
+            from explorec.pipeline import recommend
+            from explorec.rerank.spec import parse_rerank_spec
+
+            rerankers = parse_rerank_spec(args.rerank)
+            users = np.unique(split.test.user)
+            start = time.perf_counter()
+            slates = recommend(
+                model,
+                users,
+                k=max(ks),
+                history=history,
+                n_candidates=max(args.candidates, max(ks)),
+                rerankers=rerankers,
+                item_vectors=vectors,
+            )
+            top = np.full((users.size, max(ks)), -1, dtype=np.int64)
+            for row, slate in enumerate(slates):
+                top[row, : len(slate)] = slate.items
+            result = evaluate_topk(
+                top,
+                users,
+                split.test,
+                history=history,
+                k=ks,
+                item_vectors=vectors,
+                n_items=split.train.n_items,
+            )
+            result.seconds = time.perf_counter() - start
+            name = f"{name}+{args.rerank}"
+        else:
+            result = evaluate(
+                model, split.test, history=history, k=ks, item_vectors=vectors, sampled_negatives=args.sampled
+            )
+        results[name] = result
+        print(f"== {name} ({result.seconds:.1f}s)")
+        print(result.table())
+    payload: dict[str, Any] = {
+        "dataset": dataset.name,
+        "split": split.name,
+        "split_summary": split.summary(),
+        "results": {n: r.to_dict() for n, r in results.items()},
+    }
+    names = list(results)
+    metric = f"ndcg@{ks[0]}"
+    if len(names) > 1 and not args.sampled:
+        tests = {}
+        base = names[0]
+        for other in names[1:]:
+            a, b = results[other].per_user[metric], results[base].per_user[metric]
+            tests[f"{other} vs {base}"] = paired_test(a, b)
+            t = tests[f"{other} vs {base}"]
+            print(
+                f"paired {metric}: {other} vs {base}: diff={t['mean_diff']:+.4f} "
+                f"t-test p={t['t_pvalue']:.3g} wilcoxon p={t['wilcoxon_pvalue']:.3g}"
+            )
+        payload["paired_tests"] = tests
+    if args.json:
+        write_json(args.json, json.loads(json.dumps(payload, default=float)))
+    if args.report:
+        from explorec.evaluation.report import write_report
+
+        path = write_report(results, args.report, title=f"explorec evaluation: {dataset.name} ({split.name})")
+        print(f"report: {path}")
+    return 0
