@@ -314,6 +314,8 @@ class Split:
     ``cold_items`` lists the items held out of training entirely (cold-item splits).
     ``test_history`` is what a model may know about a test user at test time (train + valid by
     default): evaluation masks these items and sequential models read them as the user's history.
+    ``report`` holds the splitter's own counters (users kept in train only, cold rows, cutoffs, ...);
+    ``explorec.data.splits.describe`` merges it with ``summary()``.
     """
 
     train: Interactions
@@ -321,6 +323,7 @@ class Split:
     test: Interactions
     name: str = ""
     cold_items: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    report: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for part in ("valid", "test"):
