@@ -1,0 +1,159 @@
+"""Top-k retrieval with FAISS (flat, HNSW or IVF), behind the same interface as ``ExactIndex``.
+
+Johnson, Douze & Jégou, "Billion-scale similarity search with GPUs" (2017) for FAISS; Malkov &
+Yashunin, "Efficient and robust approximate nearest neighbor search using Hierarchical Navigable
+Small World graphs" (TPAMI 2018) for ``kind="hnsw"``. ``faiss`` is imported only when an index is
+built, so ``import explorec.index`` stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from explorec.errors import ConfigError, check_positive_int
+from explorec.index.exact import Exclude, check_metric, check_vectors, clip_k, exclusion_lists, l2_normalise
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("flat", "hnsw", "ivf")
+#: FAISS wants at least this many training points per IVF list (it warns below)
+_POINTS_PER_LIST = 39
+
+
+class FaissIndex:
+    """FAISS index over item vectors; ``search`` and ``add`` as in ``ExactIndex``.
+
+    Parameters
+    ----------
+    vectors : float32[n_items, dim]
+        Item vectors; row ``i`` is item ``i``.
+    metric : {"ip", "cosine"}
+        Inner product, or cosine (vectors and queries are L2-normalised).
+    kind : {"flat", "hnsw", "ivf"}
+        ``flat``: exact search. ``hnsw``: graph search, approximate, no training. ``ivf``: inverted
+        lists over k-means centroids trained on ``vectors``, approximate.
+    nlist : int
+        IVF lists (clipped so that each list gets at least 39 training vectors).
+    nprobe : int
+        IVF lists visited per query.
+    m : int
+        HNSW neighbours per node.
+    ef_construction, ef_search : int
+        HNSW candidate-list sizes while building and while searching.
+
+    Notes
+    -----
+    ``search`` returns ``min(k, n_items)`` columns; slots an approximate index could not fill, or that
+    exclusions emptied, hold item ``-1`` and score ``-inf``. Items added with ``add`` are searchable at
+    once (IVF assigns them to the existing centroids).
+    """
+
+    def __init__(
+        self,
+        vectors: npt.ArrayLike,
+        *,
+        metric: str = "ip",
+        kind: str = "flat",
+        nlist: int = 100,
+        nprobe: int = 10,
+        m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+    ) -> None:
+        import faiss
+
+        self.metric = check_metric(metric)
+        if kind not in KINDS:
+            raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind = kind
+        for name, value in (
+            ("nlist", nlist),
+            ("nprobe", nprobe),
+            ("m", m),
+            ("ef_construction", ef_construction),
+            ("ef_search", ef_search),
+        ):
+            check_positive_int(name, value)
+        self.nlist, self.nprobe, self.m = nlist, nprobe, m
+        self.ef_construction, self.ef_search = ef_construction, ef_search
+        arr = self._prepare(check_vectors(vectors))
+        dim = arr.shape[1]
+        self._dim = dim
+        faiss_metric = faiss.METRIC_INNER_PRODUCT
+        self.index: Any
+        if kind == "flat":
+            self.index = faiss.IndexFlatIP(dim)
+        elif kind == "hnsw":
+            self.index = faiss.IndexHNSWFlat(dim, m, faiss_metric)
+            self.index.hnsw.efConstruction = ef_construction
+            self.index.hnsw.efSearch = ef_search
+        else:
+            lists = max(1, min(nlist, arr.shape[0] // _POINTS_PER_LIST))
+            if lists != nlist:
+                logger.info("faiss ivf: %d vectors allow %d lists, not nlist=%d", arr.shape[0], lists, nlist)
+            quantizer = faiss.IndexFlatIP(dim)
+            self.index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss_metric)
+            self.index.train(arr)
+            self.index.nprobe = min(nprobe, lists)
+            self._quantizer = quantizer  # the IVF index does not own it
+        self.index.add(arr)
+
+    def _prepare(self, arr: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return np.ascontiguousarray(l2_normalise(arr) if self.metric == "cosine" else arr)
+
+    @property
+    def n_items(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def __len__(self) -> int:
+        return self.n_items
+
+    def __repr__(self) -> str:
+        return (
+            f"FaissIndex(n_items={self.n_items}, dim={self.dim}, metric={self.metric!r}, kind={self.kind!r})"
+        )
+
+    def add(self, vectors: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Append item vectors; returns their new item indices (searchable at once)."""
+        arr = self._prepare(check_vectors(vectors, dim=self.dim))
+        start = self.n_items
+        self.index.add(arr)
+        return np.arange(start, self.n_items, dtype=np.int64)
+
+    def search(
+        self, queries: npt.ArrayLike, k: int, *, exclude: Exclude = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The ``k`` highest-scoring items per query (see ``ExactIndex.search`` for the layout).
+
+        With exclusions, each query asks FAISS for ``k`` plus the longest exclusion list of the batch,
+        so that ``k`` items remain after the excluded ones are dropped.
+        """
+        q = self._prepare(check_vectors(queries, "queries", dim=self.dim))
+        n = self.n_items
+        k = clip_k(k, n)
+        excluded = exclusion_lists(exclude, q.shape[0], n)
+        extra = 0 if excluded is None else max((int(e.size) for e in excluded), default=0)
+        wide = min(n, k + extra)
+        raw_scores, raw_items = self.index.search(q, wide)  # [B, wide] each
+        raw_items = raw_items.astype(np.int64)
+        raw_scores = raw_scores.astype(np.float32)
+        raw_scores[raw_items < 0] = -np.inf
+        if excluded is not None:
+            for row, drop in enumerate(excluded):
+                hit = np.isin(raw_items[row], drop)
+                raw_items[row, hit] = -1
+                raw_scores[row, hit] = -np.inf
+        # score descending, ties by the lower item (as ExactIndex), empty slots last
+        order = np.lexsort((raw_items, -raw_scores), axis=1)[:, :k]
+        items = np.take_along_axis(raw_items, order, axis=1)
+        scores = np.take_along_axis(raw_scores, order, axis=1)
+        items[np.isneginf(scores)] = -1
+        return items, scores
