@@ -16,59 +16,14 @@ import numpy.typing as npt
 from explorec.data.interactions import Interactions
 from explorec.errors import ConfigError, check_positive_int
 from explorec.models.base import Recommender
+from explorec.rerank import RerankContext, Reranker, apply_rerankers, top_candidates
 from explorec.types import ScoredItems, Slate
 
 logger = logging.getLogger(__name__)
 
 
-class Reranker(Protocol):
-    def rerank(
-        self,
-        candidates: ScoredItems,
-        k: int,
-        *,
-        item_vectors: npt.NDArray[np.float32] | None = None,
-        context: Any = None,
-    ) -> ScoredItems: ...
-
-
 class Policy(Protocol):
     def select(self, candidates: ScoredItems, k: int, *, context: Any = None) -> Slate: ...
-
-
-def candidate_lists(
-    scores: npt.NDArray[np.float32],
-    n_candidates: int,
-    *,
-    masked: npt.NDArray[np.bool_] | None = None,
-) -> list[ScoredItems]:
-    """Top ``n_candidates`` items per row, best first, skipping masked items (ties: lower index first)."""
-    s = scores.astype(np.float32, copy=True)
-    if masked is not None:
-        s[masked] = -np.inf
-    n = min(n_candidates, s.shape[1])
-    part = (
-        np.argpartition(-s, n - 1, axis=1)[:, :n]
-        if n < s.shape[1]
-        else np.tile(np.arange(s.shape[1]), (s.shape[0], 1))
-    )
-    out = []
-    for row, idx in zip(s, part, strict=True):
-        vals = row[idx]
-        order = np.lexsort((idx, -vals))
-        idx, vals = idx[order], vals[order]
-        keep = np.isfinite(vals)
-        out.append(ScoredItems(idx[keep].astype(np.int64), vals[keep].astype(np.float32)))
-    return out
-
-
-def seen_mask(users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.bool_]:
-    """bool[B, n_items]: True where the user has an interaction in ``history``."""
-    csr = history.to_csr()[users]
-    mask = np.zeros((users.size, history.n_items), dtype=bool)
-    rows = np.repeat(np.arange(users.size), np.diff(csr.indptr))
-    mask[rows, csr.indices] = True
-    return mask
 
 
 def recommend(
@@ -80,7 +35,8 @@ def recommend(
     exclude_seen: bool = True,
     exclude: Sequence[int] | npt.NDArray[np.int64] | None = None,
     n_candidates: int = 100,
-    rerankers: Sequence[Reranker] = (),
+    rerank: Reranker | Sequence[Reranker] | str | None = None,
+    context: RerankContext | None = None,
     policy: Policy | None = None,
     item_vectors: npt.NDArray[np.float32] | None = None,
 ) -> list[Slate]:
@@ -101,8 +57,11 @@ def recommend(
         Items never to recommend (out of stock, already shown...).
     n_candidates : int
         How many top-scored items reach the re-rankers and the policy (at least ``k``).
-    rerankers : sequence of Reranker
-        Applied in order; deterministic.
+    rerank : Reranker, sequence of Reranker or spec string (``"mmr:0.3,fair:0.5"``), optional
+        Deterministic re-rankers, applied in order (see :mod:`explorec.rerank.spec`).
+    context : RerankContext, optional
+        Item-level side information for the re-rankers (categories, groups, popularity); each
+        user's history is added to it here.
     policy : Policy, optional
         The exploration policy; when None, the slate is the greedy top-``k`` with propensity 1.
     item_vectors : float32[n_items, dim], optional
@@ -119,15 +78,29 @@ def recommend(
     u = np.asarray(users, dtype=np.int64).reshape(-1)
     hist = model.train_ if history is None else history
     scores = model.score(u, history=hist)  # [B, n_items]
-    masked = seen_mask(u, hist) if exclude_seen else np.zeros(scores.shape, dtype=bool)
+    known = hist.to_csr()[u]  # [B, n_items] sparse: each user's known items
+    masked = np.zeros(scores.shape, dtype=bool)
+    if exclude_seen:
+        masked[np.repeat(np.arange(u.size), np.diff(known.indptr)), known.indices] = True
     if exclude is not None and len(exclude):
         masked[:, np.asarray(exclude, dtype=np.int64)] = True
+    if rerank is None:
+        pools = top_candidates(scores, n_candidates, masked=masked)
+    else:
+        # with a policy behind them, re-rankers order the whole pool so the policy can explore it
+        pools = apply_rerankers(
+            scores,
+            rerank,
+            n_candidates if policy is not None else k,
+            item_vectors,
+            context=context,
+            histories=[known.indices[known.indptr[row] : known.indptr[row + 1]] for row in range(u.size)],
+            exclude_seen=False,
+            masked=masked,
+            n_candidates=n_candidates,
+        )
     slates = []
-    # with a policy behind them, re-rankers order the whole pool so the policy can explore it
-    rerank_k = n_candidates if policy is not None else k
-    for cands in candidate_lists(scores, n_candidates, masked=masked):
-        for reranker in rerankers:
-            cands = reranker.rerank(cands, min(rerank_k, len(cands)), item_vectors=item_vectors)
+    for cands in pools:
         if policy is not None:
             slate = policy.select(cands, k)
         else:

@@ -8,14 +8,17 @@ import pytest
 from explorec.data.interactions import Interactions
 from explorec.errors import ConfigError
 from explorec.models.popularity import Popularity
-from explorec.pipeline import candidate_lists, recommend
+from explorec.pipeline import recommend
+from explorec.rerank import top_candidates
 
 
 @pytest.fixture
 def fitted() -> Popularity:
     # item popularity: i0=3, i1=2, i2=1, i3=0
     data = Interactions.from_ids(
-        ["a", "b", "c", "a", "b", "c"], ["i0", "i0", "i0", "i1", "i1", "i2"], item_ids=["i0", "i1", "i2", "i3"]
+        ["a", "b", "c", "a", "b", "c"],
+        ["i0", "i0", "i0", "i1", "i1", "i2"],
+        item_ids=["i0", "i1", "i2", "i3"],
     )
     return Popularity().fit(data)
 
@@ -39,7 +42,7 @@ def test_include_seen(fitted: Popularity) -> None:
 
 
 def test_candidate_ties_break_by_index() -> None:
-    (cands,) = candidate_lists(np.array([[1.0, 2.0, 2.0, 0.5]], dtype=np.float32), 3)
+    (cands,) = top_candidates(np.array([[1.0, 2.0, 2.0, 0.5]], dtype=np.float32), 3)
     assert cands.items.tolist() == [1, 2, 0]
 
 

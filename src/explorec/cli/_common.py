@@ -108,7 +108,7 @@ def prepare_dataset(args: argparse.Namespace) -> Dataset:
     """Load the dataset named on the command line and apply the asked-for preprocessing, reporting it."""
     import dataclasses
 
-    from explorec.data import preprocessing
+    import explorec.data.preprocessing as preprocessing
 
     dataset = load_dataset_from_args(args)
     steps: list[tuple[str, dict[str, Any]]] = []

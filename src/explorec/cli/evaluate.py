@@ -120,9 +120,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"model {name} has {model.n_items_} items, the dataset {split.train.n_items}")
         if args.rerank:
             from explorec.pipeline import recommend
-            from explorec.rerank.spec import parse_rerank_spec
+            from explorec.rerank import RerankContext
 
-            rerankers = parse_rerank_spec(args.rerank)
             users = np.unique(split.test.user)
             start = time.perf_counter()
             slates = recommend(
@@ -131,7 +130,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 k=max(ks),
                 history=history,
                 n_candidates=max(args.candidates, max(ks)),
-                rerankers=rerankers,
+                rerank=args.rerank,
+                context=RerankContext.from_data(split.train, dataset.catalog),
                 item_vectors=vectors,
             )
             top = np.full((users.size, max(ks)), -1, dtype=np.int64)

@@ -51,18 +51,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             if field in catalog.fields:
                 titles = catalog.fields[field]
                 break
-    rerankers = []
-    if args.rerank:
-        from explorec.rerank.spec import parse_rerank_spec
+    context = None
+    if args.rerank and catalog is not None:
+        from explorec.encoders import item_vectors
+        from explorec.rerank import RerankContext
 
-        rerankers = parse_rerank_spec(args.rerank)
-        if catalog is not None:
-            from explorec.encoders import item_vectors
-
-            vectors = item_vectors(catalog)
+        vectors = item_vectors(catalog)
+        context = RerankContext.from_data(model.train_, catalog)
     policy = None
     if args.policy:
-        from explorec.policies import parse_policy_spec
+        from explorec.policies.spec import parse_policy_spec
 
         policy = parse_policy_spec(args.policy, seed=args.seed)
     slates = recommend(
@@ -71,7 +69,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         k=args.k,
         exclude_seen=not args.include_seen,
         n_candidates=max(args.candidates, args.k),
-        rerankers=rerankers,
+        rerank=args.rerank,
+        context=context,
         policy=policy,
         item_vectors=vectors,
     )

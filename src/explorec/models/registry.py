@@ -22,6 +22,10 @@ MODELS: dict[str, str] = {
     "lm-adapter": "explorec.models.adapter:LMAdapter",
     "two-tower": "explorec.models.two_tower:TwoTower",
     "sasrec": "explorec.models.sasrec:SASRec",
+    "fusion-weighted": "explorec.models.fusion:WeightedFusion",
+    "fusion-rrf": "explorec.models.fusion:RankFusion",
+    "fusion-learned": "explorec.models.fusion:LearnedFusion",
+    "ease-ipw": "explorec.models.ipw:EASEIPW",
 }
 
 
@@ -34,7 +38,7 @@ def resolve_class(target: str) -> type[Recommender]:
     """Import ``"module:Class"`` or ``"module.Class"``."""
     module, _, attr = target.partition(":") if ":" in target else target.rpartition(".")
     klass = getattr(importlib.import_module(module), attr)
-    return klass  # type: ignore[no-any-return]
+    return klass
 
 
 def model_class(name: str) -> type[Recommender]:
