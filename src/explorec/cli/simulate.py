@@ -1,0 +1,168 @@
+"""``explorec simulate``: compare exploration policies in the online-loop simulator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorec.cli._common import parse_key_values, write_json
+from explorec.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "simulate",
+        help="run exploration policies in a simulated online loop built from a real dataset",
+        description="Fit a ground-truth click model on a dataset, let users arrive, show slates chosen "
+        "by each policy, draw clicks with position bias, release new items over time and refit the "
+        "recommender on the clicks it caused. Writes a plot and JSON, prints a table.",
+    )
+    parser.add_argument("--dataset", default="movielens-latest-small", help="registered dataset name")
+    parser.add_argument("--data-dir", default=None, help="folder holding the datasets ($EXPLOREC_DATA_DIR)")
+    parser.add_argument(
+        "--policies",
+        default="greedy,eps-greedy,ucb,linucb,ts",
+        help="comma-separated: oracle, greedy, eps-greedy, ucb, ts, linucb, linucb-hybrid, lints, softmax, "
+        "budget",
+    )
+    parser.add_argument(
+        "--policy-param",
+        action="append",
+        default=[],
+        metavar="POLICY.KEY=VALUE",
+        help="override a policy default, e.g. ucb.c=0.05 (repeatable)",
+    )
+    parser.add_argument("--steps", type=int, default=3000, help="users (slates) per run (default 3000)")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds 0..S-1 (default 3)")
+    parser.add_argument("--k", type=int, default=10, help="slate length (default 10)")
+    parser.add_argument(
+        "--max-items", type=int, default=1000, help="catalogue: most popular N items (0: all)"
+    )
+    parser.add_argument("--cold-fraction", type=float, default=0.2, help="share of items released over time")
+    parser.add_argument("--arrival", choices=("auto", "time", "random"), default="random")
+    parser.add_argument(
+        "--model", default=None, help="registered model refitted in the loop (default: fold-in PureSVD)"
+    )
+    parser.add_argument("--refit-every", type=int, default=250, help="steps between refits (default 250)")
+    parser.add_argument(
+        "--item-vectors",
+        choices=("minilm", "hashing", "none"),
+        default="minilm",
+        help="item vectors for the linear policies' features (default: the packaged all-MiniLM-L6-v2)",
+    )
+    parser.add_argument(
+        "--out", default="simulation", help="output folder for simulation.png and results.json"
+    )
+    parser.set_defaults(func=cmd_simulate)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from explorec.data.registry import load_dataset
+    from explorec.evaluation.simulator import SIMULATION_POLICIES, Simulator, plot_results, simulation_policy
+
+    names = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in names if p not in SIMULATION_POLICIES]
+    if unknown or not names:
+        raise ConfigError(f"--policies: unknown {unknown}; choose from {', '.join(SIMULATION_POLICIES)}")
+    if args.seeds < 1 or args.steps < 1:
+        raise ConfigError(f"--seeds and --steps must be >= 1, got {args.seeds} and {args.steps}")
+    overrides: dict[str, dict[str, Any]] = {}
+    for key, value in parse_key_values(args.policy_param, "--policy-param").items():
+        target, _, param = key.partition(".")
+        if target not in names or not param:
+            raise ConfigError(f"--policy-param {key}: expected POLICY.KEY with POLICY among {names}")
+        overrides.setdefault(target, {})[param] = value
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir)
+    vectors = None
+    if args.item_vectors != "none":
+        from explorec.encoders import HashingEncoder, item_vectors
+
+        vectors = item_vectors(
+            dataset.catalog, encoder=HashingEncoder() if args.item_vectors == "hashing" else None
+        )
+    results = []
+    for seed in range(args.seeds):
+        sim = Simulator(
+            dataset.interactions,
+            item_vectors=vectors,
+            model=args.model,
+            max_items=args.max_items or None,
+            n_steps=args.steps,
+            k=args.k,
+            cold_fraction=args.cold_fraction,
+            arrival=args.arrival,
+            refit_every=args.refit_every,
+            seed=seed,
+        )
+        for name in names:
+            policy = simulation_policy(name, sim, seed=seed, **overrides.get(name, {}))
+            result = sim.run(policy)
+            results.append(result)
+            print(
+                f"seed {seed} {name:<14} clicks {result.clicks.sum():8.0f}  ({result.seconds:.1f}s)",
+                flush=True,
+            )
+    out = Path(args.out)
+    png = plot_results(
+        results, out / "simulation.png", title=f"{args.dataset}: {args.steps} steps, {args.seeds} seed(s)"
+    )
+    table = summarise(results, names)
+    write_json(
+        out / "results.json",
+        {
+            "dataset": args.dataset,
+            "settings": {k: v for k, v in vars(args).items() if k != "func"},
+            "summary": table,
+            "runs": [r.summary() for r in results],
+        },
+    )
+    print()
+    print(format_table(table))
+    print(f"\nwrote {png} and {out / 'results.json'}")
+    return 0
+
+
+def summarise(results: list[Any], names: list[str]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds per policy, and the change against greedy."""
+    rows = []
+    greedy = [r.clicks.sum() for r in results if r.policy == "greedy"]
+    base = float(np.mean(greedy)) if greedy else None
+    for name in names:
+        runs = [r for r in results if r.policy == name]
+        clicks = np.array([r.clicks.sum() for r in runs])
+        rows.append(
+            {
+                "policy": name,
+                "seeds": len(runs),
+                "clicks_mean": float(clicks.mean()),
+                "clicks_std": float(clicks.std(ddof=1)) if len(runs) > 1 else 0.0,
+                "vs_greedy": None if base is None or base == 0 else float(clicks.mean() / base - 1.0),
+                "regret_mean": float(np.mean([r.regret.sum() for r in runs])),
+                "cold_impressions_mean": float(np.mean([r.cold_impressions.sum() for r in runs])),
+                "cold_clicks_mean": float(np.mean([r.cold_clicks.sum() for r in runs])),
+                "coverage_mean": float(np.mean([r.distinct_shown[-1] for r in runs])),
+                "seconds_mean": float(np.mean([r.seconds for r in runs])),
+            }
+        )
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'policy':<14}{'clicks':>16}{'vs greedy':>11}{'regret':>10}{'cold imp.':>11}"
+        f"{'cold clicks':>12}{'coverage':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        vs = "" if r["vs_greedy"] is None else f"{r['vs_greedy']:+.1%}"
+        lines.append(
+            f"{r['policy']:<14}{r['clicks_mean']:>9.1f} ± {r['clicks_std']:<5.1f}{vs:>11}"
+            f"{r['regret_mean']:>10.1f}{r['cold_impressions_mean']:>11.0f}{r['cold_clicks_mean']:>12.1f}{r['coverage_mean']:>10.0f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,841 @@
+"""A simulator of the online loop, built from a real dataset.
+
+The world:
+
+* **ground truth.** A rank-``r`` truncated SVD of the whole user-item matrix (every interaction of
+  the dataset, Cremonesi, Koren & Turrin 2010) gives an affinity ``s(u, i)``; the click probability is
+  ``p(u, i) = sigmoid(a * s(u, i) / sd(s) + b)`` with ``a, b`` solved so that the mean of each user's
+  ``k`` best items is ``top_ctr`` and the mean over all pairs is ``base_ctr`` (realistic CTRs).
+* **position bias.** Position ``j`` (0-based) is examined with probability ``(j + 1) ** -position_decay``;
+  a shown item is clicked when examined and liked: ``P(click) = exam_j * p(u, i)`` (the examination
+  hypothesis, Richardson et al. 2007).
+* **new items.** A ``cold_fraction`` of the items is held back and released over the first
+  ``arrival_end`` share of the horizon: the items first interacted with last when the data has time
+  stamps (``arrival="time"``), a random set otherwise.
+* **what the recommender knows at the start.** The earliest ``observed_fraction`` of each user's
+  interactions with the initially available items. Everything else exists only in the ground truth.
+* **users** arrive uniformly at random; each sees a slate of ``k`` items.
+
+The recommender: a model (by default :class:`FoldInSVD`; any registered model name works) is fitted
+on what is known and refitted every ``refit_every`` steps on that plus every click it caused. Its
+scores are standardised per user, turned into click-probability estimates by a logistic
+calibration fitted on the impressions so far, and the ``n_candidates`` best available items the user
+has not interacted with, plus the ``n_fresh`` newest released items, go to the policy, which picks the
+slate and learns from the feedback (``policy.update``). Linear policies get a feature row per
+candidate: ``[1, p_hat, cos(v_i, q_u), v_i * q_u]`` with ``v_i`` the item's (reduced) vector from the
+language model and ``q_u`` the user's profile (mean vector of the items they are known to like); the
+hybrid LinUCB adds a per-item part, ``[1]`` or ``[1, w_u]`` (``w_u`` the user's factor in a low-rank
+SVD of what the recommender knows; ``arm_features``), so that each item, new ones included, learns its
+own bias (and taste) from its impressions (Li et al. 2010's hybrid model); the disjoint LinUCB uses that
+per-item part alone.
+
+Outputs per step: clicks, the expected reward of the slate and of the oracle (the ``k`` items of
+largest true ``p`` among those available, in that order — optimal under decreasing examination),
+their difference (pseudo-regret, 0 for :class:`OraclePolicy`), impressions and clicks of cold items,
+and the number of distinct items shown so far (coverage). All randomness of the world (arrivals,
+clicks via common random numbers, the cold set) comes from the simulator's ``seed``; the policy has
+its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.optimize import brentq, minimize
+
+from explorec.data.interactions import Catalog, Interactions
+from explorec.errors import ConfigError, DataError, check_positive_int, check_range
+from explorec.models.base import Recommender
+from explorec.policies.base import Policy, feedback_for_slate
+from explorec.policies.greedy import Greedy
+from explorec.policies.linucb import HybridLinUCB, LinUCB
+from explorec.policies.thompson import LinearTS
+from explorec.types import ScoredItems
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def _sigmoid(x: npt.ArrayLike) -> FloatArray:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64))), dtype=np.float64)
+
+
+def _svd(matrix: sp.csr_matrix, rank: int, seed: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Truncated SVD ``U S V^T`` of a users x items matrix, largest values first.
+
+    With at most 4000 columns the exact eigendecomposition of the Gram matrix ``X^T X`` gives ``V`` and
+    ``S`` (``U = X V / S``); larger catalogues use randomized range finding (Halko, Martinsson & Tropp
+    2011; scikit-learn's ``randomized_svd``, seeded).
+    """
+    r = min(rank, min(matrix.shape) - 1)
+    if r < 1:
+        raise DataError(f"matrix of shape {matrix.shape} is too small for a truncated SVD")
+    x = matrix.astype(np.float64)
+    if x.shape[1] <= 4000:
+        gram = np.asarray((x.T @ x).toarray())  # [n_items, n_items]
+        values, vectors = np.linalg.eigh(gram)
+        order = np.argsort(-values)[:r]
+        s = np.sqrt(np.maximum(values[order], 0.0))
+        v = vectors[:, order]
+        # fix each vector's sign so results do not depend on the LAPACK build
+        v = v * np.where(v[np.abs(v).argmax(axis=0), np.arange(r)] < 0, -1.0, 1.0)
+        u = np.asarray(x @ v) / np.where(s > 0, s, 1.0)
+        return u, s, v
+    from sklearn.utils.extmath import randomized_svd
+
+    u, s, vt = randomized_svd(x, r, n_iter=4, random_state=seed)
+    return u, s, vt.T
+
+
+# ---------------------------------------------------------------------- ground truth
+@dataclass(frozen=True, eq=False)
+class GroundTruth:
+    """Click probabilities ``p(u, i) = sigmoid(scale * z(u, i) + bias)``.
+
+    ``z(u, i) = P_u . Q_i - o_u`` is the SVD affinity standardised per user (``P_u`` already divided by
+    the user's standard deviation over items, ``o_u`` the user's mean), so every user has a few
+    strongly preferred items whatever their activity in the data.
+
+    Attributes
+    ----------
+    user_factors : float64[n_users, r]
+    user_offset : float64[n_users]
+    item_factors : float64[n_items, r]
+    scale, bias : float
+    """
+
+    user_factors: FloatArray
+    user_offset: FloatArray
+    item_factors: FloatArray
+    scale: float
+    bias: float
+
+    @classmethod
+    def fit(
+        cls,
+        data: Interactions,
+        *,
+        rank: int = 32,
+        top_ctr: float = 0.3,
+        base_ctr: float = 0.01,
+        k: int = 10,
+        seed: int = 0,
+    ) -> GroundTruth:
+        """Fit on every interaction of ``data`` and calibrate to the two target click rates."""
+        check_range("top_ctr", top_ctr, 1e-6, 1 - 1e-6)
+        check_range("base_ctr", base_ctr, 1e-6, top_ctr)
+        x = data.to_csr()
+        u, s, v = _svd(x, rank, seed)
+        users = u * s  # [n_users, r]
+        mean_item = v.mean(axis=0)  # [r]
+        cov = np.cov(v, rowvar=False, bias=True)  # [r, r]
+        user_sd = np.sqrt(np.maximum(np.einsum("ur,rs,us->u", users, cov, users), 0.0))
+        user_sd = np.where(user_sd > 0, user_sd, 1.0)
+        factors = users / user_sd[:, None]
+        offset = factors @ mean_item  # [n_users]
+        rng = np.random.default_rng(seed)
+        active = np.flatnonzero(np.diff(x.indptr) > 0)
+        sample = rng.choice(active, size=min(active.size, 300), replace=False)
+        z = factors[sample] @ v.T - offset[sample, None]  # [m, n_items], per-user standardised
+        k_eff = min(k, z.shape[1])
+        top = -np.sort(-z, axis=1)[:, :k_eff]  # [m, k]
+
+        span = float(np.abs(z).max()) + 1.0
+
+        def bias_for(a: float) -> float:
+            bound = a * span + 50.0
+            return float(brentq(lambda b: _sigmoid(a * z + b).mean() - base_ctr, -bound, bound))
+
+        def gap(a: float) -> float:
+            return float(_sigmoid(a * top + bias_for(a)).mean() - top_ctr)
+
+        lo, hi = 1e-3, 1.0
+        while gap(hi) < 0 and hi < 100.0:
+            hi *= 2.0
+        if gap(lo) > 0 or gap(hi) < 0:
+            raise DataError(
+                f"cannot calibrate the ground truth to top_ctr={top_ctr}, base_ctr={base_ctr} with k={k_eff} "
+                f"of {z.shape[1]} items: raise base_ctr or lower top_ctr"
+            )
+        a = float(brentq(gap, lo, hi))
+        return cls(factors, offset, v, a, bias_for(a))
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_factors.shape[0])
+
+    def probs(self, user: int, items: npt.ArrayLike | None = None) -> FloatArray:
+        """float64[m]: click probabilities of ``user`` for ``items`` (all items when None)."""
+        q = self.item_factors if items is None else self.item_factors[np.asarray(items, dtype=np.int64)]
+        z = q @ self.user_factors[user] - self.user_offset[user]
+        return _sigmoid(self.scale * z + self.bias)
+
+
+# ---------------------------------------------------------------------- the default recommender
+class FoldInSVD(Recommender):
+    """PureSVD with fold-in (Cremonesi, Koren & Turrin, RecSys 2010): ``scores = H V V^T``.
+
+    ``V`` holds the top ``rank`` right singular vectors of the binary training matrix; a user's
+    history row ``H_u`` is projected onto them, so new clicks count at the next ``score`` call with an
+    updated ``history``. Items without training interactions score 0. Fast to refit (one truncated
+    SVD), which the simulator needs.
+
+    Parameters
+    ----------
+    rank : int
+        Number of singular vectors.
+    seed : int
+        Seeds the SVD's start vector.
+    """
+
+    name = "foldin-svd"
+
+    def __init__(self, *, rank: int = 64, seed: int = 0) -> None:
+        self.rank = rank
+        self.seed = seed
+
+    def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
+        check_positive_int("rank", self.rank)
+        _, _, v = _svd(train.to_csr(), self.rank, self.seed)
+        self.item_factors_ = v.astype(np.float32)  # [n_items, r]
+
+    def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
+        h = history.to_csr()[users]  # [B, n_items]
+        return np.asarray((h @ self.item_factors_) @ self.item_factors_.T, dtype=np.float32)  # [B, n_items]
+
+
+class OraclePolicy(Greedy):
+    """Shows the ``k`` available items of largest true click probability (the simulator feeds it the
+    ground truth over every available item); its regret is 0 by construction."""
+
+    name = "oracle"
+
+
+# ---------------------------------------------------------------------- results
+@dataclass(eq=False)
+class SimulationResult:
+    """Per-step traces of one run.
+
+    Attributes
+    ----------
+    policy : str
+    seed : int
+        Seed of the simulator (the world).
+    clicks : float64[T]
+        Clicks in each step's slate.
+    expected : float64[T]
+        Expected clicks of the shown slate under the ground truth.
+    oracle : float64[T]
+        Expected clicks of the oracle's slate.
+    cold_impressions, cold_clicks : float64[T]
+        Impressions and clicks of held-back (cold) items per step.
+    distinct_shown : float64[T]
+        Distinct items shown so far.
+    seconds : float
+    log : dict of arrays
+        The impression log (user, item, position, click, propensity, step) for off-policy evaluation.
+    """
+
+    policy: str
+    seed: int
+    clicks: FloatArray
+    expected: FloatArray
+    oracle: FloatArray
+    cold_impressions: FloatArray
+    cold_clicks: FloatArray
+    distinct_shown: FloatArray
+    seconds: float
+    propensity_method: str = ""
+    log: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def regret(self) -> FloatArray:
+        """Per-step pseudo-regret ``oracle - expected`` (>= 0)."""
+        return np.asarray(self.oracle - self.expected, dtype=np.float64)
+
+    def summary(self) -> dict[str, Any]:
+        n = self.clicks.shape[0]
+        return {
+            "policy": self.policy,
+            "seed": self.seed,
+            "steps": n,
+            "clicks": float(self.clicks.sum()),
+            "expected_clicks": float(self.expected.sum()),
+            "oracle_clicks": float(self.oracle.sum()),
+            "regret": float(self.regret.sum()),
+            "ctr_per_slate": float(self.clicks.mean()) if n else 0.0,
+            "cold_impressions": float(self.cold_impressions.sum()),
+            "cold_clicks": float(self.cold_clicks.sum()),
+            "coverage_items": float(self.distinct_shown[-1]) if n else 0.0,
+            "seconds": self.seconds,
+            "propensity_method": self.propensity_method,
+        }
+
+    def to_dict(self, *, traces: bool = False) -> dict[str, Any]:
+        out = self.summary()
+        if traces:
+            for name in ("clicks", "expected", "oracle", "cold_impressions", "cold_clicks", "distinct_shown"):
+                out[name] = getattr(self, name).tolist()
+        return out
+
+
+# ---------------------------------------------------------------------- the simulator
+@dataclass(frozen=True)
+class _World:
+    users: IntArray  # [T] arriving user per step
+    uniforms: FloatArray  # [T, k] common random numbers for clicks
+    release: IntArray  # [n_items] step at which each item becomes available (-1: from the start)
+    cold: npt.NDArray[np.bool_]  # [n_items]
+    observed: Interactions  # what the recommender knows at step 0
+    fresh_order: IntArray  # cold items by release step
+
+
+class Simulator:
+    """The online loop over a real dataset; see the module docstring.
+
+    Parameters
+    ----------
+    data : Interactions
+        Every interaction of the dataset (the ground truth is fitted on all of it).
+    item_vectors : float[n_items, dim], optional
+        Item vectors (e.g. ``explorec.encoders.item_vectors(catalog)``) for the linear policies'
+        features; without them the features use the SVD item factors of the observed data (cold
+        items then get zero vectors).
+    max_items : int or None
+        The simulated catalogue: the ``max_items`` items with the most interactions (None: every item
+        with an interaction). A widget-sized catalogue lets each item be shown often enough within
+        a few thousand steps for exploration to be learned from.
+    model : str or Recommender
+        The recommender refitted during the run (a registered name, or an instance whose
+        parameters are copied for each run). Default: :class:`FoldInSVD`.
+    n_steps, k : int
+        Horizon (one user per step) and slate length.
+    n_candidates, n_fresh : int
+        Candidates passed to the policy: the best-scored available items, plus the newest released ones.
+    cold_fraction, arrival, arrival_end : float, str, float
+        Share of items held back, how they are chosen (``"time"``/``"random"``), and the share of the
+        horizon over which they are released.
+    observed_fraction : float
+        Share of each user's (earliest) interactions the recommender starts with.
+    refit_every : int
+        Steps between model refits.
+    position_decay : float
+        Examination of position ``j`` is ``(j + 1) ** -position_decay``.
+    top_ctr, base_ctr, gt_rank : float, float, int
+        Ground-truth calibration and rank.
+    feature_dim : int
+        Dimensions the item vectors are reduced to (PCA) for the linear features.
+    user_dim : int
+        Dimensions of the user factor in the per-item part of the hybrid and disjoint LinUCB features.
+    arm_features : {"bias", "user"}
+        Per-item part of those features: ``[1]`` (each item learns its own bias) or ``[1, w_u]`` (its
+        own bias and taste over the user factors).
+    seed : int
+        Seeds the world (cold set, arrivals, clicks, ground-truth SVD start).
+    progress : bool
+        tqdm progress bar over steps.
+    """
+
+    def __init__(
+        self,
+        data: Interactions,
+        *,
+        item_vectors: npt.ArrayLike | None = None,
+        model: str | Recommender | None = None,
+        model_params: dict[str, Any] | None = None,
+        max_items: int | None = 1000,
+        n_steps: int = 3000,
+        k: int = 10,
+        n_candidates: int = 100,
+        n_fresh: int = 20,
+        cold_fraction: float = 0.2,
+        arrival: str = "auto",
+        arrival_end: float = 0.5,
+        observed_fraction: float = 0.5,
+        refit_every: int = 250,
+        position_decay: float = 0.5,
+        top_ctr: float = 0.3,
+        base_ctr: float = 0.01,
+        gt_rank: int = 32,
+        feature_dim: int = 16,
+        user_dim: int = 8,
+        arm_features: str = "bias",
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        self.n_steps = check_positive_int("n_steps", n_steps)
+        self.k = check_positive_int("k", k)
+        self.n_candidates = check_positive_int("n_candidates", n_candidates)
+        if n_fresh < 0:
+            raise ConfigError(f"n_fresh must be >= 0, got {n_fresh!r}")
+        self.n_fresh = n_fresh
+        self.cold_fraction = check_range("cold_fraction", cold_fraction, 0.0, 0.9)
+        if arrival not in ("auto", "time", "random"):
+            raise ConfigError(f"arrival must be 'auto', 'time' or 'random', got {arrival!r}")
+        if arrival == "time" and not data.has_timestamps:
+            raise ConfigError("arrival='time' needs interactions with time stamps")
+        self.arrival = ("time" if data.has_timestamps else "random") if arrival == "auto" else arrival
+        self.arrival_end = check_range("arrival_end", arrival_end, 0.0, 1.0)
+        self.observed_fraction = check_range("observed_fraction", observed_fraction, 0.01, 1.0)
+        self.refit_every = check_positive_int("refit_every", refit_every)
+        self.position_decay = check_range("position_decay", position_decay, 0.0, 10.0)
+        self.feature_dim = check_positive_int("feature_dim", feature_dim)
+        self.user_dim = check_positive_int("user_dim", user_dim)
+        if arm_features not in ("bias", "user"):
+            raise ConfigError(f"arm_features must be 'bias' or 'user', got {arm_features!r}")
+        self.arm_features = arm_features
+        self.seed = seed
+        self.progress = progress
+        self.model = model
+        self.model_params = dict(model_params or {})
+        if len(data) == 0:
+            raise DataError("Simulator: the interactions are empty")
+        self.max_items = max_items
+        self.n_dataset_items = data.n_items
+        self.items = self._catalogue(data, max_items)  # dataset item index of each simulated item
+        self.data = _restrict(data, self.items)
+        self.examination = (np.arange(self.k) + 1.0) ** -self.position_decay  # [k]
+        self.ground_truth = GroundTruth.fit(
+            self.data, rank=gt_rank, top_ctr=top_ctr, base_ctr=base_ctr, k=self.k, seed=seed
+        )
+        self.world = self._make_world()
+        self.vectors = self._feature_vectors(item_vectors)
+
+    # ------------------------------------------------------------------ setup
+    @staticmethod
+    def _catalogue(data: Interactions, max_items: int | None) -> IntArray:
+        counts = data.item_counts()
+        present = np.flatnonzero(counts > 0)
+        if max_items is None or max_items >= present.size:
+            return present.astype(np.int64)
+        check_positive_int("max_items", max_items)
+        order = present[np.lexsort((present, -counts[present]))]
+        return np.sort(order[:max_items]).astype(np.int64)
+
+    def _make_world(self) -> _World:
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 17]))
+        data = self.data
+        n_items = data.n_items
+        counts = data.item_counts()
+        present = np.flatnonzero(counts > 0)
+        n_cold = round(self.cold_fraction * present.size)
+        if self.arrival == "time":
+            first = np.full(n_items, np.inf)
+            np.minimum.at(first, data.item, data.timestamp)
+            order = present[np.lexsort((present, first[present]))]
+            cold_items = order[present.size - n_cold :]  # latest first-interaction, in arrival order
+        else:
+            cold_items = rng.permutation(present)[:n_cold]
+        release = np.full(n_items, -1, dtype=np.int64)
+        horizon = self.arrival_end * self.n_steps
+        release[cold_items] = np.floor(np.arange(n_cold) / max(n_cold, 1) * horizon).astype(np.int64)
+        cold = np.zeros(n_items, dtype=bool)
+        cold[cold_items] = True
+        # the earliest observed_fraction of each user's interactions with warm items
+        warm_rows = np.flatnonzero(~cold[data.item])
+        warm = data.select(warm_rows)
+        order = warm.chronological_order()
+        users = warm.user[order]
+        starts = np.searchsorted(users, users, side="left")
+        rank_in_user = np.arange(users.size) - starts
+        per_user = np.bincount(users, minlength=data.n_users)
+        keep_n = np.maximum(1, np.floor(self.observed_fraction * per_user)).astype(np.int64)
+        keep = rank_in_user < keep_n[users]
+        observed = warm.select(order[keep])
+        active = observed.active_users()
+        arrivals = rng.choice(active, size=self.n_steps, replace=True).astype(np.int64)
+        uniforms = rng.random((self.n_steps, self.k))
+        logger.info(
+            "simulator world: %d items (%d cold, arrival=%s), %d observed interactions of %d, %d users",
+            n_items,
+            n_cold,
+            self.arrival,
+            len(observed),
+            len(data),
+            active.size,
+        )
+        return _World(arrivals, uniforms, release, cold, observed, cold_items.astype(np.int64))
+
+    def _feature_vectors(self, item_vectors: npt.ArrayLike | None) -> FloatArray:
+        if item_vectors is None:
+            _, _, v = _svd(self.world.observed.to_csr(), self.feature_dim, self.seed)
+            out = v
+        else:
+            vec = np.asarray(item_vectors, dtype=np.float64)
+            if vec.shape[0] != self.n_dataset_items:
+                raise DataError(f"item_vectors has {vec.shape[0]} rows for {self.n_dataset_items} items")
+            vec = vec[self.items]
+            centred = vec - vec.mean(axis=0)
+            dim = min(self.feature_dim, min(centred.shape) - 1)
+            _, _, vt = np.linalg.svd(centred, full_matrices=False)
+            out = centred @ vt[:dim].T  # PCA
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.asarray(out / np.where(norms > 0, norms, 1.0), dtype=np.float64)
+
+    def _new_model(self) -> Recommender:
+        if self.model is None:
+            return FoldInSVD(seed=self.seed, **self.model_params)
+        if isinstance(self.model, str):
+            from explorec.models.registry import make_model
+
+            return make_model(self.model, **self.model_params)
+        return type(self.model)(**self.model.get_params())
+
+    # ------------------------------------------------------------------ features for linear policies
+    def feature_dims(self) -> int:
+        """Columns of the linear policies' shared feature rows (the hybrid's ``shared_dim``)."""
+        return 5 + self.vectors.shape[1]
+
+    def features(
+        self, profile: FloatArray, items: IntArray, p_hat: FloatArray, no_signal: npt.NDArray[np.bool_]
+    ) -> FloatArray:
+        """float64[n, 5 + dim] per candidate: ``[1, p_hat, new, cos, new * cos, v_i * q_u]``.
+
+        ``new`` is 1 for items without training interactions (the model has no collaborative signal
+        for them), ``cos = cos(v_i, q_u)`` the text similarity of the item to the user's profile, and
+        ``v_i * q_u`` its per-dimension terms.
+        """
+        v = self.vectors[items]  # [n, dim]
+        prod = v * profile[None, :]  # [n, dim]
+        cos = prod.sum(axis=1, keepdims=True)  # [n, 1]
+        new = no_signal[:, None].astype(np.float64)  # [n, 1]
+        return np.hstack([np.ones((items.size, 1)), p_hat[:, None], new, cos, new * cos, prod])
+
+    # ------------------------------------------------------------------ run
+    def run(self, policy: Policy) -> SimulationResult:
+        """Run the loop with ``policy`` (reset first) and return its traces."""
+        policy.reset()
+        world, gt, k = self.world, self.ground_truth, self.k
+        n_items = self.data.n_items
+        oracle_mode = isinstance(policy, OraclePolicy)
+        from explorec.policies.budget import BudgetedExploration
+
+        # a budgeted policy with a linear explorer gets the explorer's features
+        target = policy.explorer if isinstance(policy, BudgetedExploration) and policy.explorer else policy
+        linear = isinstance(target, LinUCB | HybridLinUCB | LinearTS)
+        hybrid = isinstance(target, HybridLinUCB)
+        disjoint = isinstance(target, LinUCB) and target.arms == "disjoint"
+        per_item = hybrid or disjoint
+        user_vectors: dict[int, FloatArray] = {}
+        if isinstance(target, HybridLinUCB) and target.shared_dim != self.feature_dims():
+            raise ConfigError(
+                f"HybridLinUCB.shared_dim must be {self.feature_dims()} for this simulator "
+                f"(got {target.shared_dim})"
+            )
+        set_cold = getattr(policy, "set_cold_items", None)
+        known = world.observed.to_csr().tolil()  # users x items, what each user is known to have
+        known_rows: list[set[int]] = [set(map(int, row)) for row in known.rows]
+        click_users: list[int] = []
+        click_items: list[int] = []
+        T = self.n_steps
+        out = {
+            name: np.zeros(T) for name in ("clicks", "expected", "oracle", "cold_imp", "cold_clk", "distinct")
+        }
+        shown_ever = np.zeros(n_items, dtype=bool)
+        log_cols: dict[str, list[Any]] = {
+            c: [] for c in ("step", "user", "item", "position", "click", "propensity")
+        }
+        imp_z: list[FloatArray] = []
+        imp_exam: list[FloatArray] = []
+        imp_click: list[FloatArray] = []
+        calib = (0.3, -4.0)
+        model: Recommender | None = None
+        raw_scores: dict[int, FloatArray] = {}
+        profiles: dict[int, FloatArray] = {}
+        train = world.observed
+        no_signal = np.zeros(n_items, dtype=bool)
+        methods: set[str] = set()
+        start = time.perf_counter()
+        from tqdm.auto import tqdm
+
+        for t in tqdm(
+            range(T), desc=f"simulate {policy.name}", disable=not self.progress or None, leave=False
+        ):
+            if t % self.refit_every == 0:
+                if click_users:
+                    clicks_data = Interactions(
+                        np.array(click_users, dtype=np.int64),
+                        np.array(click_items, dtype=np.int64),
+                        np.full(len(click_users), np.inf),
+                        np.ones(len(click_users), dtype=np.float32),
+                        self.data.user_ids,
+                        self.data.item_ids,
+                        has_timestamps=train.has_timestamps,
+                    )
+                    train = world.observed.concat(clicks_data)
+                if not oracle_mode:
+                    model = self._new_model().fit(train)
+                    no_signal = train.item_counts() == 0  # [n_items]
+                    upcoming = np.unique(world.users[t : t + self.refit_every])
+                    block = model.score(upcoming, history=train)  # [m, n_items]
+                    raw_scores = {int(u): block[j].astype(np.float64) for j, u in enumerate(upcoming)}
+                    profiles = {}
+                    if per_item:
+                        user_vectors = self._user_vectors(train, upcoming)
+                        if self.arm_features == "bias":
+                            user_vectors = {u: v[:1] for u, v in user_vectors.items()}
+                    if imp_z:
+                        calib = _fit_calibration(
+                            np.concatenate(imp_z), np.concatenate(imp_exam), np.concatenate(imp_click), calib
+                        )
+            u = int(world.users[t])
+            available = world.release <= t  # [n_items]
+            mask = available.copy()
+            seen = np.fromiter(known_rows[u], dtype=np.int64) if known_rows[u] else np.zeros(0, np.int64)
+            mask[seen] = False
+            if set_cold is not None:
+                set_cold(world.fresh_order[world.release[world.fresh_order] <= t])
+            true_all = gt.probs(u)  # [n_items]
+            open_items = np.flatnonzero(mask)
+            best = open_items[np.argsort(-true_all[open_items], kind="stable")[:k]]
+            out["oracle"][t] = float(self.examination[: best.size] @ true_all[best])
+            context = None
+            if oracle_mode:
+                cand = open_items
+                scores = true_all[cand]
+            else:
+                raw = raw_scores[u]
+                vals = raw[open_items]
+                sd = vals.std()
+                z_all = (raw - vals.mean()) / (sd if sd > 0 else 1.0)
+                top = open_items[_top(z_all[open_items], self.n_candidates)]
+                fresh_pool = world.fresh_order[
+                    (world.release[world.fresh_order] <= t) & mask[world.fresh_order]
+                ]
+                fresh = fresh_pool[::-1][: self.n_fresh]
+                cand = np.concatenate([top, fresh[~np.isin(fresh, top)]])
+                z = z_all[cand]
+                scores = _sigmoid(calib[0] * z + calib[1])
+                if linear:
+                    if u not in profiles:
+                        profiles[u] = self._profile(known_rows[u])
+                    context = self.features(profiles[u], cand, scores, no_signal[cand])
+                    if per_item:
+                        # per-item part: [1, user factor] -> each item learns its own bias and taste
+                        arm = np.broadcast_to(user_vectors[u], (cand.size, user_vectors[u].size))
+                        context = np.hstack([context, arm]) if hybrid else np.array(arm)
+            slate = policy.select(
+                ScoredItems(cand.astype(np.int64), scores.astype(np.float32)), k, context=context
+            )
+            methods.add(slate.propensity_method)
+            m = len(slate)
+            p_true = true_all[slate.items]
+            exam = self.examination[:m]
+            clicked = world.uniforms[t, :m] < exam * p_true
+            out["clicks"][t] = clicked.sum()
+            out["expected"][t] = float(exam @ p_true)
+            is_cold = world.cold[slate.items]
+            out["cold_imp"][t] = is_cold.sum()
+            out["cold_clk"][t] = (is_cold & clicked).sum()
+            shown_ever[slate.items] = True
+            out["distinct"][t] = shown_ever.sum()
+            policy.update(
+                feedback_for_slate(
+                    slate, clicked.astype(np.float64), user=u, context=context, candidate_items=cand
+                )
+            )
+            if not oracle_mode:
+                imp_z.append(z[_rows_of(cand, slate.items)])
+                imp_exam.append(np.asarray(exam, dtype=np.float64))
+                imp_click.append(clicked.astype(np.float64))
+            for item in slate.items[clicked]:
+                known_rows[u].add(int(item))
+                click_users.append(u)
+                click_items.append(int(item))
+            log_cols["step"].append(np.full(m, t))
+            log_cols["user"].append(np.full(m, u))
+            log_cols["item"].append(slate.items)
+            log_cols["position"].append(np.arange(m))
+            log_cols["click"].append(clicked.astype(np.float64))
+            log_cols["propensity"].append(slate.propensities)
+        seconds = time.perf_counter() - start
+        log = {c: np.concatenate(v) if v else np.zeros(0) for c, v in log_cols.items()}
+        return SimulationResult(
+            policy.name,
+            self.seed,
+            out["clicks"],
+            out["expected"],
+            out["oracle"],
+            out["cold_imp"],
+            out["cold_clk"],
+            out["distinct"],
+            seconds,
+            ",".join(sorted(methods)),
+            log,
+        )
+
+    def _user_vectors(self, train: Interactions, users: IntArray) -> dict[int, FloatArray]:
+        """``[1, w_u]`` per user: ``w_u`` the unit projection of the user's known items on the top
+        ``user_dim`` right singular vectors of what the recommender knows (refreshed at each refit)."""
+        x = train.to_csr()
+        _, _, v = _svd(x, self.user_dim, self.seed)
+        proj = np.asarray(x[users] @ v)  # [m, user_dim]
+        norms = np.linalg.norm(proj, axis=1, keepdims=True)
+        proj = proj / np.where(norms > 0, norms, 1.0)
+        return {int(u): np.concatenate([[1.0], proj[j]]) for j, u in enumerate(users)}
+
+    def _profile(self, items: set[int]) -> FloatArray:
+        if not items:
+            return np.zeros(self.vectors.shape[1])
+        mean = self.vectors[np.fromiter(items, dtype=np.int64)].mean(axis=0)
+        norm = np.linalg.norm(mean)
+        return np.asarray(mean / norm if norm > 0 else mean, dtype=np.float64)
+
+
+def _restrict(data: Interactions, items: IntArray) -> Interactions:
+    """``data`` on the catalogue ``items`` only, re-indexed 0..len(items)-1, users with interactions kept."""
+    new_index = np.full(data.n_items, -1, dtype=np.int64)
+    new_index[items] = np.arange(items.size)
+    rows = np.flatnonzero(new_index[data.item] >= 0)
+    users, user_index = np.unique(data.user[rows], return_inverse=True)
+    return Interactions(
+        user_index.astype(np.int64),
+        new_index[data.item[rows]],
+        data.timestamp[rows],
+        data.weight[rows],
+        data.user_ids[users],
+        data.item_ids[items],
+        None if data.rating is None else data.rating[rows],
+        data.has_timestamps,
+    )
+
+
+def _top(values: FloatArray, n: int) -> IntArray:
+    if n >= values.size:
+        return np.argsort(-values, kind="stable").astype(np.int64)
+    part = np.argpartition(-values, n - 1)[:n]
+    return part[np.argsort(-values[part], kind="stable")].astype(np.int64)
+
+
+def _rows_of(candidates: IntArray, items: IntArray) -> IntArray:
+    pos = {int(c): j for j, c in enumerate(candidates)}
+    return np.array([pos[int(i)] for i in items], dtype=np.int64)
+
+
+def _fit_calibration(
+    z: FloatArray, exam: FloatArray, click: FloatArray, start: tuple[float, float]
+) -> tuple[float, float]:
+    """Maximum likelihood ``(a, b)`` of ``click ~ Bernoulli(exam * sigmoid(a z + b))`` (a >= 0)."""
+
+    def nll(theta: FloatArray) -> float:
+        p = np.clip(exam * _sigmoid(theta[0] * z + theta[1]), 1e-9, 1 - 1e-9)
+        return float(-(click * np.log(p) + (1 - click) * np.log(1 - p)).sum())
+
+    res = minimize(nll, np.array(start), method="L-BFGS-B", bounds=[(0.0, 20.0), (-20.0, 20.0)])
+    return (float(res.x[0]), float(res.x[1])) if res.success or math.isfinite(res.fun) else start
+
+
+# ---------------------------------------------------------------------- plots
+def plot_results(results: Sequence[SimulationResult], path: str | Path, *, title: str = "") -> Path:
+    """Save a 2x2 PNG: cumulative clicks, cumulative regret, cold-item impressions, coverage.
+
+    Runs of the same policy (several seeds) are averaged, with a min-max band.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_policy: dict[str, list[SimulationResult]] = {}
+    for r in results:
+        by_policy.setdefault(r.policy, []).append(r)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    panels = [
+        ("cumulative clicks", lambda r: np.cumsum(r.clicks)),
+        ("cumulative regret (expected clicks)", lambda r: np.cumsum(r.regret)),
+        ("cumulative cold-item impressions", lambda r: np.cumsum(r.cold_impressions)),
+        ("distinct items shown", lambda r: r.distinct_shown),
+    ]
+    for ax, (label, fn) in zip(axes.ravel(), panels, strict=True):
+        for name, runs in by_policy.items():
+            curves = np.stack([fn(r) for r in runs])
+            steps = np.arange(1, curves.shape[1] + 1)
+            (line,) = ax.plot(steps, curves.mean(axis=0), label=name)
+            if len(runs) > 1:
+                ax.fill_between(
+                    steps, curves.min(axis=0), curves.max(axis=0), alpha=0.2, color=line.get_color()
+                )
+        ax.set_title(label)
+        ax.set_xlabel("step (one user, one slate)")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+# ---------------------------------------------------------------------- policies for the simulator
+#: short names accepted by ``simulation_policy`` (and ``explorec simulate --policies``)
+SIMULATION_POLICIES = (
+    "oracle",
+    "greedy",
+    "eps-greedy",
+    "ucb",
+    "ts",
+    "linucb",
+    "linucb-hybrid",
+    "lints",
+    "softmax",
+    "budget",
+)
+
+
+def simulation_policy(name: str, sim: Simulator, *, seed: int = 0, n_mc: int = 100, **params: Any) -> Policy:
+    """A policy set up for ``sim``: the simulator's examination curve for position-aware updates, the
+    right feature width for the hybrid LinUCB, and the defaults used in ``bench/simulate.py``.
+
+    ``params`` override the defaults (e.g. ``c=0.05`` for ``ucb``).
+    """
+    from explorec.policies import (
+        UCB,
+        BernoulliTS,
+        BudgetedExploration,
+        EpsilonGreedy,
+        Softmax,
+    )
+
+    exam = [float(e) for e in sim.examination]
+    defaults: dict[str, dict[str, Any]] = {
+        "greedy": {},
+        "oracle": {},
+        "eps-greedy": {"epsilon": 0.05},
+        "ucb": {"c": 0.02, "prior_weight": 20.0, "examination": exam},
+        "ts": {"prior_weight": 200.0, "alpha": 0.5, "beta": 0.5, "examination": exam},
+        "linucb": {"alpha": 0.05, "arms": "shared", "examination": exam},
+        "linucb-hybrid": {"alpha": 0.05, "shared_dim": sim.feature_dims(), "examination": exam},
+        "lints": {"v": 0.05, "examination": exam},
+        "softmax": {"temperature": 0.3},
+        "budget": {"explore_share": 0.2, "relevance_floor": 0.0, "cold_share": 1.0},
+    }
+    classes: dict[str, type[Policy]] = {
+        "greedy": Greedy,
+        "oracle": OraclePolicy,
+        "eps-greedy": EpsilonGreedy,
+        "ucb": UCB,
+        "ts": BernoulliTS,
+        "linucb": LinUCB,
+        "linucb-hybrid": HybridLinUCB,
+        "lints": LinearTS,
+        "softmax": Softmax,
+        "budget": BudgetedExploration,
+    }
+    if name not in classes:
+        raise ConfigError(f"unknown simulation policy {name!r}; known: {', '.join(SIMULATION_POLICIES)}")
+    kwargs = {**defaults[name], **params, "seed": seed, "n_mc": n_mc}
+    return classes[name](**kwargs)
