@@ -61,7 +61,7 @@ def recommend(
         Deterministic re-rankers, applied in order (see :mod:`explorec.rerank.spec`).
     context : RerankContext, optional
         Item-level side information for the re-rankers (categories, groups, popularity); each
-        user's history is added to it here.
+        user's history is added to it here. Defaults to the item popularity of ``history``.
     policy : Policy, optional
         The exploration policy; when None, the slate is the greedy top-``k`` with propensity 1.
     item_vectors : float32[n_items, dim], optional
@@ -84,6 +84,8 @@ def recommend(
         masked[np.repeat(np.arange(u.size), np.diff(known.indptr)), known.indices] = True
     if exclude is not None and len(exclude):
         masked[:, np.asarray(exclude, dtype=np.int64)] = True
+    if rerank is not None and context is None:
+        context = RerankContext.from_data(hist)
     if rerank is None:
         pools = top_candidates(scores, n_candidates, masked=masked)
     else:

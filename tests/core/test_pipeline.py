@@ -9,6 +9,7 @@ from explorec.data.interactions import Interactions
 from explorec.errors import ConfigError
 from explorec.models.popularity import Popularity
 from explorec.pipeline import recommend
+from explorec.policies.spec import parse_policy_spec
 from explorec.rerank import top_candidates
 
 
@@ -51,3 +52,19 @@ def test_bad_k(fitted: Popularity) -> None:
         recommend(fitted, [0], k=0)
     with pytest.raises(ConfigError, match="n_candidates"):
         recommend(fitted, [0], k=5, n_candidates=2)
+
+
+def test_rerank_and_policy_stages(fitted: Popularity) -> None:
+    # user c saw i0 and i2: pool = [i1 (2), i3 (0)]; pop-debias needs the popularity default context
+    (slate,) = recommend(fitted, [2], k=2, rerank="pop-debias:0.0", policy=parse_policy_spec("greedy"))
+    assert slate.items.tolist() == [1, 3]
+    assert slate.propensities.tolist() == [1.0, 1.0]
+
+
+def test_epsilon_greedy_slate_carries_propensities() -> None:
+    data = Interactions.from_ids(["a"] * 5 + ["b"], ["i0", "i1", "i2", "i3", "i4", "i5"])
+    model = Popularity().fit(data)
+    (slate,) = recommend(model, [1], k=2, policy=parse_policy_spec("eps-greedy:0.5", seed=3))
+    assert len(slate) == 2
+    assert slate.policy == "eps-greedy"
+    assert np.all((slate.propensities > 0) & (slate.propensities <= 1))

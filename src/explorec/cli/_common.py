@@ -26,7 +26,7 @@ def add_dataset_args(parser: argparse.ArgumentParser, *, split: bool = True) -> 
             "--split",
             default="auto",
             help="split method: auto (the dataset's own split if it ships one, else leave-one-out), "
-            "predefined, leave-one-out, temporal, random, cold-item, few-shot",
+            "predefined, leave-one-out, temporal, random, cold-item, few-shot, catalog-arrival",
         )
         parser.add_argument(
             "--split-param",
