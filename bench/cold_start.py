@@ -1,0 +1,292 @@
+"""Cold start with a language model: cold items, warm leave-one-out, few-shot users, cross-domain.
+
+Parts (``--part``, repeatable; default all):
+
+``cold``    cold-item split (``explorec.data.splits.cold_item_split``, 20 % of the interacted items held
+            out of training entirely, half of them for validation, half for test) on amazon-scientific
+            and movielens-latest-small: Recall@10 / NDCG@10 by full ranking over all items of textknn,
+            lm-adapter, popularity and itemknn (the last two cannot score cold items).
+``warm``    amazon-scientific's shipped leave-one-out split, full ranking: lm-adapter (+ context models).
+``fewshot`` few-shot users (k = 1, 3, 5) on amazon-scientific and movielens-latest-small, inductive:
+            models are fitted once on the other users, the few-shot users' k interactions are
+            their history at recommendation time (``few_shot(..., refit=False)``).
+``cross``   lm-adapter trained on amazon-scientific (the ``warm`` model), transferred to
+            movielens-latest-small zero-shot and with 10 % of its training users, vs textknn, popularity
+            and an adapter trained from scratch on the same 10 %.
+
+Every model reads item vectors of all-MiniLM-L6-v2 from the embedding cache (``~/.cache/explorec``).
+Writes ``bench/results/cold_start_<part>.json`` and prints a table per part.
+
+    python bench/cold_start.py --part cold --part warm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+RESULTS = Path(__file__).parent / "results"
+MODEL_DIR = Path(
+    os.environ.get("EXPLOREC_BENCH_MODELS", Path.home() / ".cache" / "explorec" / "bench-models")
+)
+ANCHORS = {
+    "cold:amazon-scientific": "Recformer paper (own preprocessing, cold test items): "
+    "NDCG@10 0.052 Recformer, "
+    "0.044 UniSRec, 0.021 SASRec",
+    "warm:amazon-scientific": "same split: RecBole SASRec on this machine NDCG@10 0.0561 / Recall@10 0.098; "
+    "VQ-Rec (published) 0.0645 / 0.1238",
+}
+
+
+def adapter_params(**overrides: Any) -> dict[str, Any]:
+    """The lm-adapter settings used throughout the benchmark."""
+    return {"epochs": 40, "patience": 5, "progress": False, "num_threads": 2, **overrides}
+
+
+def factories(template: str | None, adapter: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    from explorec.models.adapter import LMAdapter
+    from explorec.models.itemknn import ItemKNN
+    from explorec.models.popularity import Popularity
+    from explorec.models.textknn import TextKNN
+
+    return {
+        "popularity": Popularity,
+        "itemknn": lambda: ItemKNN(progress=False),
+        "textknn": lambda: TextKNN(template=template),
+        "lm-adapter": lambda: LMAdapter(template=template, **adapter),
+    }
+
+
+def _fit(model: Any, train: Any, catalog: Any, valid: Any) -> float:
+    start = time.perf_counter()
+    if "valid" in model.fit.__code__.co_varnames and valid is not None and len(valid):
+        model.fit(train, catalog, valid=valid)
+    else:
+        model.fit(train, catalog)
+    return time.perf_counter() - start
+
+
+def _row(name: str, model: Any, split: Any, fit_seconds: float, **extra: Any) -> dict[str, Any]:
+    from explorec.evaluation import evaluate
+
+    result = evaluate(model, split.test, history=split.test_history, k=(10,))
+    m = result.metrics
+    row = {
+        "model": name,
+        "recall@10": round(m["recall@10"], 4),
+        "ndcg@10": round(m["ndcg@10"], 4),
+        "hit@10": round(m["hit@10"], 4),
+        "coverage@10": round(m.get("coverage@10", float("nan")), 4),
+        "test_users": int(result.users.size),
+        "fit_seconds": round(fit_seconds, 1),
+        "eval_seconds": round(result.seconds, 1),
+        **extra,
+    }
+    if hasattr(model, "history_"):
+        row["best_epoch"] = model.history_.best_epoch
+        row["epochs_run"] = len(model.history_.epochs)
+    print("   ", json.dumps(row), flush=True)
+    return row
+
+
+def load(name: str, data_dir: str) -> Any:
+    from explorec.data.registry import load_dataset
+
+    return load_dataset(name, data_dir=data_dir)
+
+
+# ---------------------------------------------------------------------------- parts
+def part_cold(args: argparse.Namespace) -> dict[str, Any]:
+    from explorec.data.splits import cold_item_split
+
+    out: dict[str, Any] = {}
+    for name in args.datasets:
+        data = load(name, args.data_dir)
+        split = cold_item_split(data.interactions, item_fraction=0.2, seed=args.seed)
+        print(f"== cold-item split of {name}: {split.summary()}", flush=True)
+        rows = []
+        for model_name, make in factories(name, adapter_params()).items():
+            if model_name not in args.models:
+                continue
+            model = make()
+            seconds = _fit(model, split.train, data.catalog, split.valid)
+            rows.append(_row(model_name, model, split, seconds))
+        out[name] = {"split": split.summary(), "rows": rows, "anchor": ANCHORS.get(f"cold:{name}", "")}
+    return out
+
+
+def part_warm(args: argparse.Namespace) -> dict[str, Any]:
+    data = load("amazon-scientific", args.data_dir)
+    split = data.split
+    print(f"== amazon-scientific shipped leave-one-out: {split.summary()}", flush=True)
+    rows = []
+    for model_name, make in factories("amazon-scientific", adapter_params(epochs=30)).items():
+        if model_name not in args.models:
+            continue
+        model = make()
+        seconds = _fit(model, split.train, data.catalog, split.valid)
+        rows.append(_row(model_name, model, split, seconds))
+        if model_name == "lm-adapter":
+            model.save(MODEL_DIR / "lm-adapter-amazon-scientific")
+    return {
+        "amazon-scientific": {
+            "split": split.summary(),
+            "rows": rows,
+            "anchor": ANCHORS["warm:amazon-scientific"],
+        }
+    }
+
+
+def part_fewshot(args: argparse.Namespace) -> dict[str, Any]:
+    from explorec.evaluation.transfer import few_shot
+
+    out: dict[str, Any] = {}
+    for name in args.datasets:
+        data = load(name, args.data_dir)
+        # few epochs: CPU time on the shared 2-core machine is scarce (see docs/benchmarks/language_model.md)
+        chosen = {k: v for k, v in factories(name, adapter_params(epochs=5)).items() if k in args.models}
+        # inductive: every model is fitted once on the other users; the few-shot users are unseen and
+        # their k interactions are their history at recommendation time
+        rows = few_shot(data, chosen, ks=(1, 3, 5), test_user_fraction=0.2, seed=args.seed, refit=False)
+        out[name] = [r.to_dict() for r in rows]
+        for r in rows:
+            print("   ", json.dumps(r.to_dict()), flush=True)
+    plot_fewshot(out)
+    return out
+
+
+def plot_fewshot(out: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(out), figsize=(4.2 * len(out), 3.2), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], out.items(), strict=True):
+        colours = {"lm-adapter": "C0", "textknn": "C1", "itemknn": "C2", "popularity": "C7"}
+        for model in sorted(dict.fromkeys(r["model"] for r in rows), key=lambda m: list(colours).index(m)):
+            pts = sorted((r["k"], r["ndcg@10"]) for r in rows if r["model"] == model)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=model, color=colours[model])
+        ax.set_title(f"few-shot users: {name}", fontsize=9)
+        ax.set_xlabel("training interactions per few-shot user (k)")
+        ax.set_ylabel("NDCG@10")
+        ax.set_xticks([1, 3, 5])
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(__file__).parents[1] / "docs" / "benchmarks" / "language_model_fewshot.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    print(f"plot written to {path}")
+
+
+def part_cross(args: argparse.Namespace) -> dict[str, Any]:
+    from explorec.evaluation.transfer import FitOnTarget, TransferFromSource, cross_domain
+    from explorec.models.adapter import LMAdapter
+    from explorec.models.base import Recommender
+    from explorec.models.popularity import Popularity
+    from explorec.models.textknn import TextKNN
+
+    source = load("amazon-scientific", args.data_dir)
+    target = load(args.target, args.data_dir)
+    saved = MODEL_DIR / "lm-adapter-amazon-scientific"
+    # the source adapter: the saved ``warm`` model when there is one, else 5 epochs on amazon-scientific
+    transfer = TransferFromSource(
+        lambda: LMAdapter(template="amazon-scientific", **adapter_params(epochs=5)),
+        epochs=5,
+        transfer_params={"template": args.target},
+    )
+    if (saved / "config.json").is_file():
+        transfer._source_model, transfer._source_name = Recommender.load(saved), source.name
+        print(f"source adapter loaded from {saved}", flush=True)
+    strategies = {
+        "lm-adapter (from amazon-scientific)": transfer,
+        "textknn": FitOnTarget(lambda: TextKNN(template=args.target)),
+        "popularity": FitOnTarget(Popularity),
+    }
+    rows = cross_domain(source, target, strategies, target_shares=(0.0, 0.1), seed=args.seed)
+    scratch = cross_domain(
+        source,
+        target,
+        {
+            "lm-adapter (target share only)": FitOnTarget(
+                lambda: LMAdapter(template=args.target, **adapter_params(epochs=10))
+            )
+        },
+        target_shares=(0.1,),
+        seed=args.seed,
+    )
+    out = [r.to_dict() for r in [*rows, *scratch]]
+    for r in out:
+        print("   ", json.dumps(r), flush=True)
+    return {f"amazon-scientific->{args.target}": out}
+
+
+def part_plot(args: argparse.Namespace) -> dict[str, Any]:
+    """Re-draw the few-shot plot from every ``cold_start_fewshot*.json`` (partial runs merged)."""
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(RESULTS.glob("cold_start_fewshot*.json")):
+        for name, rows in json.loads(path.read_text())["results"].items():
+            merged.setdefault(name, []).extend(rows)
+    plot_fewshot(merged)
+    return {"merged_from": sorted(p.name for p in RESULTS.glob("cold_start_fewshot*.json"))}
+
+
+PARTS = {
+    "cold": part_cold,
+    "warm": part_warm,
+    "fewshot": part_fewshot,
+    "cross": part_cross,
+    "plot": part_plot,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--part", action="append", choices=sorted(PARTS), default=[])
+    parser.add_argument("--datasets", nargs="+", default=["amazon-scientific", "movielens-latest-small"])
+    parser.add_argument("--models", nargs="+", default=["popularity", "itemknn", "textknn", "lm-adapter"])
+    parser.add_argument("--target", default="movielens-latest-small", help="cross-domain target dataset")
+    parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "/work/shared/datasets"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--suffix", default="", help="appended to the result file name (partial runs)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    torch.set_num_threads(2)
+    for part in args.part or [p for p in PARTS if p != "plot"]:
+        start = time.perf_counter()
+        print(f"#### part {part}", flush=True)
+        payload = {
+            "part": part,
+            "settings": {
+                "datasets": args.datasets,
+                "models": args.models,
+                "seed": args.seed,
+                "adapter": adapter_params(),
+                "text_model": "all-MiniLM-L6-v2 (frozen), default templates per dataset",
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs shared with other jobs, no GPU",
+            },
+            "results": PARTS[part](args),
+        }
+        payload["wall_seconds"] = round(time.perf_counter() - start, 1)
+        if part == "plot":
+            continue
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"cold_start_{part}{args.suffix}.json").write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"#### part {part} done in {payload['wall_seconds']} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Text encoders: item text -> L2-normalised vectors, with templates and a content-addressed cache.
+
+``item_vectors(catalog)`` is the one call most code needs: it renders each item's text with a template,
+encodes it with the packaged all-MiniLM-L6-v2 (or any ``Encoder``) and reuses vectors already in the
+on-disk cache.
+
+Encoder specs (the string form models store as a hyper-parameter, see ``make_encoder``):
+``"default"`` (all-MiniLM-L6-v2), ``"hashing"`` / ``"hashing:<dim>"``, a local model folder, or a
+model name in the local Hugging Face cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import numpy.typing as npt
+
+from explorec.data.interactions import Catalog
+from explorec.encoders.base import Encoder, deduplicate, l2_normalize
+from explorec.encoders.cache import CachedEncoder, EmbeddingCache, default_cache_dir
+from explorec.encoders.hashing import HashingEncoder
+from explorec.encoders.sentence import SentenceEncoder
+from explorec.encoders.templates import DEFAULT_TEMPLATES, Template, item_texts, resolve_template
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_TEMPLATES",
+    "CachedEncoder",
+    "EmbeddingCache",
+    "Encoder",
+    "HashingEncoder",
+    "SentenceEncoder",
+    "Template",
+    "deduplicate",
+    "default_cache_dir",
+    "item_texts",
+    "item_vectors",
+    "l2_normalize",
+    "make_encoder",
+    "resolve_template",
+]
+
+
+def make_encoder(
+    spec: str | Encoder | None = "default", *, device: str | None = None, batch_size: int = 64
+) -> Encoder:
+    """An encoder from its spec.
+
+    Parameters
+    ----------
+    spec : str, Encoder or None
+        ``"default"`` / None (packaged all-MiniLM-L6-v2), ``"hashing"`` or ``"hashing:<dim>"``, a local
+        model folder or a cached Hugging Face model name; an ``Encoder`` is returned unchanged.
+    device, batch_size
+        Passed to ``SentenceEncoder``.
+
+    >>> make_encoder("hashing:32").dim
+    32
+    """
+    if spec is not None and not isinstance(spec, str):
+        return spec
+    if spec is not None and (spec == "hashing" or spec.startswith("hashing:")):
+        dim = spec.partition(":")[2]
+        if dim and not dim.isdigit():
+            from explorec.errors import ConfigError
+
+            raise ConfigError(f"encoder {spec!r}: expected 'hashing' or 'hashing:<dim>' with an integer dim")
+        return HashingEncoder(dim=int(dim) if dim else 256)
+    return SentenceEncoder(spec, device=device, batch_size=batch_size)
+
+
+def item_vectors(
+    catalog: Catalog,
+    *,
+    encoder: str | Encoder | None = None,
+    template: str | Template | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> npt.NDArray[np.float32]:
+    """The vector of every catalogue item.
+
+    Parameters
+    ----------
+    catalog : Catalog
+    encoder : str, Encoder or None
+        See ``make_encoder``; None is the packaged all-MiniLM-L6-v2.
+    template : str, Template or None
+        A dataset name, a template string or a ``Template``; None picks one from the catalogue's fields
+        (see ``explorec.encoders.templates``).
+    cache_dir : path, optional
+        Embedding cache folder (default ``default_cache_dir()``). Encoders whose ``cacheable`` is False
+        (the hashing encoder) skip the cache.
+    progress : bool
+        Progress bar while encoding.
+
+    Returns
+    -------
+    float32[n_items, dim]
+        Unit rows in internal item order.
+    """
+    enc = make_encoder(encoder)
+    texts = item_texts(catalog, template)
+    if enc.cacheable and not isinstance(enc, CachedEncoder):
+        enc = CachedEncoder(enc, cache_dir)
+    return enc.encode(texts, progress=progress)

@@ -1,0 +1,386 @@
+"""``TorchRecommender``: a ``Recommender`` whose learned state is a torch ``state_dict``.
+
+A subclass fills in five small hooks and inherits training, scoring, persistence and uncertainty:
+
+=========================================  ==========================================================
+``_module_config(train, catalog)``          JSON-able dict that fully describes the architecture
+                                            (sizes derived from hyper-parameters and from the data,
+                                            e.g. ``n_items``, ``text_dim``)
+``_build_module(config)``                   a fresh ``nn.Module`` from that dict (buffers may be zero)
+``_initialise(module, train, catalog)``     optional: fill data-derived buffers (e.g. frozen LM item
+                                            vectors) before training
+``_batches(train, catalog)``                a batch source for ``Trainer.fit``:
+                                            ``batches(epoch, rng) -> Iterable[batch]`` or a Dataset
+``_loss(module, batch)``                    scalar loss tensor or ``{"loss": total, **parts}``
+``_forward_scores(module, users, history)`` ``float[B, n_items]`` tensor for a batch of users
+=========================================  ==========================================================
+
+Training hyper-parameters read from the instance (the subclass's ``__init__`` declares and stores them,
+so that ``get_params`` sees them): ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``grad_clip``,
+``patience``, ``seed``, ``device`` and ``num_threads``, ``progress`` (defaults in ``TRAINING_DEFAULTS``).
+
+``fit(train, catalog, valid=...)`` early-stops on full-ranking NDCG@10 of ``valid`` with ``train`` as the
+users' history (``explorec.evaluation.evaluate``), and restores the best epoch.
+
+Saving adds ``module.pt`` (``torch.save`` of the ``state_dict``, loaded back with
+``torch.load(weights_only=True)``: no pickle of arbitrary objects) and ``module.json`` (the
+architecture config and the training history) next to the base class's ``config.json``. On load, an
+architecture value that disagrees with the hyper-parameters, or a tensor whose shape disagrees with
+the config, raises ``ConfigError`` naming both values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from explorec.data.interactions import Catalog, Interactions
+from explorec.errors import ConfigError, DataError, check_positive_int
+from explorec.models.base import Recommender
+from explorec.models.training import (
+    BatchFn,
+    Trainer,
+    TrainHistory,
+    resolve_device,
+    seeded,
+    torch_threads,
+)
+
+logger = logging.getLogger(__name__)
+
+#: training hyper-parameters a TorchRecommender reads from itself, with the defaults used when absent
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "epochs": 50,
+    "batch_size": 256,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "grad_clip": 1.0,
+    "patience": 5,
+    "seed": 0,
+    "device": "auto",
+    "num_threads": None,
+    "progress": True,
+}
+
+MODULE_WEIGHTS = "module.pt"
+MODULE_CONFIG = "module.json"
+
+
+class TorchRecommender(Recommender):
+    """Base of the neural recommenders (see the module docstring for the hooks).
+
+    Attributes
+    ----------
+    module_ : nn.Module
+        The trained network, in ``eval()`` mode, on ``device_``.
+    module_config_ : dict
+        The architecture config the module was built from (saved in ``module.json``).
+    history_ : TrainHistory
+        Per-epoch loss, validation metric and seconds.
+    device_ : torch.device
+        Where the module lives.
+    """
+
+    #: users scored per forward pass in ``score``
+    score_batch_size: ClassVar[int] = 1024
+    #: validation metric (a key of ``EvaluationResult.metrics``) used for early stopping
+    valid_metric: ClassVar[str] = "ndcg@10"
+
+    module_: nn.Module
+    module_config_: dict[str, Any]
+    history_: TrainHistory
+    device_: torch.device
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _module_config(self, train: Interactions, catalog: Catalog | None) -> dict[str, Any]:
+        """JSON-able architecture description; keys named like hyper-parameters are checked on load."""
+
+    @abstractmethod
+    def _build_module(self, config: dict[str, Any]) -> nn.Module:
+        """A freshly initialised module for ``config`` (called inside the seeded context)."""
+
+    def _initialise(self, module: nn.Module, train: Interactions, catalog: Catalog | None) -> None:
+        """Fill data-derived buffers before training (default: nothing)."""
+
+    @abstractmethod
+    def _batches(
+        self, train: Interactions, catalog: Catalog | None
+    ) -> BatchFn | torch.utils.data.Dataset[Any]:
+        """The batch source handed to ``Trainer.fit``."""
+
+    @abstractmethod
+    def _loss(self, module: nn.Module, batch: Any) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Training loss of one batch (already on ``device_``)."""
+
+    @abstractmethod
+    def _forward_scores(
+        self, module: nn.Module, users: npt.NDArray[np.int64], history: Interactions
+    ) -> torch.Tensor:
+        """``float[B, n_items]`` scores of every item for ``users``; called under ``no_grad``."""
+
+    # ------------------------------------------------------------------ settings
+    def _param(self, name: str) -> Any:
+        return getattr(self, name, TRAINING_DEFAULTS[name])
+
+    def _trainer(self) -> Trainer:
+        """A ``Trainer`` configured from this model's training hyper-parameters."""
+        return Trainer(
+            epochs=self._param("epochs"),
+            lr=self._param("lr"),
+            weight_decay=self._param("weight_decay"),
+            grad_clip=self._param("grad_clip"),
+            patience=self._param("patience"),
+            batch_size=self._param("batch_size"),
+            metric_name=self.valid_metric,
+            seed=self._param("seed"),
+            device=self.device_.type if self.device_.index is None else f"cuda:{self.device_.index}",
+            num_threads=self._param("num_threads"),
+            progress=self._param("progress"),
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        train: Interactions,
+        catalog: Catalog | None = None,
+        *,
+        valid: Interactions | None = None,
+        valid_history: Interactions | None = None,
+    ) -> Self:
+        """Train on ``train``; with ``valid``, early-stop on its NDCG@10 and keep the best epoch.
+
+        Parameters
+        ----------
+        train : Interactions
+        catalog : Catalog, optional
+            Item text / attributes for models that read them.
+        valid : Interactions, optional
+            Held-out interactions (e.g. ``split.valid``) scored with full ranking after each epoch.
+        valid_history : Interactions, optional
+            The validation users' history (default: ``train``).
+        """
+        if valid is not None and not valid.same_vocabulary(train):
+            raise DataError("fit: valid and train use different user/item vocabularies")
+        self._valid = valid
+        self._valid_history = valid_history
+        try:
+            return super().fit(train, catalog)
+        finally:
+            del self._valid, self._valid_history
+
+    def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
+        self.device_ = resolve_device(self._param("device"))
+        seed = int(self._param("seed"))
+        with torch_threads(self._param("num_threads")), seeded(seed):
+            self.module_config_ = self._module_config(train, catalog)
+            module = self._build_module(self.module_config_)
+            self._initialise(module, train, catalog)
+        self.module_ = module.to(self.device_)
+        valid: Interactions | None = getattr(self, "_valid", None)
+        given_history: Interactions | None = getattr(self, "_valid_history", None)
+        valid_history = train if given_history is None else given_history
+        validate: Callable[[], float] | None = None
+        if valid is not None and len(valid):
+            validate = lambda: self.validation_metric(valid, valid_history)  # noqa: E731
+        self.history_ = self._trainer().fit(self.module_, self._batches(train, catalog), self._loss, validate)
+        self.module_.eval()
+
+    def validation_metric(self, valid: Interactions, history: Interactions) -> float:
+        """Full-ranking ``valid_metric`` (NDCG@10) of the current weights on ``valid``."""
+        from explorec.evaluation import evaluate
+
+        k = int(self.valid_metric.rpartition("@")[2])
+        result = evaluate(self, valid, history=history, k=(k,))
+        return float(result.metrics[self.valid_metric])
+
+    # ------------------------------------------------------------------ score
+    def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
+        was_training = self.module_.training
+        self.module_.eval()
+        try:
+            return self._score_batches(users, history)
+        finally:
+            self.module_.train(was_training)
+
+    def _score_batches(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
+        out = np.empty((users.size, self.n_items_), dtype=np.float32)
+        step = self.score_batch_size
+        with torch.no_grad(), torch_threads(self._param("num_threads")):
+            for start in range(0, users.size, step):
+                chunk = users[start : start + step]
+                scores = self._forward_scores(self.module_, chunk, history)  # [b, n_items]
+                out[start : start + chunk.size] = scores.float().cpu().numpy()
+        return out
+
+    def score_uncertainty(
+        self,
+        users: npt.ArrayLike,
+        *,
+        history: Interactions | None = None,
+        n_samples: int = 20,
+        seed: int = 0,
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Mean and standard deviation of every item's score under MC dropout.
+
+        Monte-Carlo dropout (Gal & Ghahramani, 2016): the module runs ``n_samples`` times in train
+        mode, so each pass drops a different random subset of units; the spread of the scores
+        approximates the posterior predictive spread. With ``dropout=0`` the std is zero.
+
+        Parameters
+        ----------
+        users : int[B]
+        history : Interactions, optional
+            Users' histories (default: the training data).
+        n_samples : int
+            Stochastic forward passes.
+        seed : int
+            Seeds the dropout masks (torch's generator is forked, global state is left alone).
+
+        Returns
+        -------
+        mean, std : float32[B, n_items]
+        """
+        self._check_fitted()
+        n_samples = check_positive_int("n_samples", n_samples)
+        u = np.asarray(users, dtype=np.int64).reshape(-1)
+        if u.size and (u.min() < 0 or u.max() >= self.n_users_):
+            raise ConfigError(f"users: indices must lie in [0, {self.n_users_})")
+        hist = self.train_ if history is None else history
+        was_training = self.module_.training
+        self.module_.train()
+        try:
+            with seeded(seed, self.device_):
+                draws = np.stack([self._score_batches(u, hist) for _ in range(n_samples)])  # [S, B, n]
+        finally:
+            self.module_.train(was_training)
+        return draws.mean(axis=0).astype(np.float32), draws.std(axis=0).astype(np.float32)
+
+    # ------------------------------------------------------------------ persistence
+    def _save_extra(self, path: Path) -> None:
+        state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        torch.save(state, path / MODULE_WEIGHTS)
+        meta = {"config": self.module_config_, "history": self.history_.to_dict()}
+        (path / MODULE_CONFIG).write_text(json.dumps(meta, indent=2))
+
+    def _load_extra(self, path: Path) -> None:
+        meta = json.loads((path / MODULE_CONFIG).read_text())
+        config: dict[str, Any] = meta["config"]
+        params = self.get_params()
+        for key, saved in config.items():
+            if key in params and _as_json(params[key]) != saved:
+                raise ConfigError(
+                    f"{path / MODULE_CONFIG}: {key}={saved!r} in the saved module, "
+                    f"but {key}={params[key]!r} in the model's parameters ({path / 'config.json'})"
+                )
+        if "n_items" in config and int(config["n_items"]) != self.n_items_:
+            raise ConfigError(
+                f"{path / MODULE_CONFIG}: n_items={config['n_items']} in the saved module, "
+                f"but n_items={self.n_items_} in {path / 'config.json'}"
+            )
+        try:
+            device = resolve_device(self._param("device"))
+        except ConfigError:
+            logger.warning("device %r unavailable; loading %s on CPU", self._param("device"), path)
+            device = torch.device("cpu")
+        with seeded(int(self._param("seed"))):
+            module = self._build_module(config)
+        state = torch.load(path / MODULE_WEIGHTS, map_location="cpu", weights_only=True)
+        load_state_checked(module, state, str(path / MODULE_WEIGHTS))
+        self.device_ = device
+        self.module_config_ = config
+        self.module_ = module.to(device).eval()
+        self.history_ = TrainHistory.from_dict(meta.get("history", {}))
+
+
+def load_state_checked(module: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """``module.load_state_dict(state)`` with ``ConfigError`` naming the tensor and both shapes."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ConfigError(
+            f"{where}: tensors missing {missing}, unexpected {unexpected} for this architecture"
+        )
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(own[key].shape):
+            raise ConfigError(
+                f"{where}: {key} has shape {tuple(tensor.shape)} in the saved weights, "
+                f"but {tuple(own[key].shape)} in the model built from the config"
+            )
+    module.load_state_dict(state)
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda v: v.item() if isinstance(v, np.generic) else list(v)))
+
+
+# ---------------------------------------------------------------------- shared sequence helpers
+class SequenceCache:
+    """Per-user chronological item sequences of an ``Interactions``, computed once per object.
+
+    ``evaluate`` calls ``score`` once per batch of users with the same ``history`` object; sorting
+    the history each time would dominate scoring. The cache holds a weak reference, so a new
+    ``Interactions`` (even at a recycled ``id``) is recomputed.
+    """
+
+    def __init__(self) -> None:
+        self._ref: weakref.ReferenceType[Interactions] | None = None
+        self._seqs: list[npt.NDArray[np.int64]] = []
+
+    def get(self, history: Interactions) -> list[npt.NDArray[np.int64]]:
+        if self._ref is None or self._ref() is not history:
+            self._seqs = history.sequences()
+            self._ref = weakref.ref(history)
+        return self._seqs
+
+
+def pad_sequences(
+    seqs: Sequence[npt.NDArray[np.int64]], max_len: int, *, offset: int = 1
+) -> npt.NDArray[np.int64]:
+    """Right-aligned ``int64[B, max_len]`` matrix of the most recent ``max_len`` items of each sequence.
+
+    Truncation rule: a sequence longer than ``max_len`` keeps its *last* ``max_len`` items (the most
+    recent ones), because next-item prediction depends most on recent behaviour. Items are shifted by
+    ``offset`` so that 0 is the padding index; empty sequences give an all-zero row.
+    """
+    out = np.zeros((len(seqs), max_len), dtype=np.int64)
+    for row, seq in enumerate(seqs):
+        tail = seq[-max_len:]
+        if tail.size:
+            out[row, max_len - tail.size :] = tail + offset
+    return out
+
+
+def text_item_vectors(
+    catalog: Catalog | None, encoder: str, template: str | None, what: str
+) -> npt.NDArray[np.float32]:
+    """Frozen language-model vectors of every item (``explorec.encoders.item_vectors``, cached on disk)."""
+    if catalog is None:
+        raise ConfigError(f"{what}: item_input uses text, so fit() needs the catalog (got catalog=None)")
+    from explorec.encoders import item_vectors
+
+    return np.ascontiguousarray(item_vectors(catalog, encoder=encoder, template=template), dtype=np.float32)
+
+
+def item_categories(catalog: Catalog | None, attribute: str) -> tuple[npt.NDArray[np.int64], int]:
+    """Dense category ids (int64[n_items], -1 = unknown) of a catalogue attribute, and their count."""
+    if catalog is None or attribute not in catalog.attributes:
+        known = [] if catalog is None else sorted(catalog.attributes)
+        raise ConfigError(f"category_attribute={attribute!r} is not a catalogue attribute; known: {known}")
+    values = np.asarray(catalog.attributes[attribute])
+    missing = np.array([v is None or v == "" or (isinstance(v, float) and np.isnan(v)) for v in values])
+    uniq, codes = np.unique(values[~missing].astype(str), return_inverse=True)
+    out = np.full(values.size, -1, dtype=np.int64)
+    out[~missing] = codes
+    return out, int(uniq.size)
