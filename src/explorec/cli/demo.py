@@ -68,14 +68,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     vectors = item_vectors(catalog, encoder=encoder)
     print(f"item text embedded: {vectors.shape[0]} x {vectors.shape[1]} in {time.perf_counter() - t0:.1f}s")
     text_params: dict[str, Any] = {} if encoder is None else {"encoder": "hashing"}
+    # a short adapter schedule keeps the demo to a few minutes on 2 cores (benchmarks train longer)
+    trained = {"lm-adapter": {"epochs": 6}, "sasrec": {"epochs": 10}}
 
     _section("warm items: leave-one-out, full ranking")
     split = leave_one_out(data)
     names = ["popularity", "itemknn", "ease", "textknn", "lm-adapter"] + (["sasrec"] if args.neural else [])
     warm = {}
     for name in names:
-        params = text_params if name in {"textknn", "lm-adapter", "sasrec"} else {}
-        model = make_model(name, **params)
+        params = text_params if name in {"textknn", "lm-adapter"} else {}
+        model = make_model(name, **params, **trained.get(name, {}))
         t0 = time.perf_counter()
         model.fit(split.train, catalog)
         result = evaluate(model, split.test, history=split.test_history, k=(10,), item_vectors=vectors)
@@ -92,7 +94,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cold_results = {}
     for name in ("popularity", "itemknn", "textknn", "lm-adapter"):
         params = text_params if name in {"textknn", "lm-adapter"} else {}
-        model = make_model(name, **params)
+        model = make_model(name, **params, **trained.get(name, {}))
         model.fit(cold.train, catalog)
         result = evaluate(model, cold.test, history=cold.test_history, k=(10,))
         cold_results[name] = result
