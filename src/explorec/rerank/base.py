@@ -1,0 +1,375 @@
+"""The re-ranker interface and what re-rankers share.
+
+A re-ranker takes one user's candidate list (``ScoredItems``) and returns a list of at most ``k`` of
+those items in a new order. Re-rankers are **deterministic**: the exploration policy, which comes
+after them in :func:`explorec.pipeline.recommend`, is the only random stage.
+
+Conventions every re-ranker here follows (documented once, relied on by the pipeline):
+
+* **Order is the answer, and scores agree with it.** The returned items are best first. The
+  returned scores are *rank-consistent*: position ``t`` carries the ``t``-th largest input score
+  (score re-writers such as :class:`~explorec.rerank.debias.PopularityDebias` return their adjusted
+  scores instead, which are sorted by construction). So a later stage that sorts by score
+  (``ScoredItems.top``, a score-based policy) keeps the re-ranked order and sees the same scale.
+* **Relevance** inside a trade-off objective is the candidate score min-max normalised to ``[0, 1]``
+  over the candidate list (all ones when every score is equal), so a weight means the same for an
+  EASE score, a cosine or a popularity count.
+* **k larger than the list**: all candidates are returned (re-ranked) and the shortfall is logged at
+  INFO level; ``k <= 0`` is a ``ConfigError``.
+* **Weights outside their range** raise ``ConfigError`` naming the parameter, the range and the value.
+* Non-finite candidate scores raise ``DataError`` (mask items by leaving them out of the list).
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from explorec.errors import ConfigError, DataError, check_positive_int
+from explorec.types import ScoredItems
+
+if TYPE_CHECKING:
+    from explorec.data.interactions import Catalog, Interactions
+
+logger = logging.getLogger(__name__)
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+# ---------------------------------------------------------------------------------- context
+@dataclass(frozen=True, eq=False)
+class RerankContext:
+    """Item-level side information (shared by all users) plus one user's history.
+
+    Attributes
+    ----------
+    item_categories : float[n_items, n_categories] (dense or scipy sparse), optional
+        ``p(category | item)``; rows are normalised to sum to 1 where they are not all zero. Used by
+        calibration, and by MMR/DPP as the documented fallback similarity when no item vectors exist.
+    item_groups : int[n_items], optional
+        Provider / popularity-bucket id of each item (fairness re-ranker).
+    item_popularity : float[n_items], optional
+        Interaction count of each item in the training data (debiasing, popularity buckets).
+    history : int64[m], optional
+        The user's known items (calibration's target distribution).
+    category_names : tuple of str
+        Names of the category columns (reporting only).
+    """
+
+    item_categories: Any = None
+    item_groups: I64 | None = None
+    item_popularity: F64 | None = None
+    history: I64 | None = None
+    category_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.item_categories is not None:
+            cats = self.item_categories
+            if sp.issparse(cats):
+                cats = sp.csr_matrix(cats, dtype=np.float64)
+            else:
+                cats = np.asarray(cats, dtype=np.float64)
+                if cats.ndim != 2:
+                    raise DataError(f"item_categories must be 2-d [n_items, n_categories], got {cats.shape}")
+            if (cats.min() if cats.shape[0] * cats.shape[1] else 0.0) < 0:
+                raise DataError("item_categories must be non-negative (p(category | item))")
+            object.__setattr__(self, "item_categories", _row_normalise(cats))
+        if self.item_groups is not None:
+            object.__setattr__(self, "item_groups", np.asarray(self.item_groups, dtype=np.int64).reshape(-1))
+        if self.item_popularity is not None:
+            pop = np.asarray(self.item_popularity, dtype=np.float64).reshape(-1)
+            if pop.size and (not np.isfinite(pop).all() or pop.min() < 0):
+                raise DataError("item_popularity must be finite and >= 0")
+            object.__setattr__(self, "item_popularity", pop)
+        if self.history is not None:
+            object.__setattr__(self, "history", np.asarray(self.history, dtype=np.int64).reshape(-1))
+
+    def with_history(self, history: npt.ArrayLike | None) -> RerankContext:
+        """A copy for one user whose known items are ``history``."""
+        return replace(self, history=None if history is None else np.asarray(history, dtype=np.int64))
+
+    @classmethod
+    def from_data(
+        cls,
+        train: Interactions | None = None,
+        catalog: Catalog | None = None,
+        *,
+        category_field: str | None = "auto",
+        separator: str = "auto",
+        group_attribute: str | None = None,
+        n_popularity_buckets: int = 3,
+    ) -> RerankContext:
+        """Build the item-level context from training data and a catalogue.
+
+        Parameters
+        ----------
+        train : Interactions, optional
+            Gives ``item_popularity`` (event counts) and, when no ``group_attribute`` is given,
+            popularity buckets as ``item_groups`` (see :func:`popularity_buckets`).
+        catalog : Catalog, optional
+            Gives ``item_categories`` from a text field (e.g. MovieLens ``genres``: ``"A|B"`` ->
+            ``p = 1/2`` each) and ``item_groups`` from an attribute (e.g. a provider id).
+        category_field : str or None
+            Text field holding categories; ``"auto"`` tries ``genres`` then ``categories``; None skips.
+        separator : str
+            Separator between the categories of one item; ``"auto"``: ``|`` when any value holds one,
+            else ``,`` (MovieLens genres as the loaders give them: ``"Adventure, Comedy"``).
+        group_attribute : str, optional
+            Catalogue attribute (or text field, e.g. ``brand``) whose values become ``item_groups``.
+        n_popularity_buckets : int
+            Buckets of equal interaction mass when groups come from popularity.
+        """
+        popularity = None if train is None else train.item_counts().astype(np.float64)
+        categories: Any = None
+        names: list[str] = []
+        if catalog is not None and category_field is not None:
+            field = category_field
+            if field == "auto":
+                field = next((f for f in ("genres", "categories") if f in catalog.fields), "")
+            if field:
+                if field not in catalog.fields:
+                    raise ConfigError(
+                        f"category_field {field!r} is not a catalogue field; fields: {sorted(catalog.fields)}"
+                    )
+                values = catalog.fields[field]
+                sep = separator
+                if sep == "auto":
+                    sep = "|" if any("|" in str(v) for v in values) else ","
+                categories, names = category_matrix(values, separator=sep)
+        groups = None
+        if catalog is not None and group_attribute is not None:
+            if group_attribute in catalog.attributes:
+                values = np.asarray(catalog.attributes[group_attribute])
+            elif group_attribute in catalog.fields:
+                values = np.asarray(catalog.fields[group_attribute])
+            else:
+                raise ConfigError(
+                    f"group_attribute {group_attribute!r} is neither a catalogue attribute "
+                    f"{sorted(catalog.attributes)} nor a field {sorted(catalog.fields)}"
+                )
+            groups = np.unique(values.astype(str), return_inverse=True)[1].astype(np.int64)
+        elif popularity is not None:
+            groups = popularity_buckets(popularity, n_buckets=n_popularity_buckets)
+        return cls(categories, groups, popularity, None, tuple(names))
+
+
+def _row_normalise(cats: Any) -> Any:
+    sums = np.asarray(cats.sum(axis=1), dtype=np.float64).reshape(-1)
+    inv = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+    if sp.issparse(cats):
+        return sp.csr_matrix(sp.diags(inv) @ cats)
+    return cats * inv[:, None]
+
+
+def category_matrix(values: npt.ArrayLike, *, separator: str = "|") -> tuple[sp.csr_matrix, list[str]]:
+    """``p(category | item)`` from one text field with ``separator``-joined categories.
+
+    Each of an item's ``m`` distinct categories gets ``1/m`` (Steck 2018, section 2); an empty value
+    (or ``"(no genres listed)"``) gives an all-zero row.
+
+    Returns
+    -------
+    (float64 csr [n_items, n_categories], category names sorted)
+    """
+    texts = [str(v) for v in np.asarray(values, dtype=object)]
+    per_item = [
+        sorted({c.strip() for c in t.split(separator) if c.strip() and c.strip() != "(no genres listed)"})
+        for t in texts
+    ]
+    names = sorted({c for cs in per_item for c in cs})
+    index = {c: j for j, c in enumerate(names)}
+    rows = np.repeat(np.arange(len(per_item)), [len(cs) for cs in per_item])
+    cols = np.array([index[c] for cs in per_item for c in cs], dtype=np.int64)
+    vals = np.concatenate([np.full(len(cs), 1.0 / len(cs)) for cs in per_item if cs] or [np.zeros(0)])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(len(per_item), len(names))), names
+
+
+def popularity_buckets(popularity: npt.ArrayLike, *, n_buckets: int = 3) -> I64:
+    """Bucket items by popularity into ``n_buckets`` groups of (about) equal interaction mass.
+
+    Bucket 0 is the head: the most popular items that together hold the first ``1/n_buckets`` of all
+    interactions; the last bucket is the long tail (it also holds every item without interactions).
+    Ties are broken by item index, so the buckets are deterministic.
+
+    Examples
+    --------
+    >>> popularity_buckets([10, 1, 5, 4], n_buckets=2).tolist()
+    [0, 1, 1, 1]
+    """
+    n_buckets = check_positive_int("n_buckets", n_buckets)
+    pop = np.asarray(popularity, dtype=np.float64).reshape(-1)
+    order = np.lexsort((np.arange(pop.size), -pop))
+    total = pop.sum()
+    if total <= 0:
+        return np.full(pop.size, n_buckets - 1, dtype=np.int64)
+    before = np.cumsum(pop[order]) - pop[order]  # mass of the strictly more popular items
+    bucket = np.minimum((before / total * n_buckets).astype(np.int64), n_buckets - 1)
+    bucket[pop[order] == 0] = n_buckets - 1
+    out = np.empty(pop.size, dtype=np.int64)
+    out[order] = bucket
+    return out
+
+
+# ---------------------------------------------------------------------------------- interface
+class Reranker(ABC):
+    """Re-orders one user's candidates; subclasses implement ``_select``.
+
+    The public :meth:`rerank` validates the input, handles ``k > len(candidates)``, sorts candidates
+    best first (stable, so ties keep their input order) and turns the selected order into the output
+    (rank-consistent scores, see the module docstring).
+    """
+
+    #: spec name (``parse_rerank_spec``)
+    name: ClassVar[str] = ""
+    #: True when the re-ranker writes its own scores instead of rank-consistent ones
+    rescoring: ClassVar[bool] = False
+
+    def rerank(
+        self,
+        candidates: ScoredItems,
+        k: int,
+        *,
+        item_vectors: npt.ArrayLike | None = None,
+        context: RerankContext | None = None,
+    ) -> ScoredItems:
+        """Select and order at most ``k`` of ``candidates``.
+
+        Parameters
+        ----------
+        candidates : ScoredItems
+            One user's candidates (internal item ids, model scores); any order.
+        k : int
+            How many to return (all candidates when fewer exist; logged).
+        item_vectors : float[n_items, dim], optional
+            Vectors of *all* items, indexed by internal item id (MMR, DPP).
+        context : RerankContext, optional
+            Categories, groups, popularity and the user's history, for the re-rankers that need them.
+
+        Returns
+        -------
+        ScoredItems
+            ``min(k, len(candidates))`` distinct candidate items, best first.
+        """
+        k = check_positive_int("k", k)
+        n = len(candidates)
+        if n == 0:
+            return ScoredItems(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        scores = np.asarray(candidates.scores, dtype=np.float64)
+        if not np.isfinite(scores).all():
+            bad = int(np.flatnonzero(~np.isfinite(scores))[0])
+            raise DataError(
+                f"{type(self).__name__}.rerank: candidate {bad} (item {int(candidates.items[bad])}) has "
+                f"score {scores[bad]}; leave masked items out of the candidate list instead"
+            )
+        items = np.asarray(candidates.items, dtype=np.int64)
+        if items.min() < 0:
+            raise DataError(f"{type(self).__name__}.rerank: negative item index {int(items.min())}")
+        present = np.zeros(int(items.max()) + 1, dtype=bool)
+        present[items] = True
+        if int(np.count_nonzero(present)) != n:
+            raise DataError(f"{type(self).__name__}.rerank: the candidate list holds an item twice")
+        if k > n:
+            logger.info("%s: k=%d but only %d candidates; returning all of them", type(self).__name__, k, n)
+            k = n
+        order = np.argsort(-scores, kind="stable")
+        items, scores = items[order], scores[order]
+        picked, new_scores = self._select(items, scores, k, item_vectors, context)
+        if new_scores is None:
+            out_scores = scores[:k]  # rank-consistent: position t gets the t-th largest score
+        else:
+            out_scores = new_scores
+        return ScoredItems(items[picked].astype(np.int64), np.asarray(out_scores, dtype=np.float32))
+
+    @abstractmethod
+    def _select(
+        self,
+        items: I64,
+        scores: F64,
+        k: int,
+        item_vectors: npt.ArrayLike | None,
+        context: RerankContext | None,
+    ) -> tuple[I64, F64 | None]:
+        """Positions (into ``items``, which are sorted best first) of the ``k`` picks, in order.
+
+        Returns the positions and, for re-scoring re-rankers, the new scores of the picks (else None).
+        """
+
+    def __repr__(self) -> str:
+        params = ", ".join(
+            f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_")
+        )
+        return f"{type(self).__name__}({params})"
+
+
+# ---------------------------------------------------------------------------------- helpers
+def relevance(scores: F64) -> F64:
+    """Scores min-max normalised to ``[0, 1]`` over the candidate list (ones when all equal)."""
+    low, high = float(scores.min()), float(scores.max())
+    if high - low <= 0:
+        return np.ones_like(scores)
+    return (scores - low) / (high - low)
+
+
+def candidate_unit_vectors(
+    items: I64,
+    item_vectors: npt.ArrayLike | None,
+    context: RerankContext | None,
+    who: str,
+) -> F32:
+    """L2-normalised vectors of the candidates, ``float32[n, dim]``.
+
+    Falls back to the rows of ``context.item_categories`` (cosine of category distributions) when no
+    item vectors are given; raises ``ConfigError`` when neither exists. Zero vectors stay zero (their
+    cosine with every other item is 0) and are counted in the log.
+    """
+    if item_vectors is None:
+        if context is None or context.item_categories is None:
+            raise ConfigError(
+                f"{who} needs item_vectors (float[n_items, dim], e.g. explorec.encoders.item_vectors) "
+                "or, as a fallback, context.item_categories; neither was given"
+            )
+        cats = context.item_categories
+        if int(items.max()) >= cats.shape[0]:
+            raise DataError(f"{who}: item {int(items.max())} outside item_categories ({cats.shape[0]} rows)")
+        rows = cats[items]
+        vecs = np.asarray(rows.toarray() if sp.issparse(rows) else rows, dtype=np.float32)
+    else:
+        all_vecs = item_vectors if isinstance(item_vectors, np.ndarray) else np.asarray(item_vectors)
+        if all_vecs.ndim != 2:
+            raise DataError(f"{who}: item_vectors must be 2-d [n_items, dim], got shape {all_vecs.shape}")
+        if int(items.max()) >= all_vecs.shape[0]:
+            raise DataError(
+                f"{who}: candidate item {int(items.max())} has no vector (item_vectors has "
+                f"{all_vecs.shape[0]} rows)"
+            )
+        vecs = np.asarray(np.take(all_vecs, items, axis=0), dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
+    if np.abs(norms - 1.0).max() <= 1e-4:  # already unit (encoder output): skip the division
+        return vecs
+    zero = norms <= 0
+    if zero.any():
+        logger.debug("%s: %d candidates have a zero vector (cosine 0 with everything)", who, int(zero.sum()))
+        norms = np.where(zero, 1.0, norms)
+    out: F32 = vecs / norms[:, None]
+    return out
+
+
+def check_weight(name: str, value: float, low: float, high: float, *, low_open: bool = False) -> float:
+    """``value`` as float when it lies in ``[low, high]`` (``(low, high]`` when ``low_open``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}") from None
+    ok = (low < v if low_open else low <= v) and v <= high
+    if not ok or not np.isfinite(v):
+        bracket = "(" if low_open else "["
+        raise ConfigError(f"{name} must lie in {bracket}{low}, {high}], got {value!r}")
+    return v
