@@ -49,6 +49,17 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--model-dir", action="append", default=[], help="evaluate a model saved by `explorec train` instead"
     )
+    parser.add_argument(
+        "--fuse",
+        default=None,
+        help="also evaluate a fusion of these components, e.g. 'ease:l2=50+textknn' (see --fusion)",
+    )
+    parser.add_argument(
+        "--fusion",
+        choices=("weighted", "rrf", "learned"),
+        default="weighted",
+        help="how --fuse combines its components: normalised score sum, reciprocal rank, or a meta-learner",
+    )
     parser.add_argument("--k", default="10,20", help="cut-offs (default 10,20)")
     parser.add_argument(
         "--item-vectors",
@@ -95,8 +106,15 @@ def fit_models(args: argparse.Namespace, split: Split, catalog: Catalog) -> dict
         if not dot or target not in per_model:
             raise ConfigError(f"--param {pair!r}: expected MODEL.KEY=VALUE with MODEL in {names}")
         per_model[target].append(rest)
-    for name in names:
-        model = make_model(name, **parse_key_values(per_model[name], f"--param {name}"))
+    todo = [
+        (name, make_model(name, **parse_key_values(per_model[name], f"--param {name}"))) for name in names
+    ]
+    if args.fuse:
+        from explorec.models.fusion import parse_fusion_spec
+
+        fused = make_model(f"fusion-{args.fusion}", components=parse_fusion_spec(args.fuse))
+        todo.append((f"fusion-{args.fusion}({args.fuse})", fused))
+    for name, model in todo:
         start = time.perf_counter()
         model.fit(split.train, catalog)
         logger.info("fitted %s in %.1fs", name, time.perf_counter() - start)

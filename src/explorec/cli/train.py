@@ -17,6 +17,7 @@ from explorec.cli._common import (
     split_from_args,
     write_json,
 )
+from explorec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)"
     )
+    parser.add_argument(
+        "--fuse",
+        default=None,
+        help="components of a fusion model (--model fusion-weighted|fusion-rrf|fusion-learned), "
+        "e.g. 'ease:l2=50+textknn'",
+    )
     parser.add_argument("--out", required=True, help="folder to save the model and run.json into")
     parser.add_argument("--k", default="10", help="cut-offs for the validation metrics (default 10)")
     parser.add_argument("--no-eval", action="store_true", help="skip the validation metrics")
@@ -44,6 +51,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     dataset = prepare_dataset(args)
     split = split_from_args(dataset, args)
     params = parse_key_values(args.param, "--param")
+    if args.fuse:
+        from explorec.models.fusion import parse_fusion_spec
+
+        if not args.model.startswith("fusion-"):
+            raise ConfigError(
+                "--fuse needs a fusion model (fusion-weighted, fusion-rrf, fusion-learned), "
+                f"got {args.model!r}"
+            )
+        params["components"] = parse_fusion_spec(args.fuse)
     model = make_model(args.model, **params)
     start = time.perf_counter()
     model.fit(split.train, dataset.catalog)
