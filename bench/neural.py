@@ -1,0 +1,366 @@
+"""Neural models (SASRec, two-tower) by full ranking on real data, with ablations and timings.
+
+Experiments (``python bench/neural.py EXPERIMENT [options]``):
+
+* ``scientific``: ``amazon-scientific`` with its shipped leave-one-out split. SASRec with ID, text and
+  ID+text items, plus the objective ablations (contrastive, adversarial) and the two-tower model.
+  Early stopping on valid NDCG@10 (history = train), test with history = train + valid.
+* ``compare``: ``--dataset movielens-latest-small`` or ``amazon-beauty``, leave-one-out by time
+  (``explorec.data.splits.leave_one_out``): SASRec and two-tower against popularity / item-kNN / EASE,
+  with paired t-test and Wilcoxon tests on per-user NDCG@10 (``explorec.evaluation.significance``).
+* ``threads``: seconds per SASRec epoch on Scientific with 1 and 2 torch threads, side by side.
+* ``speed``: time to accuracy on Scientific. SASRec (ID items) is trained while the *test* NDCG@10 is
+  measured after every epoch (a measurement only: nothing is selected on it), to find the training
+  time at which it first matches RecBole's SASRec (test NDCG@10 0.0561, 29 epochs x 31 s here).
+
+``--runs a,b,c`` picks named runs of an experiment (default: all). Each run prints its settings with its
+numbers and is merged into ``bench/results/neural_<experiment>[_<dataset>].json`` (so runs can be
+spread over several invocations). Item text vectors come from ``explorec.encoders.item_vectors``,
+cached outside the repository (``~/.cache/explorec/embeddings``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from explorec.data.interactions import Catalog, Dataset, Split
+from explorec.data.registry import load_dataset
+from explorec.data.splits import leave_one_out
+from explorec.evaluation import evaluate
+from explorec.evaluation.significance import paired_test
+from explorec.models.base import Recommender
+from explorec.models.registry import make_model
+from explorec.models.torch_base import TorchRecommender
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+K = (10, 20, 50)
+MACHINE = "2-core shared CPU, no GPU (about 7 other workers running; timings are noisy)"
+
+SASREC: dict[str, Any] = {
+    "dim": 64,
+    "n_layers": 2,
+    "n_heads": 2,
+    "max_len": 50,
+    "dropout": 0.5,
+    "attn_dropout": 0.2,
+    "lr": 2e-3,
+    "batch_size": 128,
+    "epochs": 200,
+    "patience": 5,
+    "weight_decay": 0.0,
+    "progress": False,
+    "device": "cpu",
+}
+TWO_TOWER: dict[str, Any] = {
+    "dim": 64,
+    "hidden": 128,
+    "max_len": 50,
+    "dropout": 0.1,
+    "temperature": 0.05,
+    "lr": 1e-3,
+    "batch_size": 1024,
+    "epochs": 200,
+    "patience": 5,
+    "progress": False,
+    "device": "cpu",
+}
+
+#: experiment -> run name -> (model name, params)
+RUNS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "scientific": {
+        # baselines with the settings bench/baselines.py picked on this split's validation part
+        "popularity": ("popularity", {}),
+        "itemknn": ("itemknn", {"k": 400, "shrinkage": 50.0, "progress": False}),
+        "ease": ("ease", {"l2": 50.0}),
+        "sasrec-id": ("sasrec", {**SASREC, "item_input": "id"}),
+        "sasrec-text": ("sasrec", {**SASREC, "item_input": "text"}),
+        "sasrec-id+text": ("sasrec", {**SASREC, "item_input": "id+text"}),
+        "sasrec-id+text+cl": ("sasrec", {**SASREC, "item_input": "id+text", "cl_weight": 0.1}),
+        "sasrec-id+text+adv": (
+            "sasrec",
+            {**SASREC, "item_input": "id+text", "adv_weight": 0.5, "adv_epsilon": 0.1},
+        ),
+        "sasrec-id+cl": ("sasrec", {**SASREC, "item_input": "id", "cl_weight": 0.1}),
+        "sasrec-id+adv": ("sasrec", {**SASREC, "item_input": "id", "adv_weight": 0.5, "adv_epsilon": 0.1}),
+        "two-tower-id": ("two-tower", {**TWO_TOWER, "item_input": "id"}),
+        "two-tower-id+text": ("two-tower", {**TWO_TOWER, "item_input": "id+text"}),
+    },
+    "compare": {
+        "popularity": ("popularity", {}),
+        "itemknn": ("itemknn", {"k": 200, "shrinkage": 10.0, "progress": False}),
+        "ease": ("ease", {"l2": 500.0}),
+        "sasrec-id": ("sasrec", {**SASREC, "item_input": "id"}),
+        "sasrec-id+text": ("sasrec", {**SASREC, "item_input": "id+text"}),
+        "two-tower-id": ("two-tower", {**TWO_TOWER, "item_input": "id"}),
+        "two-tower-id+text": ("two-tower", {**TWO_TOWER, "item_input": "id+text"}),
+        "sasrec-id+genre": (
+            "sasrec",
+            {**SASREC, "item_input": "id", "category_attribute": "genre", "category_weight": 0.5},
+        ),
+    },
+}
+#: dataset -> model -> settings that replace the defaults above. MovieLens has few (610) users with long
+#: sequences: smaller batches give enough optimiser steps per epoch, less dropout suits the denser data,
+#: and its 610 validation users make valid NDCG@10 noisy, hence more patience.
+OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
+    "movielens-latest-small": {
+        "sasrec": {"batch_size": 32, "dropout": 0.2, "max_len": 100, "patience": 10},
+        "two-tower": {"batch_size": 256, "patience": 10},
+    },
+}
+#: per-user NDCG@10 of every run, kept outside the repository for the significance tests
+PER_USER_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "explorec" / "bench-neural"
+
+
+def load(name: str, split_method: str) -> tuple[Dataset, Split]:
+    data = load_dataset(name)
+    if "genres" in data.catalog.fields:
+        # the first listed genre, as a categorical attribute for the multi-task run
+        first = np.array(
+            [str(g).split(",")[0].split("|")[0].strip() for g in data.catalog.field("genres")], dtype=object
+        )
+        catalog = Catalog(
+            data.catalog.item_ids, data.catalog.fields, {**data.catalog.attributes, "genre": first}
+        )
+        data = Dataset(data.name, data.interactions, catalog, data.user_features, data.split, data.source)
+    if split_method == "shipped":
+        if data.split is None:
+            raise SystemExit(f"{name} ships no split")
+        return data, data.split
+    return data, leave_one_out(data.interactions)
+
+
+def run_one(
+    model_name: str, params: dict[str, Any], split: Split, catalog: Catalog, threads: int | None
+) -> tuple[dict[str, Any], Recommender, Any]:
+    """Fit (early stopping on valid for neural models), test with history = train + valid."""
+    if threads is not None and model_name in ("sasrec", "two-tower"):
+        params = {**params, "num_threads": threads}
+    model = make_model(model_name, **params)
+    start = time.perf_counter()
+    if isinstance(model, TorchRecommender):
+        model.fit(split.train, catalog, valid=split.valid)
+    else:
+        model.fit(split.train, catalog)
+    fit_seconds = time.perf_counter() - start
+    result = evaluate(model, split.test, history=split.test_history, k=K)
+    out: dict[str, Any] = {
+        "model": model_name,
+        "params": params,
+        "metrics": {
+            k: float(v) for k, v in result.metrics.items() if k.split("@")[0] in ("ndcg", "recall", "mrr")
+        },
+        "n_test_users": int(result.users.size),
+        "fit_seconds": fit_seconds,
+        "eval_seconds": float(result.seconds),
+    }
+    if isinstance(model, TorchRecommender):
+        hist = model.history_
+        best = hist.best_epoch
+        out |= {
+            "epochs_run": len(hist.epochs),
+            "best_epoch": best,
+            "best_valid_ndcg@10": hist.best_metric,
+            "seconds_per_epoch": hist.seconds_per_epoch,
+            "cpu_seconds_per_epoch": float(np.median([e.cpu_seconds for e in hist.epochs])),
+            "valid_seconds_per_epoch": float(np.median([e.valid_seconds for e in hist.epochs])),
+            "train_seconds_to_best": float(sum(e.seconds for e in hist.epochs[:best])),
+            "wall_seconds_to_best": float(sum(e.seconds + e.valid_seconds for e in hist.epochs[:best])),
+            "curve": [
+                {
+                    "epoch": e.epoch,
+                    "loss": round(e.loss, 4),
+                    "valid_ndcg@10": e.metric,
+                    "s": round(e.seconds, 2),
+                }
+                for e in hist.epochs
+            ],
+        }
+    return out, model, result
+
+
+def save(path: Path, settings: dict[str, Any], runs: dict[str, Any]) -> None:
+    """Merge ``runs`` into the results file (earlier runs and significance tests are kept)."""
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    doc = {"settings": settings, "machine": machine(), "runs": {**old.get("runs", {}), **runs}}
+    if "significance" in old:
+        doc["significance"] = old["significance"]
+    path.write_text(json.dumps(doc, indent=2, default=float))
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "description": MACHINE,
+        "cpu_count": os.cpu_count(),
+        "processor": platform.machine(),
+        "torch": torch.__version__,
+        "torch_threads_default": torch.get_num_threads(),
+    }
+
+
+def describe(name: str, res: dict[str, Any]) -> str:
+    m = res["metrics"]
+    line = (
+        f"{name:<22} ndcg@10 {m['ndcg@10']:.4f} recall@10 {m['recall@10']:.4f} "
+        f"ndcg@50 {m['ndcg@50']:.4f} fit {res['fit_seconds']:.0f}s"
+    )
+    if "epochs_run" in res:
+        line += (
+            f" | {res['epochs_run']} epochs (best {res['best_epoch']}, "
+            f"valid {res['best_valid_ndcg@10']:.4f}),"
+            f" {res['seconds_per_epoch']:.1f} s/epoch (cpu {res['cpu_seconds_per_epoch']:.1f} s),"
+            f" {res['train_seconds_to_best']:.0f}s train to best"
+        )
+    return line
+
+
+def experiment_runs(
+    experiment: str, dataset: str, split: Split, catalog: Catalog, args: argparse.Namespace
+) -> None:
+    table = RUNS[experiment]
+    names = args.runs.split(",") if args.runs else list(table)
+    suffix = "" if experiment == "scientific" else f"_{dataset}"
+    path = RESULTS / f"neural_{experiment}{suffix}.json"
+    settings = {
+        "dataset": dataset,
+        "split": split.name,
+        "split_summary": split.summary(),
+        "n_items": split.train.n_items,
+        "protocol": "full ranking over all items, history masked; test history = train + valid",
+        "early_stopping": "valid NDCG@10 (history = train), patience 5, best epoch restored",
+        "k": list(K),
+    }
+    cache = PER_USER_DIR / path.stem
+    cache.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        model_name, params = table[name]
+        params = {**params, **OVERRIDES.get(dataset, {}).get(model_name, {})}
+        res, _, result = run_one(model_name, params, split, catalog, args.threads)
+        np.save(cache / f"{name}.npy", result.per_user["ndcg@10"])
+        print(describe(name, res), flush=True)
+        save(path, settings, {name: res})
+    significance(path, cache)
+
+
+def significance(path: Path, cache: Path) -> None:
+    """Paired t-test and Wilcoxon test on per-user NDCG@10 for every pair of runs measured so far."""
+    per_user = {p.stem: np.load(p) for p in sorted(cache.glob("*.npy"))}
+    sig = {}
+    for a in per_user:
+        for b in per_user:
+            if a < b and per_user[a].size == per_user[b].size:
+                s = sig[f"{a} vs {b}"] = paired_test(per_user[a], per_user[b])
+                print(
+                    f"  {a} vs {b}: diff {s['mean_diff']:+.4f} t-p {s['t_pvalue']:.2g} "
+                    f"wilcoxon-p {s['wilcoxon_pvalue']:.2g}",
+                    flush=True,
+                )
+    doc = json.loads(path.read_text())
+    doc["significance"] = sig
+    path.write_text(json.dumps(doc, indent=2, default=float))
+
+
+def threads_experiment(split: Split, catalog: Catalog, epochs: int) -> None:
+    """Seconds per epoch with 1 vs 2 threads, interleaved so that load changes hit both alike."""
+    rows: dict[str, list[float]] = {"1": [], "2": []}
+    for _ in range(2):
+        for threads in (1, 2):
+            params = {**SASREC, "item_input": "id", "epochs": epochs, "num_threads": threads}
+            model = make_model("sasrec", **params)
+            model.fit(split.train, catalog)
+            per_epoch = [e.seconds for e in model.history_.epochs[1:]]  # type: ignore[attr-defined]
+            rows[str(threads)].extend(per_epoch)
+            print(f"threads {threads}: epochs {[round(s, 2) for s in per_epoch]}", flush=True)
+    out = {k: {"median_seconds_per_epoch": float(np.median(v)), "epochs": v} for k, v in rows.items()}
+    print({k: round(v["median_seconds_per_epoch"], 2) for k, v in out.items()})
+    (RESULTS / "neural_threads.json").write_text(
+        json.dumps(
+            {
+                "settings": {"model": "sasrec-id", **SASREC, "epochs": epochs},
+                "machine": machine(),
+                "threads": out,
+            },
+            indent=2,
+        )
+    )
+
+
+def speed_experiment(split: Split, catalog: Catalog, threads: int | None, epochs: int) -> None:
+    """Training seconds until the test NDCG@10 first reaches RecBole SASRec's 0.0561."""
+    target = 0.0561
+    params = {**SASREC, "item_input": "id", "epochs": epochs, "patience": epochs, "num_threads": threads}
+    model = make_model("sasrec", **params)
+    assert isinstance(model, TorchRecommender)
+    model.fit(split.train, catalog, valid=split.test, valid_history=split.test_history)
+    curve, train_s, cpu_s, reached = [], 0.0, 0.0, None
+    for e in model.history_.epochs:
+        train_s += e.seconds
+        cpu_s += e.cpu_seconds
+        curve.append(
+            {
+                "epoch": e.epoch,
+                "test_ndcg@10": e.metric,
+                "train_s": round(train_s, 1),
+                "cpu_s": round(cpu_s, 1),
+            }
+        )
+        if reached is None and e.metric is not None and e.metric >= target:
+            reached = {
+                "epoch": e.epoch,
+                "train_seconds": train_s,
+                "cpu_seconds": cpu_s,
+                "test_ndcg@10": e.metric,
+            }
+    print(f"reached RecBole's test NDCG@10 {target}: {reached}", flush=True)
+    recbole = {"epochs": 29, "seconds_per_epoch": 31, "seconds_to_converge": 29 * 31, "test_ndcg@10": target}
+    doc = {
+        "settings": {
+            **params,
+            "measured": "test NDCG@10 after every epoch (history = train + valid); no selection",
+        },
+        "machine": machine(),
+        "recbole_sasrec": recbole,
+        "reached": reached,
+        "curve": curve,
+    }
+    (RESULTS / "neural_speed.json").write_text(json.dumps(doc, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("experiment", choices=("scientific", "compare", "threads", "speed"))
+    parser.add_argument("--dataset", default="movielens-latest-small")
+    parser.add_argument("--runs", default="", help="comma-separated run names (default: all)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for the neural models")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs (threads: per measurement; speed: all)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("explorec.models.training").setLevel(logging.INFO)  # one line per epoch
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    dataset = "amazon-scientific" if args.experiment != "compare" else args.dataset
+    data, split = load(dataset, "shipped" if dataset == "amazon-scientific" else "loo")
+    print(f"{dataset}: {split.summary()} n_items {split.train.n_items}; machine: {MACHINE}", flush=True)
+    if args.experiment == "threads":
+        threads_experiment(split, data.catalog, args.epochs)
+    elif args.experiment == "speed":
+        speed_experiment(split, data.catalog, args.threads, args.epochs)
+    else:
+        experiment_runs(args.experiment, dataset, split, data.catalog, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,529 @@
+"""SASRec: a causal Transformer over the user's item sequence (Kang & McAuley, ICDM 2018).
+
+The network reads the user's most recent ``max_len`` items, right-aligned (the latest item sits at the
+last position), and at every position ``t`` predicts the item that follows it:
+
+    h_t = Transformer(e_1 + p_1, ..., e_t + p_t)[t]            causal self-attention, learned positions
+    score(t, i) = <h_t, e_i>                                     the input item table is the output table
+
+Item representations ``e_i`` are an ID embedding (``item_input="id"``), a frozen language-model vector
+of the item's text through a learned projection (``"text"``, in the spirit of UniSRec / VQ-Rec; such
+items can be scored even when they never occurred in training), or their sum (``"id+text"``).
+
+Training uses the full softmax cross-entropy over the whole catalogue at *every* position of each
+sequence in one pass (``loss="full"``), instead of treating every prefix as a separate example; for
+large catalogues ``loss="sampled"`` scores the target against ``n_negatives`` uniformly drawn items
+shared by the batch. Optional objectives (all off by default, switched on by their weights):
+
+* ``cl_weight``: contrastive InfoNCE between two augmented views of each sequence
+  (``cl_augment="crop+mask+reorder"``, CL4SRec; or ``"dropout"``, DuoRec's unsupervised variant),
+* ``adv_weight``: the loss under an FGSM worst-case perturbation of the item table of size
+  ``adv_epsilon`` (APR),
+* ``category_weight``: multi-task prediction of the next item's category (a catalogue attribute).
+
+Truncation rule: for scoring, a history longer than ``max_len`` keeps its ``max_len`` most recent items.
+For training, a sequence of ``n > max_len + 1`` items is cut, from its end backwards, into windows of
+``max_len + 1`` items that overlap by one, so every item except the first is a training target exactly
+once. Users with an empty history get the cold-user path: the training popularity prior
+``log(1 + count_i)`` (no crash, no arbitrary Transformer output).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explorec.data.interactions import Catalog, Interactions
+from explorec.errors import ConfigError, check_positive_int, check_range
+from explorec.models.adversarial import fgsm_perturbation
+from explorec.models.augment import augment, check_ratios, info_nce, parse_methods
+from explorec.models.torch_base import (
+    SequenceCache,
+    TorchRecommender,
+    item_categories,
+    pad_sequences,
+    text_item_vectors,
+)
+from explorec.models.training import BatchFn
+
+logger = logging.getLogger(__name__)
+
+ITEM_INPUTS = ("id", "text", "id+text")
+LOSSES = ("full", "sampled")
+
+
+# ====================================================================== the network
+@dataclass(frozen=True)
+class SASRecConfig:
+    """Architecture of ``SASRecNet``; index 0 is padding, 1..n_items the items, n_items+1 the mask token."""
+
+    n_items: int
+    dim: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    max_len: int = 50
+    dropout: float = 0.2
+    attn_dropout: float = 0.2
+    item_input: str = "id"
+    text_dim: int = 0
+    n_categories: int = 0
+
+
+class ItemTable(nn.Module):
+    """The ``[n_items + 2, D]`` item table: row 0 padding (zeros), rows 1..N items, row N+1 the mask."""
+
+    text: torch.Tensor  # float[N, text_dim] buffer, when item_input uses text
+
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        self.n_items = cfg.n_items
+        self.use_id = cfg.item_input in ("id", "id+text")
+        self.use_text = cfg.item_input in ("text", "id+text")
+        if self.use_id:
+            self.id_emb = nn.Embedding(cfg.n_items + 2, cfg.dim, padding_idx=0)
+            nn.init.normal_(self.id_emb.weight, std=cfg.dim**-0.5)
+            with torch.no_grad():
+                self.id_emb.weight[0].zero_()
+        if self.use_text:
+            self.register_buffer("text", torch.zeros(cfg.n_items, cfg.text_dim))  # frozen LM vectors
+            self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, cfg.dim), nn.LayerNorm(cfg.dim))
+            self.mask_vec = nn.Parameter(torch.zeros(1, cfg.dim))
+
+    def forward(self) -> torch.Tensor:
+        parts = []
+        if self.use_text:
+            items = self.text_proj(self.text)  # [N, D]
+            zero = items.new_zeros(1, items.shape[1])  # [1, D]
+            parts.append(torch.cat([zero, items, self.mask_vec], dim=0))  # [N+2, D]
+        if self.use_id:
+            parts.append(self.id_emb.weight)  # [N+2, D]
+        return parts[0] if len(parts) == 1 else parts[0] + parts[1]  # [N+2, D]
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention where position t sees positions <= t that are not padding."""
+
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        if cfg.dim % cfg.n_heads:
+            raise ConfigError(f"dim ({cfg.dim}) must be a multiple of n_heads ({cfg.n_heads})")
+        self.n_heads = cfg.n_heads
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
+        self.out = nn.Linear(cfg.dim, cfg.dim)
+        self.attn_dropout = cfg.attn_dropout
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        batch, length, dim = x.shape  # [B, T, D]
+        q, k, v = self.qkv(x).split(dim, dim=2)  # 3 x [B, T, D]
+        heads = (batch, length, self.n_heads, dim // self.n_heads)
+        q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))  # 3 x [B, H, T, D/H]
+        p = self.attn_dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)  # [B, H, T, D/H]
+        return self.out(y.transpose(1, 2).reshape(batch, length, dim))  # [B, T, D]
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block: x + Attn(LN(x)), then x + FFN(LN(x))."""
+
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.dim)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.dim)
+        self.ffn = nn.Sequential(
+            nn.Linear(cfg.dim, 4 * cfg.dim),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(4 * cfg.dim, cfg.dim),
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), allowed))  # [B, T, D]
+        return x + self.drop(self.ffn(self.ln2(x)))  # [B, T, D]
+
+
+class SASRecNet(nn.Module):
+    """Item table + learned positions + causal Transformer blocks + final layer norm."""
+
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.items = ItemTable(cfg)
+        self.pos = nn.Embedding(cfg.max_len, cfg.dim)
+        nn.init.normal_(self.pos.weight, std=0.02)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.dim)
+        self.category_head = nn.Linear(cfg.dim, cfg.n_categories) if cfg.n_categories else None
+
+    def forward(
+        self, seq: torch.Tensor, table: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states of right-aligned sequences.
+
+        Parameters
+        ----------
+        seq : int64[B, T]
+            T <= max_len; 0 = padding on the left.
+        table : float[N+2, D], optional
+            Item table to use (e.g. adversarially perturbed); ``self.items()`` when None.
+
+        Returns
+        -------
+        hidden : float[B, T, D]
+        table : float[N+2, D]
+        """
+        if table is None:
+            table = self.items()  # [N+2, D]
+        length = seq.shape[1]
+        positions = torch.arange(self.cfg.max_len - length, self.cfg.max_len, device=seq.device)  # [T]
+        x = self.drop(table[seq] + self.pos(positions))  # [B, T, D]
+        causal = torch.ones(length, length, dtype=torch.bool, device=seq.device).tril()  # [T, T]
+        real = (seq != 0)[:, None, None, :]  # [B, 1, 1, T]
+        # a padded query would see no key at all; letting every position see itself avoids NaNs
+        allowed = (causal & real) | torch.eye(length, dtype=torch.bool, device=seq.device)  # [B, 1, T, T]
+        for block in self.blocks:
+            x = block(x, allowed)  # [B, T, D]
+        return self.ln_f(x), table  # [B, T, D], [N+2, D]
+
+
+# ====================================================================== the recommender
+class SASRec(TorchRecommender):
+    """Self-attentive sequential recommender with ID, text or ID+text items.
+
+    Parameters
+    ----------
+    dim, n_layers, n_heads : int
+        Hidden size, Transformer blocks, attention heads.
+    max_len : int
+        Most recent items read per user (see the truncation rule in the module docstring).
+    dropout, attn_dropout : float
+        Dropout on embeddings / residual branches, and on attention weights.
+    item_input : {"id", "text", "id+text"}
+        Item representation.
+    encoder : str
+        Text encoder spec for ``explorec.encoders.item_vectors`` (``"default"`` = all-MiniLM-L6-v2,
+        ``"hashing:<dim>"`` for tests); read only when ``item_input`` uses text.
+    text_template : str, optional
+        Item text template (None: chosen from the catalogue's fields).
+    loss : {"full", "sampled"}
+        Full softmax over the catalogue, or sampled softmax with ``n_negatives`` shared negatives.
+    n_negatives : int
+        Negatives per batch for ``loss="sampled"``.
+    cl_weight, cl_temperature : float
+        Weight and temperature of the contrastive loss (0 = off).
+    cl_augment : str
+        ``"crop+mask+reorder"`` (any ``+``-joined subset) or ``"dropout"``.
+    crop_ratio, mask_ratio, reorder_ratio : float
+        CL4SRec's η, γ, β.
+    adv_weight, adv_epsilon : float
+        Weight of the adversarial loss (0 = off) and the perturbation size.
+    category_attribute : str, optional
+        Catalogue attribute predicted as an auxiliary task (ints or strings; one per item).
+    category_weight : float
+        Weight of that task (0 = off).
+    epochs, batch_size, lr, weight_decay, grad_clip, patience : training settings (see ``Trainer``)
+    seed : int
+        Seeds initialisation, dropout, batch order, augmentations and negatives.
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    num_threads : int, optional
+        torch threads for training and scoring.
+    progress : bool
+        Progress bar during training.
+
+    Examples
+    --------
+    >>> from explorec.data.toy import known_answer_split
+    >>> split = known_answer_split()
+    >>> model = SASRec(dim=16, epochs=3, progress=False).fit(split.train)
+    >>> model.score([0, 1], history=split.test_history).shape
+    (2, 30)
+    """
+
+    name = "sasrec"
+    uses_history = True
+    scores_cold_items = False
+
+    def __init__(
+        self,
+        *,
+        dim: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 2,
+        max_len: int = 50,
+        dropout: float = 0.3,
+        attn_dropout: float = 0.2,
+        item_input: str = "id",
+        encoder: str = "default",
+        text_template: str | None = None,
+        loss: str = "full",
+        n_negatives: int = 256,
+        cl_weight: float = 0.0,
+        cl_temperature: float = 1.0,
+        cl_augment: str = "crop+mask+reorder",
+        crop_ratio: float = 0.6,
+        mask_ratio: float = 0.3,
+        reorder_ratio: float = 0.6,
+        adv_weight: float = 0.0,
+        adv_epsilon: float = 0.5,
+        category_attribute: str | None = None,
+        category_weight: float = 0.0,
+        epochs: int = 200,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        grad_clip: float | None = 1.0,
+        patience: int = 5,
+        seed: int = 0,
+        device: str = "auto",
+        num_threads: int | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.dim = dim
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.max_len = max_len
+        self.dropout = dropout
+        self.attn_dropout = attn_dropout
+        self.item_input = item_input
+        self.encoder = encoder
+        self.text_template = text_template
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.cl_weight = cl_weight
+        self.cl_temperature = cl_temperature
+        self.cl_augment = cl_augment
+        self.crop_ratio = crop_ratio
+        self.mask_ratio = mask_ratio
+        self.reorder_ratio = reorder_ratio
+        self.adv_weight = adv_weight
+        self.adv_epsilon = adv_epsilon
+        self.category_attribute = category_attribute
+        self.category_weight = category_weight
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+        self.num_threads = num_threads
+        self.progress = progress
+        self._sequences = SequenceCache()
+
+    @classmethod
+    def contract_params(cls) -> dict[str, Any]:
+        return {
+            "dim": 16,
+            "n_heads": 1,
+            "n_layers": 1,
+            "max_len": 8,
+            "epochs": 30,
+            "lr": 0.01,
+            "dropout": 0.1,
+            "attn_dropout": 0.0,
+            "progress": False,
+            "device": "cpu",
+        }
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        for name in ("dim", "n_layers", "n_heads", "max_len", "n_negatives", "batch_size"):
+            check_positive_int(name, getattr(self, name))
+        check_range("dropout", self.dropout, 0.0, 1.0)
+        check_range("attn_dropout", self.attn_dropout, 0.0, 1.0)
+        if self.item_input not in ITEM_INPUTS:
+            raise ConfigError(f"item_input must be one of {ITEM_INPUTS}, got {self.item_input!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        for name in ("cl_weight", "adv_weight", "category_weight", "adv_epsilon"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.cl_weight > 0 and self.cl_augment != "dropout":
+            parse_methods(self.cl_augment)
+            check_ratios(self.crop_ratio, self.mask_ratio, self.reorder_ratio)
+        if self.category_weight > 0 and not self.category_attribute:
+            raise ConfigError("category_weight > 0 needs category_attribute (a catalogue attribute name)")
+
+    # ------------------------------------------------------------------ TorchRecommender hooks
+    def _module_config(self, train: Interactions, catalog: Catalog | None) -> dict[str, Any]:
+        self._check_params()
+        self.item_prior_ = np.log1p(train.item_counts()).astype(np.float32)
+        self._text_vectors = None
+        text_dim = 0
+        if self.item_input != "id":
+            self._text_vectors = text_item_vectors(catalog, self.encoder, self.text_template, "SASRec")
+            text_dim = int(self._text_vectors.shape[1])
+        self._categories = None
+        n_categories = 0
+        if self.category_weight > 0 and self.category_attribute:
+            self._categories, n_categories = item_categories(catalog, self.category_attribute)
+        config = SASRecConfig(
+            n_items=train.n_items,
+            dim=self.dim,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            max_len=self.max_len,
+            dropout=self.dropout,
+            attn_dropout=self.attn_dropout,
+            item_input=self.item_input,
+            text_dim=text_dim,
+            n_categories=n_categories,
+        )
+        return asdict(config)
+
+    def _build_module(self, config: dict[str, Any]) -> nn.Module:
+        return SASRecNet(SASRecConfig(**config))
+
+    def _initialise(self, module: nn.Module, train: Interactions, catalog: Catalog | None) -> None:
+        if self._text_vectors is not None:
+            cast(SASRecNet, module).items.text.copy_(torch.from_numpy(self._text_vectors))
+
+    def _batches(self, train: Interactions, catalog: Catalog | None) -> BatchFn:
+        windows = training_windows(train.sequences(), self.max_len)
+        if not windows:
+            raise ConfigError("SASRec.fit: no user has two or more training interactions to learn from")
+        logger.info("SASRec: %d training windows from %d users", len(windows), train.n_users)
+        categories = None if self._categories is None else np.concatenate([[-1], self._categories])
+        mask_token = train.n_items  # raw index; pad_sequences shifts it to row n_items + 1 of the table
+        methods = (
+            parse_methods(self.cl_augment) if self.cl_weight > 0 and self.cl_augment != "dropout" else ()
+        )
+        aug: dict[str, Any] = {
+            "methods": methods,
+            "eta": self.crop_ratio,
+            "gamma": self.mask_ratio,
+            "beta": self.reorder_ratio,
+        }
+
+        def batches(epoch: int, rng: np.random.Generator) -> list[dict[str, torch.Tensor]]:
+            out = []
+            for idx in length_bucketed_batches([w.size for w in windows], self.batch_size, rng):
+                chunk = [windows[i] for i in idx]
+                width = max(w.size for w in chunk) - 1
+                batch = {
+                    "input": torch.from_numpy(pad_sequences([w[:-1] for w in chunk], width)),  # [B, T]
+                    "target": torch.from_numpy(pad_sequences([w[1:] for w in chunk], width)),  # [B, T]
+                }
+                if categories is not None:
+                    batch["category"] = torch.from_numpy(categories[batch["target"].numpy()])  # [B, T]
+                if methods:
+                    for view in ("view1", "view2"):
+                        seqs = [augment(w[:-1], rng, mask_token=mask_token, **aug) for w in chunk]
+                        batch[view] = torch.from_numpy(pad_sequences(seqs, width))  # [B, T]
+                out.append(batch)
+            return out
+
+        return batches
+
+    def _loss(self, module: nn.Module, batch: Any) -> dict[str, torch.Tensor]:
+        net = cast(SASRecNet, module)
+        target = batch["target"]  # [B, T]
+        hidden, table = net(batch["input"])  # [B, T, D], [N+2, D]
+        real = target > 0  # [B, T]
+        main = self._next_item_loss(hidden[real], table, target[real])
+        parts = {"next": main.detach()}
+        total = main
+        if self.adv_weight > 0:
+            delta = fgsm_perturbation(main, table, self.adv_epsilon)  # [N+2, D]
+            delta[0] = 0.0  # the padding row stays zero
+            adv_hidden, adv_table = net(batch["input"], table + delta)
+            adv = self._next_item_loss(adv_hidden[real], adv_table, target[real])
+            total = total + self.adv_weight * adv
+            parts["adv"] = adv.detach()
+        if self.category_weight > 0:
+            cat = batch["category"][real]  # [M]
+            assert net.category_head is not None  # built whenever category_weight > 0
+            logits = net.category_head(hidden[real])  # [M, n_categories]
+            known = cat >= 0
+            cat_loss = F.cross_entropy(logits[known], cat[known]) if bool(known.any()) else logits.sum() * 0
+            total = total + self.category_weight * cat_loss
+            parts["category"] = cat_loss.detach()
+        if self.cl_weight > 0:
+            if self.cl_augment == "dropout":
+                z1 = hidden[:, -1]  # [B, D]
+                z2 = net(batch["input"])[0][:, -1]  # [B, D]
+            else:
+                z1 = net(batch["view1"])[0][:, -1]  # [B, D]
+                z2 = net(batch["view2"])[0][:, -1]  # [B, D]
+            cl = info_nce(z1, z2, self.cl_temperature)
+            total = total + self.cl_weight * cl
+            parts["cl"] = cl.detach()
+        return {"loss": total, **parts}
+
+    def _next_item_loss(
+        self, hidden: torch.Tensor, table: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor:
+        """Cross-entropy of the next item; ``hidden`` [M, D], ``target`` [M] in 1..N."""
+        items = table[1 : self.n_items_ + 1]  # [N, D]
+        if self.loss == "full":
+            return F.cross_entropy(hidden @ items.T, target - 1)  # logits [M, N]
+        negatives = torch.randint(0, self.n_items_, (self.n_negatives,), device=hidden.device)  # [S]
+        pos = (hidden * items[target - 1]).sum(-1, keepdim=True)  # [M, 1]
+        neg = hidden @ items[negatives].T  # [M, S]
+        # an accidental hit (a negative equal to the target) is not a negative
+        neg = neg.masked_fill(negatives[None, :] == (target - 1)[:, None], float("-inf"))  # [M, S]
+        logits = torch.cat([pos, neg], dim=1)  # [M, 1+S]
+        return F.cross_entropy(logits, torch.zeros_like(target))
+
+    def _forward_scores(
+        self, module: nn.Module, users: npt.NDArray[np.int64], history: Interactions
+    ) -> torch.Tensor:
+        seqs = self._sequences.get(history)
+        chunk = [seqs[u] for u in users]
+        width = max(1, min(self.max_len, max(s.size for s in chunk)))
+        seq = torch.from_numpy(pad_sequences(chunk, width)).to(self.device_)  # [B, T]
+        hidden, table = module(seq)  # [B, T, D], [N+2, D]
+        scores = hidden[:, -1] @ table[1 : self.n_items_ + 1].T  # [B, N]
+        empty = torch.from_numpy(np.array([s.size == 0 for s in chunk])).to(self.device_)  # [B]
+        if bool(empty.any()):
+            prior = torch.from_numpy(self.item_prior_).to(self.device_)  # [N]
+            scores[empty] = prior
+        return scores
+
+
+# ====================================================================== data helpers
+def training_windows(seqs: list[npt.NDArray[np.int64]], max_len: int) -> list[npt.NDArray[np.int64]]:
+    """Cut each sequence (of >= 2 items) into windows of at most ``max_len + 1`` items.
+
+    Windows are taken from the end backwards and overlap by one item, so each item after the first is a
+    prediction target exactly once and the most recent items are always in a full window.
+    """
+    size = max_len + 1
+    out = []
+    for seq in seqs:
+        end = seq.size
+        while end >= 2:
+            start = max(0, end - size)
+            out.append(seq[start:end])
+            end = start + 1
+    return out
+
+
+def length_bucketed_batches(
+    lengths: list[int], batch_size: int, rng: np.random.Generator, *, bucket: int = 32
+) -> list[npt.NDArray[np.int64]]:
+    """Shuffled batches of indices, each drawn from a pool of similar lengths (less padding to compute).
+
+    The order is shuffled, cut into pools of ``bucket`` batches, each pool sorted by length and cut into
+    batches; the batches are then shuffled again.
+    """
+    order = rng.permutation(len(lengths))
+    arr = np.asarray(lengths)
+    batches: list[npt.NDArray[np.int64]] = []
+    pool = batch_size * bucket
+    for start in range(0, order.size, pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(arr[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, chunk.size, batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]

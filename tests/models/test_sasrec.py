@@ -1,0 +1,212 @@
+"""SASRec: causal mask, truncation rule, cold users, persistence errors, a planted sequence, objectives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from explorec.data.interactions import Catalog, Interactions
+from explorec.data.toy import known_answer_dataset
+from explorec.errors import ConfigError
+from explorec.models.base import Recommender
+from explorec.models.sasrec import SASRec, SASRecConfig, SASRecNet, length_bucketed_batches, training_windows
+from explorec.models.torch_base import load_state_checked, pad_sequences
+
+torch.set_num_threads(1)
+
+N_ITEMS = 20
+TINY: dict[str, Any] = {
+    "dim": 32,
+    "n_heads": 2,
+    "n_layers": 1,
+    "max_len": 8,
+    "dropout": 0.1,
+    "attn_dropout": 0.0,
+    "lr": 0.01,
+    "batch_size": 16,
+    "progress": False,
+    "device": "cpu",
+}
+
+
+def planted(n_users: int = 60, length: int = 8) -> tuple[Interactions, Interactions, Catalog]:
+    """User u walks the cycle u, u+1, u+2, ... (mod 20); the last step of each walk is held out."""
+    users, items = [], []
+    for u in range(n_users):
+        for j in range(length):
+            users.append(u)
+            items.append((u + j) % N_ITEMS)
+    data = Interactions.from_arrays(
+        users, items, user_ids=[f"u{u}" for u in range(n_users)], item_ids=[f"i{i}" for i in range(N_ITEMS)]
+    )
+    last = np.r_[np.diff(data.user) != 0, True]
+    catalog = Catalog(
+        data.item_ids,
+        fields={"text": np.array([f"item number {i} in the cycle" for i in range(N_ITEMS)], dtype=object)},
+        attributes={"parity": np.arange(N_ITEMS) % 2},
+    )
+    return data.select(~last), data.select(last), catalog
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[Interactions, Interactions, Catalog]:
+    return planted()
+
+
+@pytest.fixture(scope="module")
+def fitted(data: tuple[Interactions, Interactions, Catalog]) -> SASRec:
+    train, _, catalog = data
+    return SASRec(**TINY, epochs=40).fit(train, catalog)
+
+
+def test_planted_successor_is_learned_to_near_perfect_hit_at_1(
+    fitted: SASRec, data: tuple[Interactions, Interactions, Catalog]
+) -> None:
+    train, test, _ = data
+    scores = fitted.score(test.user, history=train)
+    hit_at_1 = float(np.mean(scores.argmax(1) == test.item))
+    assert hit_at_1 >= 0.95
+    assert fitted.history_.losses[-1] < fitted.history_.losses[0] / 3
+
+
+def test_causal_mask_future_items_do_not_change_the_past() -> None:
+    cfg = SASRecConfig(n_items=10, dim=8, n_layers=2, n_heads=2, max_len=6, dropout=0.0, attn_dropout=0.0)
+    net = SASRecNet(cfg).eval()
+    seq = torch.tensor([[0, 3, 5, 7, 2, 9]])
+    changed = seq.clone()
+    changed[0, 4] = 4  # position 4 of 6
+    with torch.no_grad():
+        a, _ = net(seq)
+        b, _ = net(changed)
+    torch.testing.assert_close(a[:, :4], b[:, :4], rtol=0, atol=0)
+    assert not torch.allclose(a[:, 4:], b[:, 4:])
+    with torch.no_grad():
+        padded = net(torch.tensor([[0, 0, 0, 0, 0, 0]]))[0]
+    assert torch.isfinite(padded).all()  # all-padding rows do not produce NaN
+
+
+def test_truncation_keeps_the_most_recent_items(data: tuple[Interactions, Interactions, Catalog]) -> None:
+    train, _, catalog = data
+    model = SASRec(**{**TINY, "max_len": 3}, epochs=2).fit(train, catalog)
+    full = Interactions.from_arrays(
+        [0] * 6, [1, 2, 3, 4, 5, 6], user_ids=train.user_ids, item_ids=train.item_ids
+    )
+    tail = Interactions.from_arrays([0] * 3, [4, 5, 6], user_ids=train.user_ids, item_ids=train.item_ids)
+    np.testing.assert_allclose(model.score([0], history=full), model.score([0], history=tail), atol=1e-6)
+    np.testing.assert_array_equal(pad_sequences([np.arange(5), np.array([7])], 3), [[3, 4, 5], [0, 0, 8]])
+
+
+def test_training_windows_cover_every_target_once() -> None:
+    seqs = [np.arange(10), np.array([3]), np.array([4, 5])]
+    windows = training_windows(seqs, max_len=4)
+    assert [w.tolist() for w in windows] == [[5, 6, 7, 8, 9], [1, 2, 3, 4, 5], [0, 1], [4, 5]]
+    targets = sorted(int(x) for w in windows[:3] for x in w[1:])
+    assert targets == list(range(1, 10))
+    batches = length_bucketed_batches([w.size for w in windows], 2, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == [0, 1, 2, 3]
+
+
+def test_empty_history_gets_the_popularity_prior(
+    fitted: SASRec, data: tuple[Interactions, Interactions, Catalog]
+) -> None:
+    train, _, _ = data
+    nobody = train.select(train.user != 5)  # user 5 has no history here
+    scores = fitted.score([5, 6], history=nobody)
+    np.testing.assert_allclose(scores[0], np.log1p(train.item_counts()).astype(np.float32))
+    assert np.isfinite(scores).all()
+    np.testing.assert_allclose(scores[1], fitted.score([6], history=train)[0], atol=1e-6)
+
+
+def test_config_mismatch_on_load_names_both_values(fitted: SASRec, tmp_path: Path) -> None:
+    path = fitted.save(tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    config["params"]["dim"] = 48
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"dim=32 in the saved module, but dim=48"):
+        Recommender.load(path)
+    other = SASRecNet(SASRecConfig(n_items=N_ITEMS, dim=16, n_layers=1, max_len=8))
+    state = torch.load(path / "module.pt", weights_only=True)
+    with pytest.raises(ConfigError, match=r"items.id_emb.weight has shape \(22, 32\).*\(22, 16\)"):
+        load_state_checked(other, state, "module.pt")
+
+
+def test_save_load_keeps_history_and_scores(fitted: SASRec, tmp_path: Path) -> None:
+    loaded = Recommender.load(fitted.save(tmp_path / "m"))
+    assert isinstance(loaded, SASRec)
+    assert loaded.history_.losses == fitted.history_.losses
+    np.testing.assert_array_equal(loaded.score([0, 1]), fitted.score([0, 1]))
+
+
+@pytest.mark.parametrize(
+    ("params", "part"),
+    [
+        ({"cl_weight": 0.1}, "cl"),
+        ({"cl_weight": 0.1, "cl_augment": "dropout"}, "cl"),
+        ({"adv_weight": 0.5, "adv_epsilon": 0.1}, "adv"),
+        ({"category_attribute": "parity", "category_weight": 0.5}, "category"),
+    ],
+)
+def test_objectives_switch_on_and_log_their_term(
+    params: dict[str, Any], part: str, data: tuple[Interactions, Interactions, Catalog]
+) -> None:
+    train, test, catalog = data
+    model = SASRec(**TINY, epochs=3, **params).fit(train, catalog)
+    assert part in model.history_.epochs[-1].parts
+    assert np.isfinite(model.score(test.user, history=train)).all()
+
+
+def test_sampled_softmax_and_text_items(data: tuple[Interactions, Interactions, Catalog]) -> None:
+    train, _, catalog = data
+    sampled = SASRec(**TINY, epochs=2, loss="sampled", n_negatives=5).fit(train, catalog)
+    assert np.isfinite(sampled.score([0])).all()
+    text = SASRec(**TINY, epochs=2, item_input="text", encoder="hashing:32").fit(train, catalog)
+    assert text.module_config_["text_dim"] == 32
+    with pytest.raises(ConfigError, match="needs the catalog"):
+        SASRec(**TINY, epochs=1, item_input="text", encoder="hashing:32").fit(train)
+
+
+def test_text_items_score_cold_items_by_their_text() -> None:
+    ds = known_answer_dataset()
+    split = ds.split
+    assert split is not None
+    model = SASRec(**{**TINY, "dropout": 0.0}, epochs=30, item_input="text", encoder="hashing:64")
+    model.fit(split.train, ds.catalog)
+    group = ds.catalog.attributes["group"]
+    cold = split.cold_items
+    scores = model.score(split.test.user, cold, history=split.test_history)
+    own = group[cold][None, :] == group[split.test.item][:, None]
+    assert scores[own].mean() > scores[~own].mean()
+
+
+def test_mc_dropout_uncertainty(fitted: SASRec) -> None:
+    mean, std = fitted.score_uncertainty([0, 1, 2], n_samples=8, seed=1)
+    again = fitted.score_uncertainty([0, 1, 2], n_samples=8, seed=1)
+    assert mean.shape == std.shape == (3, N_ITEMS) and mean.dtype == np.float32
+    assert (std > 0).all()
+    np.testing.assert_array_equal(std, again[1])
+    np.testing.assert_allclose(mean, fitted.score([0, 1, 2]), atol=float(std.max()) * 3)
+    assert not fitted.module_.training
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"item_input": "image"}, r"item_input must be one of \('id', 'text', 'id\+text'\), got 'image'"),
+        ({"loss": "bpr"}, "loss must be one of"),
+        ({"dim": 10, "n_heads": 3}, r"dim \(10\) must be a multiple of n_heads \(3\)"),
+        ({"cl_weight": 0.1, "cl_augment": "crop+shuffle"}, "cl_augment"),
+        ({"category_weight": 0.5}, "needs category_attribute"),
+        ({"category_weight": 0.5, "category_attribute": "colour"}, "known: \\['parity'\\]"),
+    ],
+)
+def test_bad_parameters_raise_config_errors(
+    params: dict[str, Any], match: str, data: tuple[Interactions, Interactions, Catalog]
+) -> None:
+    train, _, catalog = data
+    with pytest.raises(ConfigError, match=match):
+        SASRec(**{**TINY, **params}, epochs=1).fit(train, catalog)
