@@ -86,7 +86,44 @@ class RidgeState:
         return np.asarray(np.linalg.cholesky(self.a_inv), dtype=np.float64)
 
 
-class LinUCB(Policy):
+class _OptimisticIndex(Policy):
+    """Shared hooks of the LinUCB family: rank by ``offset*score + mean + alpha * width`` (deterministic).
+
+    Subclasses provide ``alpha``, ``offset``, ``_init_dim(d)`` and ``estimates(items, context) ->
+    (mean, width)``.
+    """
+
+    alpha: float
+    offset: bool
+
+    def _init_dim(self, d: int) -> None:
+        raise NotImplementedError
+
+    def estimates(self, items: IntArray, context: FloatArray) -> tuple[FloatArray, FloatArray]:
+        raise NotImplementedError
+
+    def _check_context(self, context: Any, n: int) -> FloatArray:
+        x = check_context_matrix(context, n, type(self).__name__)
+        self._init_dim(x.shape[1])
+        return x
+
+    def _index(self, items: IntArray, scores: FloatArray, context: FloatArray) -> FloatArray:
+        mean, width = self.estimates(items, context)
+        return (scores if self.offset else 0.0) + mean + self.alpha * width
+
+    def _rank(
+        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
+    ) -> IntArray:
+        return top_k(self._index(items, scores, context), k)
+
+    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray:
+        return one_hot_matrix(top_k(self._index(items, scores, context), k), scores.shape[0])
+
+    def _point_scores(self, items: IntArray, scores: FloatArray, context: Any) -> FloatArray:
+        return (scores if self.offset else 0.0) + self.estimates(items, context)[0]
+
+
+class LinUCB(_OptimisticIndex):
     """Disjoint LinUCB (one ridge model per item) or its shared variant (one for all items).
 
     Parameters
@@ -180,26 +217,6 @@ class LinUCB(Policy):
         return np.einsum("nd,nd->n", x, theta), np.sqrt(np.maximum(np.einsum("nd,nd->n", x, ax), 0.0))
 
     # ------------------------------------------------------------------ policy hooks
-    def _check_context(self, context: Any, n: int) -> FloatArray:
-        x = check_context_matrix(context, n, "LinUCB")
-        self._init_dim(x.shape[1])
-        return x
-
-    def _index(self, items: IntArray, scores: FloatArray, context: FloatArray) -> FloatArray:
-        mean, width = self.estimates(items, context)
-        return (scores if self.offset else 0.0) + mean + self.alpha * width
-
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
-        return top_k(self._index(items, scores, context), k)
-
-    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray:
-        return one_hot_matrix(top_k(self._index(items, scores, context), k), scores.shape[0])
-
-    def _point_scores(self, items: IntArray, scores: FloatArray, context: Any) -> FloatArray:
-        return (scores if self.offset else 0.0) + self.estimates(items, context)[0]
-
     def _update(self, batch: FeedbackBatch) -> None:
         if batch.contexts is None:
             raise DataError("LinUCB.update: feedback needs the context vector of each shown item")
@@ -217,7 +234,7 @@ class LinUCB(Policy):
             self.b_[item] += r * row
 
 
-class HybridLinUCB(Policy):
+class HybridLinUCB(_OptimisticIndex):
     """Hybrid LinUCB: a coefficient shared by all items plus one per item (Li et al. 2010, Alg. 2).
 
     Parameters
@@ -331,26 +348,6 @@ class HybridLinUCB(Policy):
         )
         mean = z @ beta + np.einsum("nd,nd->n", x, theta)
         return mean, np.sqrt(np.maximum(s, 0.0))
-
-    def _check_context(self, context: Any, n: int) -> FloatArray:
-        x = check_context_matrix(context, n, "HybridLinUCB")
-        self._init_dim(x.shape[1])
-        return x
-
-    def _index(self, items: IntArray, scores: FloatArray, context: FloatArray) -> FloatArray:
-        mean, width = self.estimates(items, context)
-        return (scores if self.offset else 0.0) + mean + self.alpha * width
-
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
-        return top_k(self._index(items, scores, context), k)
-
-    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray:
-        return one_hot_matrix(top_k(self._index(items, scores, context), k), scores.shape[0])
-
-    def _point_scores(self, items: IntArray, scores: FloatArray, context: Any) -> FloatArray:
-        return (scores if self.offset else 0.0) + self.estimates(items, context)[0]
 
     def _update(self, batch: FeedbackBatch) -> None:
         if batch.contexts is None:
