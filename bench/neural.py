@@ -95,6 +95,23 @@ RUNS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "sasrec-id+adv": ("sasrec", {**SASREC, "item_input": "id", "adv_weight": 0.5, "adv_epsilon": 0.1}),
         "two-tower-id": ("two-tower", {**TWO_TOWER, "item_input": "id"}),
         "two-tower-id+text": ("two-tower", {**TWO_TOWER, "item_input": "id+text"}),
+        # a small grid around the adversarial setting; the pick is made on valid NDCG@10 only
+        "sasrec-id+text+adv-w1-e0.1": (
+            "sasrec",
+            {**SASREC, "item_input": "id+text", "adv_weight": 1.0, "adv_epsilon": 0.1},
+        ),
+        "sasrec-id+text+adv-w0.5-e0.3": (
+            "sasrec",
+            {**SASREC, "item_input": "id+text", "adv_weight": 0.5, "adv_epsilon": 0.3},
+        ),
+        "sasrec-id+text+adv-w1-e0.3": (
+            "sasrec",
+            {**SASREC, "item_input": "id+text", "adv_weight": 1.0, "adv_epsilon": 0.3},
+        ),
+        "sasrec-id+text+adv-d128": (
+            "sasrec",
+            {**SASREC, "item_input": "id+text", "adv_weight": 0.5, "adv_epsilon": 0.1, "dim": 128},
+        ),
     },
     "compare": {
         "popularity": ("popularity", {}),
