@@ -110,3 +110,26 @@ def test_unknown_user_and_bad_k_are_clear_errors(tmp_path: Path, capsys: pytest.
     assert "--k" in capsys.readouterr().err
     assert main(["evaluate", "--dataset", "no-such-dataset"]) == 2
     assert "unknown dataset" in capsys.readouterr().err
+
+
+def test_report_with_tradeoff_curves(tmp_path: Path) -> None:
+    code = main(
+        [
+            "evaluate",
+            *SMALL,
+            "--models",
+            "itemknn",
+            "--item-vectors",
+            "hashing",
+            "--k",
+            "10",
+            "--report",
+            str(tmp_path),
+            "--tradeoff",
+            "mmr",
+        ]
+    )
+    assert code == 0
+    html = (tmp_path / "report.html").read_text()
+    assert "accuracy against beyond-accuracy" in html
+    assert html.count("<img") >= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import time
@@ -77,6 +78,12 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--json", default=None, help="write metrics (and paired tests) to this JSON file")
     parser.add_argument("--report", default=None, help="write an HTML report with plots into this folder")
+    parser.add_argument(
+        "--tradeoff",
+        default=None,
+        help="with --report: sweep these re-rankers' weight over the first model's top candidates and plot "
+        "NDCG against diversity, coverage, novelty and exposure Gini, e.g. 'mmr,dpp' (needs --item-vectors)",
+    )
     parser.set_defaults(func=cmd_evaluate)
 
 
@@ -198,6 +205,64 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.report:
         from explorec.evaluation.report import write_report
 
-        path = write_report(results, args.report, title=f"explorec evaluation: {dataset.name} ({split.name})")
+        figures = None
+        if args.tradeoff:
+            figures = [
+                tradeoff_figures(args, next(iter(models.values())), split, dataset.catalog, vectors, ks[0])
+            ]
+        path = write_report(
+            results,
+            args.report,
+            title=f"explorec evaluation: {dataset.name} ({split.name})",
+            extra_figures=figures,
+        )
         print(f"report: {path}")
     return 0
+
+
+def _spec_reranker(name: str, weight: float) -> Any:
+    from explorec.rerank.spec import parse_rerank_spec
+
+    return parse_rerank_spec(f"{name}:{weight}")
+
+
+TRADEOFF_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+
+
+def tradeoff_figures(
+    args: argparse.Namespace,
+    model: Recommender,
+    split: Split,
+    catalog: Catalog,
+    vectors: npt.NDArray[np.float32] | None,
+    k: int,
+) -> Any:
+    """Trade-off curves of the ``--tradeoff`` re-rankers over ``model``'s top candidates, as one figure."""
+    from explorec.evaluation.tradeoff import tradeoff_curve, tradeoff_figure
+    from explorec.rerank import RerankContext, top_candidates
+
+    history = split.test_history
+    users = np.unique(split.test.user)
+    known = history.to_csr()[users]
+    masked = known.toarray().astype(bool)
+    candidates = top_candidates(model.score(users, history=history), max(args.candidates, k), masked=masked)
+    context = RerankContext.from_data(split.train, catalog)
+    histories = [known.indices[known.indptr[r] : known.indptr[r + 1]] for r in range(users.size)]
+    curves = []
+    for name in [n.strip() for n in args.tradeoff.split(",") if n.strip()]:
+        curves.append(
+            tradeoff_curve(
+                candidates,
+                users,
+                split.test,
+                history=history,
+                make_reranker=functools.partial(_spec_reranker, name),
+                weights=TRADEOFF_WEIGHTS,
+                name=name,
+                k=k,
+                item_vectors=vectors,
+                context=context,
+                histories=histories,
+            )
+        )
+    return tradeoff_figure(curves, title=f"{model.name}: accuracy against beyond-accuracy")
