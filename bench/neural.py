@@ -108,6 +108,14 @@ RUNS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
             "sasrec",
             {**SASREC, "item_input": "id+text", "adv_weight": 1.0, "adv_epsilon": 0.3},
         ),
+        "sasrec-id+text+adv-w1-e0.6": (
+            "sasrec",
+            {**SASREC, "item_input": "id+text", "adv_weight": 1.0, "adv_epsilon": 0.6},
+        ),
+        "sasrec-id+text+adv-w2-e0.3": (
+            "sasrec",
+            {**SASREC, "item_input": "id+text", "adv_weight": 2.0, "adv_epsilon": 0.3},
+        ),
         "sasrec-id+text+adv-d128": (
             "sasrec",
             {**SASREC, "item_input": "id+text", "adv_weight": 0.5, "adv_epsilon": 0.1, "dim": 128},
