@@ -33,6 +33,7 @@ def recommend(
     k: int = 10,
     history: Interactions | None = None,
     exclude_seen: bool = True,
+    seen: Interactions | None = None,
     exclude: Sequence[int] | npt.NDArray[np.int64] | None = None,
     n_candidates: int = 100,
     rerank: Reranker | Sequence[Reranker] | str | None = None,
@@ -53,6 +54,10 @@ def recommend(
     history : Interactions, optional
         What is known about the users (defaults to the model's training data); seen items are
         masked when ``exclude_seen``.
+    seen : Interactions, optional
+        The pairs masked when ``exclude_seen`` (defaults to ``history``). The offline protocol passes
+        :func:`explorec.evaluation.protocol.maskable_history` here so that repeat test items stay
+        rankable while the model still reads the whole history.
     exclude : int[m], optional
         Items never to recommend (out of stock, already shown...).
     n_candidates : int
@@ -81,7 +86,13 @@ def recommend(
     known = hist.to_csr()[u]  # [B, n_items] sparse: each user's known items
     masked = np.zeros(scores.shape, dtype=bool)
     if exclude_seen:
-        masked[np.repeat(np.arange(u.size), np.diff(known.indptr)), known.indices] = True
+        if seen is not None and (seen.n_users, seen.n_items) != (hist.n_users, hist.n_items):
+            raise ConfigError(
+                f"seen has {seen.n_users} users x {seen.n_items} items, history "
+                f"{hist.n_users} x {hist.n_items}; they must share vocabularies"
+            )
+        drop = known if seen is None else seen.to_csr()[u]
+        masked[np.repeat(np.arange(u.size), np.diff(drop.indptr)), drop.indices] = True
     if exclude is not None and len(exclude):
         masked[:, np.asarray(exclude, dtype=np.int64)] = True
     if rerank is not None and context is None:

@@ -12,8 +12,9 @@ import pytest
 from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, DataError
 from explorec.evaluation import evaluate, evaluate_topk
-from explorec.evaluation.protocol import rank_top_k
+from explorec.evaluation.protocol import maskable_history, rank_top_k
 from explorec.models.base import Recommender
+from explorec.pipeline import recommend
 
 
 class FixedScores(Recommender):
@@ -237,3 +238,28 @@ def test_result_serialises() -> None:
     assert table[1].split() == ["metric", "@1", "@3"]
     assert any(line.startswith("ndcg") for line in table)
     assert all(not math.isnan(v) for v in result.metrics.values())
+
+
+def test_maskable_history_keeps_repeat_test_pairs() -> None:
+    kept = maskable_history(HISTORY, TEST)
+    pairs = sorted(zip(kept.user.tolist(), kept.item.tolist(), strict=True))
+    assert pairs == [(0, 0), (1, 2), (2, 0), (3, 5)]  # (0, 1) is a test pair: not masked
+    with pytest.raises(DataError, match="3 users x 6 items"):
+        maskable_history(HISTORY, _data([(0, 1)], 3, 6))
+
+
+def test_pipeline_with_protocol_mask_ranks_like_evaluate() -> None:
+    """``recommend(..., seen=maskable_history)`` gives evaluate's lists, repeats included."""
+    history, test, table = _random_problem(3)
+    repeats = [(int(u), int(i)) for u, i in zip(history.user[:6], history.item[:6], strict=True)]
+    test = test.concat(_data(repeats, history.n_users, history.n_items))
+    model = _fixed(history, table)
+    full = evaluate(model, test, history=history, k=5)
+    assert full.settings["test_pairs_in_history"] >= 1
+    slates = recommend(model, full.users, k=5, history=history, seen=maskable_history(history, test))
+    assert np.array_equal(np.stack([s.items for s in slates]), full.top_items)
+    # masking the whole history instead loses the repeats
+    plain = recommend(model, full.users, k=5, history=history)
+    assert not np.array_equal(np.stack([s.items for s in plain]), full.top_items)
+    with pytest.raises(ConfigError, match="seen has 3 users"):
+        recommend(model, full.users, k=5, history=history, seen=_data([(0, 1)], 3, 40))

@@ -144,6 +144,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if model.n_items_ != split.train.n_items:
             raise ConfigError(f"model {name} has {model.n_items_} items, the dataset {split.train.n_items}")
         if args.rerank:
+            from explorec.evaluation.protocol import maskable_history
             from explorec.pipeline import recommend
             from explorec.rerank import RerankContext
 
@@ -154,6 +155,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 users,
                 k=max(ks),
                 history=history,
+                seen=maskable_history(history, split.test),
                 n_candidates=max(args.candidates, max(ks)),
                 rerank=args.rerank,
                 context=RerankContext.from_data(split.train, dataset.catalog),
@@ -238,13 +240,14 @@ def tradeoff_figures(
     k: int,
 ) -> Any:
     """Trade-off curves of the ``--tradeoff`` re-rankers over ``model``'s top candidates, as one figure."""
+    from explorec.evaluation.protocol import maskable_history
     from explorec.evaluation.tradeoff import tradeoff_curve, tradeoff_figure
     from explorec.rerank import RerankContext, top_candidates
 
     history = split.test_history
     users = np.unique(split.test.user)
     known = history.to_csr()[users]
-    masked = known.toarray().astype(bool)
+    masked = maskable_history(history, split.test).to_csr()[users].toarray().astype(bool)
     candidates = top_candidates(model.score(users, history=history), max(args.candidates, k), masked=masked)
     context = RerankContext.from_data(split.train, catalog)
     histories = [known.indices[known.indptr[r] : known.indptr[r + 1]] for r in range(users.size)]

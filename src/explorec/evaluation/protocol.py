@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from explorec.data.interactions import Interactions
@@ -192,6 +191,22 @@ def _pair_keys(data: Interactions) -> I64:
     return np.unique(data.user * np.int64(data.n_items) + data.item)
 
 
+def maskable_history(history: Interactions, test: Interactions) -> Interactions:
+    """The part of ``history`` the protocol masks: every pair except those that are also test pairs.
+
+    A test item the user has met before (a repeat purchase, a re-watched movie) stays rankable, so a
+    model can be credited for recommending it. Pass the result as ``seen`` to
+    :func:`explorec.pipeline.recommend` to rank exactly as :func:`evaluate` does.
+    """
+    if history.n_items != test.n_items or history.n_users != test.n_users:
+        raise DataError(
+            f"history has {history.n_users} users x {history.n_items} items, test has "
+            f"{test.n_users} users x {test.n_items} items; they must share vocabularies"
+        )
+    keys = history.user * np.int64(history.n_items) + history.item
+    return history.select(~np.isin(keys, _pair_keys(test)))
+
+
 def _progress(total: int, progress: bool, desc: str) -> tqdm[Any]:
     return tqdm(total=total, desc=desc, unit="users", disable=not progress or not sys.stderr.isatty())
 
@@ -269,14 +284,9 @@ def _full_ranking(
     progress: bool,
 ) -> tuple[I64, dict[str, int]]:
     n_items = test.n_items
-    hist_keys = _pair_keys(history)
-    test_keys = _pair_keys(test)
-    masked = np.setdiff1d(hist_keys, test_keys, assume_unique=True)
-    repeats = hist_keys.size - masked.size
-    mask = sp.csr_matrix(
-        (np.ones(masked.size, dtype=bool), (masked // n_items, masked % n_items)),
-        shape=(test.n_users, n_items),
-    )
+    mask = maskable_history(history, test).to_csr()
+    n_masked = int(mask.nnz)
+    repeats = _pair_keys(history).size - n_masked
     top = np.empty((users.size, max_k), dtype=np.int64)
     with _progress(users.size, progress, "evaluate") as bar:
         for start in range(0, users.size, batch_size):
@@ -291,7 +301,7 @@ def _full_ranking(
             scores[np.repeat(np.arange(batch.size), np.diff(rows.indptr)), rows.indices] = -np.inf
             top[start : start + batch.size] = rank_top_k(scores, max_k)
             bar.update(batch.size)
-    return top, {"masked_history_pairs": int(masked.size), "test_pairs_in_history": int(repeats)}
+    return top, {"masked_history_pairs": n_masked, "test_pairs_in_history": int(repeats)}
 
 
 def _sampled_ranking(
