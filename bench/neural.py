@@ -5,9 +5,10 @@ Experiments (``python bench/neural.py EXPERIMENT [options]``):
 * ``scientific``: ``amazon-scientific`` with its shipped leave-one-out split. SASRec with ID, text and
   ID+text items, plus the objective ablations (contrastive, adversarial) and the two-tower model.
   Early stopping on valid NDCG@10 (history = train), test with history = train + valid.
-* ``compare``: ``--dataset movielens-latest-small`` or ``amazon-beauty``, leave-one-out by time
-  (``explorec.data.splits.leave_one_out``): SASRec and two-tower against popularity / item-kNN / EASE,
-  with paired t-test and Wilcoxon tests on per-user NDCG@10 (``explorec.evaluation.significance``).
+* ``compare``: ``--dataset movielens-latest-small``, ``movielens-100k`` or ``amazon-beauty``,
+  leave-one-out by time (``explorec.data.splits.leave_one_out``): SASRec and two-tower against
+  popularity / item-kNN / EASE, with paired t-test and Wilcoxon tests on per-user NDCG@10
+  (``explorec.evaluation.significance``).
 * ``threads``: seconds per SASRec epoch on Scientific with 1 and 2 torch threads, side by side.
 * ``speed``: time to accuracy on Scientific. SASRec (ID items) is trained while the *test* NDCG@10 is
   measured after every epoch (a measurement only: nothing is selected on it), to find the training
@@ -112,6 +113,10 @@ RUNS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
             "sasrec",
             {**SASREC, "item_input": "id+text", "adv_weight": 1.0, "adv_epsilon": 0.6},
         ),
+        "sasrec-id+text+adv-w1-e1": (
+            "sasrec",
+            {**SASREC, "item_input": "id+text", "adv_weight": 1.0, "adv_epsilon": 1.0},
+        ),
         "sasrec-id+text+adv-w2-e0.3": (
             "sasrec",
             {**SASREC, "item_input": "id+text", "adv_weight": 2.0, "adv_epsilon": 0.3},
@@ -129,20 +134,24 @@ RUNS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "sasrec-id+text": ("sasrec", {**SASREC, "item_input": "id+text"}),
         "two-tower-id": ("two-tower", {**TWO_TOWER, "item_input": "id"}),
         "two-tower-id+text": ("two-tower", {**TWO_TOWER, "item_input": "id+text"}),
+        # the adversarial setting picked on amazon-scientific's validation part, carried over unchanged
+        "sasrec-id+adv": ("sasrec", {**SASREC, "item_input": "id", "adv_weight": 1.0, "adv_epsilon": 0.6}),
         "sasrec-id+genre": (
             "sasrec",
             {**SASREC, "item_input": "id", "category_attribute": "genre", "category_weight": 0.5},
         ),
     },
 }
-#: dataset -> model -> settings that replace the defaults above. MovieLens has few (610) users with long
-#: sequences: smaller batches give enough optimiser steps per epoch, less dropout suits the denser data,
-#: and its 610 validation users make valid NDCG@10 noisy, hence more patience.
+#: dataset -> model -> settings that replace the defaults above. MovieLens has few (610 or 943) users with
+#: long sequences: smaller batches give enough optimiser steps per epoch, less dropout suits the denser
+#: data, and its few validation users make valid NDCG@10 noisy, hence more patience.
+MOVIELENS_OVERRIDES: dict[str, dict[str, Any]] = {
+    "sasrec": {"batch_size": 32, "dropout": 0.2, "max_len": 100, "patience": 10},
+    "two-tower": {"batch_size": 256, "patience": 10},
+}
 OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
-    "movielens-latest-small": {
-        "sasrec": {"batch_size": 32, "dropout": 0.2, "max_len": 100, "patience": 10},
-        "two-tower": {"batch_size": 256, "patience": 10},
-    },
+    "movielens-latest-small": MOVIELENS_OVERRIDES,
+    "movielens-100k": MOVIELENS_OVERRIDES,
 }
 #: per-user NDCG@10 of every run, kept outside the repository for the significance tests
 PER_USER_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "explorec" / "bench-neural"
