@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _provenance import Provenance
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 RESULTS = Path(__file__).parent / "results"
@@ -250,6 +252,7 @@ PARTS = {
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -281,6 +284,7 @@ def main() -> None:
             "results": PARTS[part](args),
         }
         payload["wall_seconds"] = round(time.perf_counter() - start, 1)
+        payload["provenance"] = prov.finish()
         if part == "plot":
             continue
         RESULTS.mkdir(parents=True, exist_ok=True)
