@@ -38,23 +38,24 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARIES = ("numpy", "scipy", "torch", "explorec", "faiss-cpu", "sentence-transformers", "scikit-learn")
 
 
-def _git(*args: str) -> str | None:
+def _git(root: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True, timeout=30
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=30
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip()
+    # only trailing newlines: porcelain status lines start with a meaningful space (" M path")
+    return out.stdout.rstrip("\n")
 
 
-def git_state() -> dict[str, Any]:
-    """The commit checked out, and the paths with uncommitted changes (tracked or untracked)."""
-    status = _git("status", "--porcelain", "--untracked-files=normal")
+def git_state(root: Path = ROOT) -> dict[str, Any]:
+    """The commit checked out in ``root``, and the paths with uncommitted changes (tracked or untracked)."""
+    status = _git(root, "status", "--porcelain", "--untracked-files=normal")
     changed = [line[3:] for line in status.splitlines()] if status else []
     return {
-        "commit": _git("rev-parse", "HEAD"),
-        "branch": _git("rev-parse", "--abbrev-ref", "HEAD"),
+        "commit": _git(root, "rev-parse", "HEAD") or None,
+        "branch": _git(root, "rev-parse", "--abbrev-ref", "HEAD"),
         "dirty": bool(changed),
         # the first few, so that a reader can judge whether the change touched what was measured
         "changed_paths": changed[:20],
