@@ -5,7 +5,8 @@
 
 1. The split is the one ``bench/neural.py`` uses (amazon-scientific: its shipped leave-one-out split;
    MovieLens and Beauty: ``leave_one_out`` by time). It is written as RecBole atomic files in its
-   ``benchmark_filename`` layout under ``runs/peers/recbole/`` (ignored by git; never into the repo):
+   ``benchmark_filename`` layout under ``runs/peers/recbole/<results name>/`` (ignored by git; never
+   into the repo):
    sequences (``user_id item_id_list item_id``, every training target with its preceding items,
    capped at the model's ``max_len``) for SASRec, plain ``user_id item_id`` rows for BPR and LightGCN.
    RecBole re-splits nothing.
@@ -196,7 +197,7 @@ def main() -> None:
     max_len = int(sasrec_params["max_len"])
     print(f"{args.dataset}: {split.summary()} n_items {split.train.n_items}", flush=True)
 
-    work = WORK / "recbole" / args.dataset
+    work = WORK / "recbole" / out_path.stem  # one folder per results file: runs can go side by side
     shutil.rmtree(work, ignore_errors=True)
     name = "explorec"
     files = {
