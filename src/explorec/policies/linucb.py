@@ -3,7 +3,8 @@ upper-confidence ranking, updated incrementally with the Sherman-Morrison formul
 
 Every candidate comes with a feature row (the frame's ``features`` column, float[n, d]): for
 instance the item's vector from the language model (``explorec.encoders.item_vectors``) multiplied
-element-wise by the user's profile, plus the model score. The policy shows the ``k`` candidates with the largest
+element-wise by the user's profile, plus the model score. The policy shows the ``k`` candidates
+with the largest
 
 * disjoint (Algorithm 1): ``x . theta_a + alpha * sqrt(x^T A_a^-1 x)`` with one ridge model per item
   ``a`` (``A_a = lambda I + sum x x^T``, ``theta_a = A_a^-1 b_a``), or one model shared by every item
