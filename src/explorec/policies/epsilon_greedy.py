@@ -5,7 +5,8 @@ exploration slots is therefore ``M ~ Binomial(k, epsilon)``. The first ``k - M``
 first ``k - M`` candidates of the frame's order (the score order, or the re-rankers'; exploitation),
 and the last ``M`` positions show a uniformly random ordered sample, without replacement, of the
 remaining candidates. The best items thus keep the most visible positions, and exploration only
-ever replaces the lower slots — unlike epsilon-greedy over whole lists, which shuffles everything ``epsilon`` of the time.
+ever replaces the lower slots — unlike epsilon-greedy over whole lists, which shuffles everything
+``epsilon`` of the time.
 
 Exact propensities (closed form). Let ``r`` be a candidate's rank in the frame's order (0 = first), ``n`` the
 number of candidates and ``B(m) = C(k, m) epsilon^m (1 - epsilon)^(k - m)``. Position ``j`` is an
