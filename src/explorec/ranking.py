@@ -12,7 +12,7 @@ so both can use it without importing each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -199,3 +199,53 @@ def apply_mask(scores: npt.ArrayLike, masked: npt.NDArray[np.bool_] | None) -> n
             raise DataError(f"masked has shape {masked.shape}, scores {s.shape}")
         s[masked] = -np.inf
     return s
+
+
+def full_ranking_ndcg(
+    score: Callable[[I64], npt.NDArray[np.float32]],
+    valid_user: npt.ArrayLike,
+    valid_item: npt.ArrayLike,
+    seen: sp.csr_matrix,
+    k: int,
+    *,
+    batch_size: int = 1024,
+) -> float:
+    """Mean full-ranking NDCG@k (binary gains) over the users of the held-out pairs.
+
+    The early-stopping metric of the torch models; it lives here, below models and evaluation, so
+    that models need not import the evaluation package. It ranks exactly as
+    :func:`explorec.evaluation.evaluate` does (``seen`` pairs masked, this module's top-k and tie rule)
+    and equals its ``ndcg@k`` (a test checks it).
+
+    Parameters
+    ----------
+    score : callable users int64[B] -> float32[B, n_items]
+    valid_user, valid_item : int[n]
+        The held-out pairs (duplicates count once).
+    seen : csr [n_users, n_items]
+        The pairs to mask (the history without the held-out pairs).
+    k : int
+    """
+    vu = np.asarray(valid_user, dtype=np.int64)
+    vi = np.asarray(valid_item, dtype=np.int64)
+    n_items = seen.shape[1]
+    keys = np.unique(vu * n_items + vi)
+    users = np.unique(keys // n_items)
+    if users.size == 0:
+        raise DataError("full_ranking_ndcg: no held-out pairs")
+    disc = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+    ideal_prefix = np.concatenate([[0.0], np.cumsum(disc)])
+    total = 0.0
+    for start in range(0, users.size, batch_size):
+        batch = users[start : start + batch_size]
+        s = apply_mask(np.asarray(score(batch), dtype=np.float32), mask_matrix(batch, n_items, seen=seen))
+        top = rank_top_k(s, k)  # [B, k]
+        query = batch[:, None] * n_items + np.maximum(top, 0)
+        pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+        hits = (keys[pos] == query) & (top >= 0)
+        key_users = keys // n_items
+        n_rel = np.searchsorted(key_users, batch, side="right") - np.searchsorted(
+            key_users, batch, side="left"
+        )
+        total += float((hits @ disc / ideal_prefix[np.minimum(n_rel, k)]).sum())
+    return total / users.size
