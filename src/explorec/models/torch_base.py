@@ -267,6 +267,10 @@ class TorchRecommender(Recommender):
         return draws.mean(axis=0).astype(np.float32), draws.std(axis=0).astype(np.float32)
 
     # ------------------------------------------------------------------ persistence
+    def _upgrade_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Rename the tensors of a ``module.pt`` written by an older layout (default: unchanged)."""
+        return state
+
     def _save_extra(self, path: Path) -> None:
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
         torch.save(state, path / MODULE_WEIGHTS)
@@ -296,7 +300,7 @@ class TorchRecommender(Recommender):
         with seeded(int(self._param("seed"))):
             module = self._build_module(config)
         state = torch.load(path / MODULE_WEIGHTS, map_location="cpu", weights_only=True)
-        load_state_checked(module, state, str(path / MODULE_WEIGHTS))
+        load_state_checked(module, self._upgrade_state(state), str(path / MODULE_WEIGHTS))
         self.device_ = device
         self.module_config_ = config
         self.module_ = module.to(device).eval()
