@@ -286,10 +286,8 @@ def test_metrics_expose_latency_events_impressions_and_model(api: Api) -> None:
     api.post("/v1/feedback", {"events": [{"event_id": "e0", "user_id": "u1", "item_id": "jazz-1"}]})
     api.get("/v1/users/u1/recommendations")
     text = api.client.get("/metrics").text
-    assert (
-        'explorec_request_seconds_count{method="GET",route="/v1/users/{user_id}/recommendations",status="200"} 1.0'
-        in text
-    )
+    route = 'route="/v1/users/{user_id}/recommendations"'
+    assert f'explorec_request_seconds_count{{method="GET",{route},status="200"}} 1.0' in text
     assert "explorec_events_ingested_total 1.0" in text
     assert "explorec_impressions_logged_total 1.0" in text
     assert 'explorec_model_info{version="textknn:' in text

@@ -26,7 +26,9 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="serve the embedded generated shop: seeds a store under --demo-dir, prints a ready API key",
     )
-    parser.add_argument("--demo-dir", default="runs/serve-demo", help="store folder of --demo (runs/serve-demo)")
+    parser.add_argument(
+        "--demo-dir", default="runs/serve-demo", help="store folder of --demo (runs/serve-demo)"
+    )
     parser.add_argument(
         "--encoder",
         default=None,

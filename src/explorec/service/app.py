@@ -21,7 +21,7 @@ from explorec.encoders import Encoder
 from explorec.service.auth import KeyVerifier
 from explorec.service.errors import install_error_handlers
 from explorec.service.metrics import ServiceMetrics
-from explorec.service.middleware import MetricsMiddleware
+from explorec.service.middleware import BodyLimitMiddleware, MetricsMiddleware
 from explorec.service.routers import feedback, health, items, recommendations, users
 from explorec.service.served import ServedState
 from explorec.service.settings import ServiceSettings
@@ -118,10 +118,10 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         version=API_VERSION,
         summary="Recommendations with exploration, every impression logged, new items served at once.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     for module in (items, users, feedback, recommendations):

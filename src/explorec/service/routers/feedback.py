@@ -74,4 +74,3 @@ def post_feedback(
     return FeedbackResult(
         accepted=len(accepted), duplicates=list(result.duplicates), unattributed=list(result.unattributed)
     )
-
