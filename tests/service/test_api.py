@@ -164,7 +164,11 @@ def test_validation_errors_name_the_field(api: Api) -> None:
     r = api.get("/v1/users/u1/recommendations", params={"policy": "linucb"})
     assert r.status_code == 422 and error_of(r)["field"] == "policy"
     r = api.post("/v1/items", {"items": [{"item_id": "d", "text": "1"}, {"item_id": "d", "text": "2"}]})
-    assert r.status_code == 422 and error_of(r)["field"] == "items[1].item_id"
+    assert r.status_code == 409 and error_of(r)["field"] == "items[1].item_id"
+    r = api.post("/v1/items", {"items": [{"item_id": "a", "timestamp": "12"}]})
+    assert r.status_code == 422 and error_of(r)["field"] == "items[0].timestamp"  # strict: no coercion
+    r = api.client.put("/v1/items/a", headers=api.headers())
+    assert r.status_code == 405 and r.headers["Allow"] == "DELETE, GET"
     assert error_of(api.client.get("/nowhere"))["code"] == "not_found"
 
 
@@ -184,7 +188,7 @@ def test_feedback_is_idempotent_on_event_id(api: Api) -> None:
     assert len(api.state.history("u1")) == 2  # served once, not twice
 
 
-def test_feedback_for_an_unknown_item_is_422_and_stores_nothing(api: Api) -> None:
+def test_feedback_for_an_unknown_item_is_404_and_stores_nothing(api: Api) -> None:
     add_catalogue(api)
     body = {
         "events": [
@@ -193,7 +197,7 @@ def test_feedback_for_an_unknown_item_is_422_and_stores_nothing(api: Api) -> Non
         ]
     }
     r = api.post("/v1/feedback", body)
-    assert r.status_code == 422
+    assert r.status_code == 404
     err = error_of(r)
     assert err["field"] == "events[1].item_id" and "ghost" in str(err["message"])
     assert api.store.user_events("u1") == []

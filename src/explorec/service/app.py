@@ -127,4 +127,21 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
     for module in (items, users, feedback, recommendations):
         app.include_router(module.router)
     app.include_router(health.make_router(settings))
+    _state_batch_limit(app, settings.max_batch)
     return app
+
+
+def _state_batch_limit(app: FastAPI, max_batch: int) -> None:
+    """Write the configured ``max_batch`` into the OpenAPI document as each batch's ``maxItems``."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            schemas = doc.get("components", {}).get("schemas", {})
+            for name, field in (("ItemBatch", "items"), ("UserBatch", "users"), ("FeedbackBatch", "events")):
+                schemas[name]["properties"][field]["maxItems"] = max_batch
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

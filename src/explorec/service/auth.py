@@ -18,9 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -82,6 +83,10 @@ class KeyVerifier:
         )
 
 
+#: declares the bearer scheme in the OpenAPI document; the checks below give our own error bodies
+BEARER = HTTPBearer(auto_error=False, description="an API key from `explorec keys create`")
+
+
 def bearer_secret(request: Request) -> str:
     header = request.headers.get("authorization")
     if not header:
@@ -109,7 +114,9 @@ def require(scope: str) -> Callable[[Request], Principal]:
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
 
-    def dependency(request: Request) -> Principal:
+    def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+    ) -> Principal:
         verifier: KeyVerifier = request.app.state.keys
         principal = verifier.principal(bearer_secret(request))
         if principal is None:

@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 #: longest external id
 ID_MAX = 128
-#: hard cap on a batch (the configurable ``max_batch`` is at most this)
+#: hard cap on a batch (the configurable ``max_batch`` is at most this; the OpenAPI document states it)
 BATCH_MAX = 10_000
+#: longest slate / neighbour list a request may ask for
+K_MAX = 100
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+~-]*$"
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
@@ -33,7 +35,8 @@ Fields = Annotated[dict[Name, Scalar], Field(max_length=64)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "12" is not a number and 1 is not a string; JSON ints are still valid floats
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ---------------------------------------------------------------------- errors

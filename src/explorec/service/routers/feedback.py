@@ -16,7 +16,7 @@ from explorec.service.schemas import FeedbackBatch, FeedbackResult
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
 
-@router.post("", response_model=FeedbackResult, responses=errors(*COMMON, 413))
+@router.post("", response_model=FeedbackResult, responses=errors(*COMMON, 400, 404, 413))
 def post_feedback(
     body: FeedbackBatch,
     store: StoreDep,
@@ -38,7 +38,7 @@ def post_feedback(
     for j, event in enumerate(body.events):
         if event.item_id not in state.item_index and store.get_item(event.item_id) is None:
             raise ApiError(
-                422,
+                404,
                 "unknown_item",
                 f"events[{j}].item_id: unknown item_id {event.item_id!r} (event_id {event.event_id!r}); "
                 "add it with POST /v1/items first",

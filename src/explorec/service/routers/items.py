@@ -11,13 +11,13 @@ from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
 from explorec.service.routers import COMMON, errors
-from explorec.service.schemas import Deleted, Id, ItemBatch, ItemOut, ItemsUpserted, Neighbour, Similar
+from explorec.service.schemas import K_MAX, Deleted, Id, ItemBatch, ItemOut, ItemsUpserted, Neighbour, Similar
 from explorec.service.served import ServedItem
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 
 
-@router.post("", response_model=ItemsUpserted, responses=errors(*COMMON, 413))
+@router.post("", response_model=ItemsUpserted, responses=errors(*COMMON, 400, 409, 413))
 def upsert_items(
     body: ItemBatch,
     store: StoreDep,
@@ -34,7 +34,7 @@ def upsert_items(
     for j, item in enumerate(body.items):
         if item.item_id in seen:
             raise ApiError(
-                422,
+                409,
                 "duplicate_id",
                 f"items[{j}].item_id {item.item_id!r} repeats items[{seen[item.item_id]}]",
                 f"items[{j}].item_id",
@@ -100,13 +100,10 @@ def delete_item(
 def similar_items(
     item_id: Id,
     state: StateDep,
-    settings: SettingsDep,
     key: Annotated[Principal, Depends(require("read"))],
-    k: Annotated[int, Query(ge=1, le=1000, description="neighbours of each kind")] = 10,
+    k: Annotated[int, Query(ge=1, le=K_MAX, description="neighbours of each kind")] = 10,
 ) -> Similar:
     """Nearest items by the language model's text vectors, and by co-occurrence in user histories."""
-    if k > settings.k_max:
-        raise ApiError(422, "invalid_parameter", f"k must be <= {settings.k_max} (k_max), got {k}", "k")
     index = state.item_index.get(item_id)
     if index is None or not state.is_servable(index):
         raise ApiError(404, "not_found", f"unknown item_id {item_id!r}", "item_id")

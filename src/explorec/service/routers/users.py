@@ -11,6 +11,7 @@ from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, c
 from explorec.service.errors import ApiError
 from explorec.service.routers import COMMON, errors
 from explorec.service.schemas import (
+    K_MAX,
     Deleted,
     Id,
     Name,
@@ -24,18 +25,29 @@ from explorec.service.slates import SlateRequest, build_slate
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
-Spec = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9-]*(:[A-Za-z0-9._=-]+)*$")]
-RerankSpec = Annotated[
+_WEIGHT = r"(0(\.[0-9]+)?|1(\.0+)?|\.[0-9]+)"  # a number in [0, 1]
+_POSITIVE = r"([0-9]*\.?[0-9]*[1-9][0-9]*)"  # a number > 0
+#: the offered policies and their main knob (epsilon in [0, 1], temperature > 0)
+POLICY_PATTERN = rf"^(greedy|(eps-greedy|epsilon-greedy)(:{_WEIGHT})?|softmax(:{_POSITIVE})?)$"
+_RERANKER = rf"(mmr|dpp)(:{_WEIGHT})?"
+#: the offered re-rankers and their diversity weight in [0, 1], chained with commas, or none
+RERANK_PATTERN = rf"^(none|{_RERANKER}(,{_RERANKER}){{0,3}})$"
+Spec = Annotated[
     str,
     Query(
         min_length=1,
-        max_length=128,
-        pattern=r"^[a-z][a-z0-9-]*(:[A-Za-z0-9._=-]+)*(,[a-z][a-z0-9-]*(:[A-Za-z0-9._=-]+)*)*$",
+        max_length=64,
+        pattern=POLICY_PATTERN,
+        description="exploration policy, e.g. eps-greedy:0.1, softmax:0.5, greedy",
     ),
+]
+RerankSpec = Annotated[
+    str,
+    Query(min_length=1, max_length=128, pattern=RERANK_PATTERN, description="e.g. mmr:0.3, dpp:0.5, none"),
 ]
 
 
-@router.post("", response_model=UsersUpserted, responses=errors(*COMMON, 413))
+@router.post("", response_model=UsersUpserted, responses=errors(*COMMON, 400, 409, 413))
 def upsert_users(
     body: UserBatch,
     store: StoreDep,
@@ -49,7 +61,7 @@ def upsert_users(
     ids = [u.user_id for u in body.users]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
-        raise ApiError(422, "duplicate_id", f"users: user_id {dup!r} appears twice in the batch", "users")
+        raise ApiError(409, "duplicate_id", f"users: user_id {dup!r} appears twice in the batch", "users")
     indices = store.upsert_users([UserIn(user_id=u.user_id, fields=dict(u.fields)) for u in body.users])
     for user_id, index in zip(ids, indices, strict=True):
         state.user_index[user_id] = int(index)
@@ -95,9 +107,9 @@ def recommendations(
     settings: SettingsDep,
     metrics: MetricsDep,
     key: Annotated[Principal, Depends(require("read"))],
-    k: Annotated[int | None, Query(ge=1, le=1000, description="slate length (default k_default)")] = None,
-    policy: Annotated[str | None, Spec, Query(description="e.g. eps-greedy:0.1, softmax:0.5, greedy")] = None,
-    rerank: Annotated[str | None, RerankSpec, Query(description="e.g. mmr:0.3, dpp:0.5, none")] = None,
+    k: Annotated[int | None, Query(ge=1, le=K_MAX, description="slate length (default k_default)")] = None,
+    policy: Spec | None = None,
+    rerank: RerankSpec | None = None,
     exclude: Annotated[list[Id] | None, Query(max_length=1000, description="item_ids never to show")] = None,
     category: Annotated[Name | None, Query(description="only items of this category")] = None,
     exclude_seen: Annotated[bool, Query(description="hide the items in the user's history")] = True,
@@ -107,8 +119,6 @@ def recommendations(
     Unknown users get a cold-start answer (popular and newest items, with exploration).
     """
     size = settings.k_default if k is None else k
-    if size > settings.k_max:
-        raise ApiError(422, "invalid_parameter", f"k must be <= {settings.k_max} (k_max), got {size}", "k")
     policy_spec = _spec(policy, settings.policy, REQUEST_POLICIES, "policy") or settings.policy
     rerank_spec = _spec(rerank, settings.rerank, REQUEST_RERANKERS, "rerank")
     user = state.user_index.get(user_id)
