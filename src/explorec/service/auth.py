@@ -109,7 +109,7 @@ def bearer_secret(request: Request) -> str:
     return secret.strip()
 
 
-def require(scope: str) -> Callable[[Request], Principal]:
+def require(scope: str) -> Callable[..., Principal]:
     """A FastAPI dependency that admits a key of at least ``scope`` and applies its rate limit."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
