@@ -23,17 +23,10 @@ Writes bench/results/simulate.json and bench/results/simulate_<dataset>_<ground 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib.metadata
 import json
 import os
-import platform
-import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -41,6 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
+from _provenance import Provenance
 from explorec.cli.simulate import format_table, summarise
 from explorec.data.registry import load_dataset
 from explorec.encoders import item_vectors
@@ -49,32 +43,10 @@ from explorec.evaluation.simulator import Simulator, plot_results, simulation_po
 DATASETS = ("movielens-latest-small", "amazon-scientific")
 POLICIES = ("oracle", "greedy", "eps-greedy", "ucb", "ts", "lints", "linucb", "linucb-hybrid", "budget")
 GROUND_TRUTHS = ("svd", "ease")
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _provenance_start() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
-
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("numpy", "scipy", "scikit-learn", "torch", "sentence-transformers", "explorec"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    status = git("status", "--porcelain", "--untracked-files=normal")
-    return {
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(status),
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "versions": versions,
-        "started_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "load_average_start": [round(x, 2) for x in os.getloadavg()],
-        "machine": f"{os.cpu_count()}-core shared CPU, no GPU ({platform.machine()})",
-    }
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "../shared/datasets"))
     parser.add_argument("--datasets", default=",".join(DATASETS))
@@ -84,11 +56,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
-    provenance = _provenance_start()
     names = args.policies.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, dict[str, Any]] = {}
+    report: dict[str, dict[str, object]] = {}
     start = time.perf_counter()
     for dataset_name in args.datasets.split(","):
         dataset = load_dataset(dataset_name, data_dir=args.data_dir)
@@ -154,13 +125,11 @@ def main() -> None:
                 f"{best['cold_impressions_mean']:.0f}{cold}",
                 flush=True,
             )
-    provenance["finished_utc"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    provenance["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     payload = {
         "settings": vars(args),
-        "provenance": provenance,
         "seconds": time.perf_counter() - start,
         "datasets": report,
+        "provenance": prov.finish(),
     }
     (out / "simulate.json").write_text(json.dumps(payload, indent=2, default=_json))
     print(f"\nwrote {out / 'simulate.json'} ({payload['seconds']:.0f}s)")
