@@ -189,6 +189,17 @@ def test_contrastive_term_is_nt_xent_of_the_two_views(
         # NT-Xent of identical views (the formula is checked by hand in test_augment.py)
         torch.testing.assert_close(parts["cl"], info_nce(last, last, 0.5))
         torch.testing.assert_close(parts["loss"].detach(), parts["next"] + 0.3 * parts["cl"])
+    # mask ratio 1 masks every item of both views: the views are the mask token (row N + 1) throughout
+    model = SASRec(**params, epochs=1, cl_weight=0.3, cl_augment="mask", mask_ratio=1.0).fit(train, catalog)
+    batch = _one_batch(model, train, catalog)
+    parts = model._loss(model.module_, batch)
+    masked = torch.where(batch["input"] > 0, N_ITEMS + 1, 0)
+    views = model.module_(masked)[0][:, -1].detach()
+    torch.testing.assert_close(parts["cl"], info_nce(views, views, 1.0))
+    plain = model.module_(batch["input"])[0][:, -1].detach()
+    assert (
+        abs(float(info_nce(plain, plain, 1.0)) - float(parts["cl"])) > 1e-3
+    )  # the check can tell them apart
 
 
 def test_category_head_learns_the_next_items_category(
