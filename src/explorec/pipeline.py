@@ -76,6 +76,7 @@ def recommend(
     -------
     list of Slate, one per user.
     """
+    model.check_fitted()
     k = check_positive_int("k", k)
     n_candidates = check_positive_int("n_candidates", n_candidates)
     if n_candidates < k:
