@@ -47,6 +47,9 @@ class Recommender(ABC):
     uses_history: ClassVar[bool] = True
     #: True when items never seen in training get meaningful scores (from their text)
     scores_cold_items: ClassVar[bool] = False
+    #: True when a user the model was not fitted on can be scored from a ``history`` that has them
+    #: (no per-user parameters); ``score`` then accepts users up to ``history.n_users``
+    folds_in_new_users: ClassVar[bool] = True
 
     train_: Interactions
     n_users_: int
@@ -103,7 +106,8 @@ class Recommender(ABC):
         items : int[m], optional
             Internal item indices to score; all ``n_items`` when None.
         history : Interactions, optional
-            The users' known interactions (defaults to the training data).
+            The users' known interactions (defaults to the training data). It may extend the user
+            vocabulary with new users (cold start), whom models with ``folds_in_new_users`` score.
 
         Returns
         -------
@@ -112,10 +116,11 @@ class Recommender(ABC):
         """
         self._check_fitted()
         u = np.asarray(users, dtype=np.int64).reshape(-1)
-        if u.size and (u.min() < 0 or u.max() >= self.n_users_):
-            bad = u[(u < 0) | (u >= self.n_users_)][0]
-            raise ConfigError(f"users: index {bad} outside [0, {self.n_users_})")
         hist = self.train_ if history is None else history
+        n_users = max(self.n_users_, hist.n_users) if self.folds_in_new_users else self.n_users_
+        if u.size and (u.min() < 0 or u.max() >= n_users):
+            bad = u[(u < 0) | (u >= n_users)][0]
+            raise ConfigError(f"users: index {bad} outside [0, {n_users})")
         if hist.n_items != self.n_items_:
             raise DataError(f"history has {hist.n_items} items, the model was fitted on {self.n_items_}")
         scores = np.asarray(self._score(u, hist), dtype=np.float32)
