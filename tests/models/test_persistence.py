@@ -223,3 +223,16 @@ def test_recommend_and_score_before_fit_raise_not_fitted() -> None:
         recommend(EASE(), [0], k=3)
     with pytest.raises(NotFittedError, match="EASE is not fitted"):
         EASE().score([0])
+
+
+@pytest.mark.parametrize("name", ["module.pt", "module.json"])
+def test_corrupt_torch_files_name_the_file(split, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    from explorec.models.sasrec import SASRec
+
+    model = SASRec(**SASRec.contract_params()).fit(split.train)
+    version = model.save(tmp_path / "sasrec")
+    _truncate(version / name)
+    write_manifest(version)
+    with pytest.raises(DataError, match=rf"{name}: not (readable torch weights|valid JSON)") as info:
+        Recommender.load(version)
+    assert "\n" not in str(info.value)
