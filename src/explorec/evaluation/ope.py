@@ -528,9 +528,19 @@ def action_dist_from_matrix(
     return out
 
 
-def estimates_table(results: dict[str, Estimate], truth: float | None = None) -> str:
-    """Plain-text table of estimates (and relative errors when ``truth`` is given)."""
-    head = f"{'estimator':<10}{'value':>12}{'95% CI':>26}"
+def estimates_table(results: dict[str, Estimate], truth: float | None = None, *, alpha: float = 0.05) -> str:
+    """Plain-text table of estimates (and relative errors when ``truth`` is given).
+
+    ``alpha`` is the one the estimates were computed with (``estimate(..., alpha=...)``); the interval
+    column is headed by its level ``100 (1 - alpha)`` %.
+
+    >>> print(estimates_table({"ips": Estimate("ips", 0.5, 0.4, 0.6, 0.05, 10)}, alpha=0.1).splitlines()[0])
+    estimator        value                    90% CI
+    """
+    if not 0 < alpha < 1:
+        raise ConfigError(f"alpha must lie in (0, 1), got {alpha!r}")
+    level = f"{100 * (1 - alpha):.10g}% CI"
+    head = f"{'estimator':<10}{'value':>12}{level:>26}"
     if truth is not None:
         head += f"{'rel. error':>12}"
     lines = [head, "-" * len(head)]

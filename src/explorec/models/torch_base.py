@@ -268,6 +268,10 @@ class TorchRecommender(Recommender):
         return draws.mean(axis=0).astype(np.float32), draws.std(axis=0).astype(np.float32)
 
     # ------------------------------------------------------------------ persistence
+    def _upgrade_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Rename the tensors of a ``module.pt`` written by an older layout (default: unchanged)."""
+        return state
+
     def _save_extra(self, path: Path) -> None:
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
         torch.save(state, path / MODULE_WEIGHTS)
@@ -305,7 +309,7 @@ class TorchRecommender(Recommender):
         except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"{path / MODULE_WEIGHTS}: not readable torch weights ({reason})") from None
-        load_state_checked(module, state, str(path / MODULE_WEIGHTS))
+        load_state_checked(module, self._upgrade_state(state), str(path / MODULE_WEIGHTS))
         self.device_ = device
         self.module_config_ = config
         self.module_ = module.to(device).eval()
