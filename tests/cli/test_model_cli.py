@@ -279,3 +279,47 @@ def test_recommend_before_fit_is_not_fitted() -> None:
 
     with pytest.raises(NotFittedError):
         recommend(Popularity(), np.array([0]), k=2)
+
+
+def test_rerank_uses_saved_vectors_or_encodes_the_saved_titles(itemknn_dir: Path, tmp_path: Path) -> None:
+    with_vectors = tmp_path / "vec"
+    cmd = [
+        "train",
+        *SMALL,
+        "--model",
+        "itemknn",
+        "--param",
+        "k=50",
+        "--no-eval",
+        "--item-vectors",
+        "hashing",
+        "--out",
+    ]
+    assert main([*cmd, str(with_vectors)]) == 0
+    saved = load_saved(with_vectors)
+    assert saved.item_vectors is not None and saved.item_vectors.shape == (1500, 256)
+    assert saved.metadata["item_vectors"] == "hashing"
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    rec = ["recommend", "--users", "U00000", "--k", "5", "--rerank", "mmr:0.5"]
+    assert main([*rec, "--model-dir", str(with_vectors), "--json", str(a)]) == 0
+    # no saved vectors: the saved catalogue's titles are encoded with the same (hashing) encoder
+    assert main([*rec, "--model-dir", str(itemknn_dir), "--item-vectors", "hashing", "--json", str(b)]) == 0
+    assert _slates(a)[0]["items"] == _slates(b)[0]["items"]
+    plain = tmp_path / "plain.json"
+    assert (
+        main(
+            [
+                "recommend",
+                "--users",
+                "U00000",
+                "--k",
+                "5",
+                "--model-dir",
+                str(itemknn_dir),
+                "--json",
+                str(plain),
+            ]
+        )
+        == 0
+    )
+    assert _slates(plain)[0]["items"] != _slates(a)[0]["items"]  # the re-ranker changed the slate
