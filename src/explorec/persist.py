@@ -458,9 +458,13 @@ def save_version(
             if stale.name.startswith(_TMP_PREFIX) or stale.name.startswith(".CURRENT"):
                 shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
         tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=root))
-        write(tmp)
-        manifest = write_manifest(tmp, kind=kind)
-        _fsync_tree(tmp)
+        try:
+            write(tmp)
+            manifest = write_manifest(tmp, kind=kind)
+            _fsync_tree(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # a failed writer leaves the current version alone
+            raise
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         version = root / f"v-{stamp}-{manifest['digest'][:12]}"
         os.rename(tmp, version)

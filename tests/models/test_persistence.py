@@ -236,3 +236,12 @@ def test_corrupt_torch_files_name_the_file(split, tmp_path: Path, name: str) -> 
     with pytest.raises(DataError, match=rf"{name}: not (readable torch weights|valid JSON)") as info:
         Recommender.load(version)
     assert "\n" not in str(info.value)
+
+
+def test_a_failing_writer_leaves_the_current_version_and_no_debris(split, saved: Path) -> None:  # type: ignore[no-untyped-def]
+    from explorec.data.interactions import Catalog
+
+    with pytest.raises(DataError, match="catalog has 2 items"):
+        EASE(l2=99.0).fit(split.train).save(saved.parent, catalog=Catalog.empty(["a", "b"]))
+    assert Recommender.load(saved.parent).get_params()["l2"] == 10.0
+    assert sorted(p.name for p in saved.parent.iterdir()) == [".lock", CURRENT, saved.name]
