@@ -323,3 +323,13 @@ def test_rerank_uses_saved_vectors_or_encodes_the_saved_titles(itemknn_dir: Path
         == 0
     )
     assert _slates(plain)[0]["items"] != _slates(a)[0]["items"]  # the re-ranker changed the slate
+
+
+def test_train_out_pointing_at_a_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "model.bin"
+    target.write_text("not a folder")
+    assert main(["train", *SMALL, "--model", "popularity", "--no-eval", "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "model.bin: exists and is not a folder" in err and err.count("\n") == 1
