@@ -75,6 +75,7 @@ def test_kill_during_save_never_leaves_a_broken_model(tmp_path: Path) -> None:
         np.testing.assert_array_equal(loaded.score(users), expected[l2])
         outcomes[l2] += 1
         done += 1
+    print(f"kills={done} interrupted_saves={interrupted} survivors={outcomes} save={save_seconds:.3f}s")
     assert done >= 30, f"only {done} kills within {TIME_LIMIT_S}s"
     # the kills landed in the middle of saves, and both models were seen as the survivor
     assert interrupted >= 5, interrupted
