@@ -19,6 +19,8 @@ COMMANDS = (
     "simulate",
     "ope",
     "demo",
+    "serve",
+    "keys",
 )
 
 

@@ -27,13 +27,17 @@ examination curve jointly with the score calibration from (score, position, clic
 estimate, never the world's curve, is what position-aware policies receive (before the first fit they
 use ``examination_prior``, flat by default). The ``n_candidates`` best available items the user
 has not interacted with, plus the ``n_fresh`` newest released items, go to the policy, which picks the
-slate and learns from the feedback (``policy.update``). Linear policies get a feature row per
-candidate: ``[1, p_hat, cos(v_i, q_u), v_i * q_u]`` with ``v_i`` the item's (reduced) vector from the
-language model and ``q_u`` the user's profile (mean vector of the items they are known to like); the
-hybrid LinUCB adds a per-item part, ``[1]`` or ``[1, w_u]`` (``w_u`` the user's factor in a low-rank
-SVD of what the recommender knows; ``arm_features``), so that each item, new ones included, learns its
-own bias (and taste) from its impressions (Li et al. 2010's hybrid model); the disjoint LinUCB uses that
-per-item part alone.
+slate and learns from the feedback (``policy.update``). The candidates reach the policy as a
+:class:`~explorec.types.CandidateFrame` with the columns the policy declares
+(``policy.columns_needed()``), built by the pipeline's one column builder
+(:func:`explorec.pipeline.build_columns`): ``features`` is ``[1, p_hat, new, cos, new * cos,
+v_i * q_u]`` with ``v_i`` the item's (reduced) vector from the language model and ``q_u`` the user's
+profile (mean vector of the items they are known to like); ``arm_features`` (the hybrid LinUCB's
+per-item part) is ``[1]`` or ``[1, w_u]`` (``w_u`` the user's factor in a low-rank SVD of what the
+recommender knows; ``arm_features``), so that each item, new ones included, learns its own bias (and
+taste) from its impressions (Li et al. 2010's hybrid model). Every shown slate is recorded as an
+:class:`~explorec.impressions.ImpressionRecord` (``SimulationResult.impressions``), the log format
+the service and the off-policy estimators share.
 
 Outputs per step: clicks, the expected reward of the slate and of the oracle (the ``k`` items of
 largest true ``p`` among those available, in that order — optimal under decreasing examination),
@@ -58,14 +62,18 @@ from scipy.optimize import brentq, minimize
 
 from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, DataError, check_positive_int, check_range
+from explorec.evaluation.ope import BanditLog
+from explorec.impressions import ImpressionRecord, to_bandit_log
 from explorec.models.base import Recommender
 from explorec.models.svd import FoldInSVD
 from explorec.models.svd import truncated_svd as _svd
+from explorec.pipeline import build_columns, user_profile
 from explorec.policies.base import Policy, feedback_for_slate
 from explorec.policies.greedy import Greedy
 from explorec.policies.linucb import HybridLinUCB, LinUCB
 from explorec.policies.thompson import LinearTS
-from explorec.types import ScoredItems
+from explorec.ranking import mask_matrix, top_k
+from explorec.types import CandidateFrame
 
 logger = logging.getLogger(__name__)
 
@@ -230,13 +238,18 @@ class SimulationResult:
         Distinct items shown so far.
     seconds : float
     log : dict of arrays
-        The impression log (user, item, position, click, propensity, step) for off-policy evaluation.
+        The impression records flattened (user, item, position, click, propensity, step).
     examination_steps : int64[R]
         Steps at which the position-bias estimate was refitted (and handed to the policy).
     examination_estimates : float64[R, k]
         The estimate fitted at each of those steps from the impressions logged before it.
     true_examination : float64[k]
         The world's examination curve, kept here for reporting the estimate's error only.
+    impressions : tuple of ImpressionRecord
+        Every shown slate as the impression record the service stores (own scores, propensities,
+        explored flags, policy name and parameters, propensity method, model version = refit).
+    rewards : tuple of float64[len(record)]
+        The clicks of each record's slots; ``log`` is these two flattened, one row per slot.
     """
 
     policy: str
@@ -253,6 +266,15 @@ class SimulationResult:
     examination_steps: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
     examination_estimates: FloatArray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
     true_examination: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    impressions: tuple[ImpressionRecord, ...] = field(default=(), repr=False)
+    rewards: tuple[FloatArray, ...] = field(default=(), repr=False)
+
+    def bandit_log(self, n_actions: int) -> BanditLog:
+        """The impression records with their clicks as the off-policy estimators' input
+        (:func:`explorec.impressions.to_bandit_log`); ``n_actions`` is the simulated catalogue size."""
+        return to_bandit_log(
+            self.impressions, self.rewards, n_actions=n_actions, source=f"simulate {self.policy}"
+        )
 
     @property
     def regret(self) -> FloatArray:
@@ -362,7 +384,7 @@ class Simulator:
     feature_dim : int
         Dimensions the item vectors are reduced to (PCA) for the linear features.
     user_dim : int
-        Dimensions of the user factor in the per-item part of the hybrid and disjoint LinUCB features.
+        Dimensions of the user factor in the ``arm_features`` column (the hybrid LinUCB's per-item part).
     arm_features : {"bias", "user"}
         Per-item part of those features: ``[1]`` (each item learns its own bias) or ``[1, w_u]`` (its
         own bias and taste over the user factors).
@@ -540,23 +562,8 @@ class Simulator:
 
     # ------------------------------------------------------------------ features for linear policies
     def feature_dims(self) -> int:
-        """Columns of the linear policies' shared feature rows (the hybrid's ``shared_dim``)."""
+        """Columns of the ``features`` frame column built here (the hybrid's ``shared_dim``)."""
         return 5 + self.vectors.shape[1]
-
-    def features(
-        self, profile: FloatArray, items: IntArray, p_hat: FloatArray, no_signal: npt.NDArray[np.bool_]
-    ) -> FloatArray:
-        """float64[n, 5 + dim] per candidate: ``[1, p_hat, new, cos, new * cos, v_i * q_u]``.
-
-        ``new`` is 1 for items without training interactions (the model has no collaborative signal
-        for them), ``cos = cos(v_i, q_u)`` the text similarity of the item to the user's profile, and
-        ``v_i * q_u`` its per-dimension terms.
-        """
-        v = self.vectors[items]  # [n, dim]
-        prod = v * profile[None, :]  # [n, dim]
-        cos = prod.sum(axis=1, keepdims=True)  # [n, 1]
-        new = no_signal[:, None].astype(np.float64)  # [n, 1]
-        return np.hstack([np.ones((items.size, 1)), p_hat[:, None], new, cos, new * cos, prod])
 
     # ------------------------------------------------------------------ run
     def run(self, policy: Policy) -> SimulationResult:
@@ -565,20 +572,10 @@ class Simulator:
         world, gt, k = self.world, self.ground_truth, self.k
         n_items = self.data.n_items
         oracle_mode = isinstance(policy, OraclePolicy)
-        from explorec.policies.budget import BudgetedExploration
-
-        # a budgeted policy with a linear explorer gets the explorer's features
-        target = policy.explorer if isinstance(policy, BudgetedExploration) and policy.explorer else policy
-        linear = isinstance(target, LinUCB | HybridLinUCB | LinearTS)
-        hybrid = isinstance(target, HybridLinUCB)
-        disjoint = isinstance(target, LinUCB) and target.arms == "disjoint"
-        per_item = hybrid or disjoint
+        # the frame columns the policy declares are built for it (build_columns), whatever its class
+        needed = () if oracle_mode else policy.columns_needed()
+        per_item = "arm_features" in needed
         user_vectors: dict[int, FloatArray] = {}
-        if isinstance(target, HybridLinUCB) and target.shared_dim != self.feature_dims():
-            raise ConfigError(
-                f"HybridLinUCB.shared_dim must be {self.feature_dims()} for this simulator "
-                f"(got {target.shared_dim})"
-            )
         set_cold = getattr(policy, "set_cold_items", None)
         known = world.observed.to_csr().tolil()  # users x items, what each user is known to have
         known_rows: list[set[int]] = [set(map(int, row)) for row in known.rows]
@@ -592,9 +589,8 @@ class Simulator:
             name: np.zeros(T) for name in ("clicks", "expected", "oracle", "cold_imp", "cold_clk", "distinct")
         }
         shown_ever = np.zeros(n_items, dtype=bool)
-        log_cols: dict[str, list[Any]] = {
-            c: [] for c in ("step", "user", "item", "position", "click", "propensity")
-        }
+        records: list[ImpressionRecord] = []
+        rewards: list[FloatArray] = []
         imp_z: list[FloatArray] = []
         imp_pos: list[IntArray] = []
         imp_click: list[FloatArray] = []
@@ -606,7 +602,7 @@ class Simulator:
         raw_scores: dict[int, FloatArray] = {}
         profiles: dict[int, FloatArray] = {}
         train = world.observed
-        no_signal = np.zeros(n_items, dtype=bool)
+        item_counts = train.item_counts()
         methods: set[str] = set()
         start = time.perf_counter()
         from tqdm.auto import tqdm
@@ -628,7 +624,7 @@ class Simulator:
                     train = world.observed.concat(clicks_data)
                 if not oracle_mode:
                     model = self._new_model().fit(train, self.catalog)
-                    no_signal = train.item_counts() == 0  # [n_items]
+                    item_counts = train.item_counts()  # [n_items]: items without any are "new"
                     upcoming = np.unique(world.users[t : t + self.refit_every])
                     block = model.score(upcoming, history=train)  # [m, n_items]
                     raw_scores = {int(u): block[j].astype(np.float64) for j, u in enumerate(upcoming)}
@@ -650,17 +646,14 @@ class Simulator:
                         if self.estimate_examination:
                             hand_examination(policy, click_model.examination)
             u = int(world.users[t])
-            available = world.release <= t  # [n_items]
-            mask = available.copy()
             seen = np.fromiter(known_rows[u], dtype=np.int64) if known_rows[u] else np.zeros(0, np.int64)
-            mask[seen] = False
+            mask = ~mask_matrix([u], n_items, exclude=seen, available=world.release <= t)[0]  # [n_items]
             if set_cold is not None:
                 set_cold(world.fresh_order[world.release[world.fresh_order] <= t])
             true_all = gt.probs(u)  # [n_items]
             open_items = np.flatnonzero(mask)
-            best = open_items[np.argsort(-true_all[open_items], kind="stable")[:k]]
+            best = open_items[top_k(true_all[open_items], k, tiebreak=open_items)]
             out["oracle"][t] = float(self.examination[: best.size] @ true_all[best])
-            context = None
             if oracle_mode:
                 cand = open_items
                 scores = true_all[cand]
@@ -669,7 +662,7 @@ class Simulator:
                 vals = raw[open_items]
                 sd = vals.std()
                 z_all = (raw - vals.mean()) / (sd if sd > 0 else 1.0)
-                top = open_items[_top(z_all[open_items], self.n_candidates)]
+                top = open_items[top_k(z_all[open_items], self.n_candidates, tiebreak=open_items)]
                 fresh_pool = world.fresh_order[
                     (world.release[world.fresh_order] <= t) & mask[world.fresh_order]
                 ]
@@ -677,17 +670,22 @@ class Simulator:
                 cand = np.concatenate([top, fresh[~np.isin(fresh, top)]])
                 z = z_all[cand]
                 scores = _sigmoid(click_model.scale * z + click_model.bias)
-                if linear:
-                    if u not in profiles:
-                        profiles[u] = self._profile(known_rows[u])
-                    context = self.features(profiles[u], cand, scores, no_signal[cand])
-                    if per_item:
-                        # per-item part: [1, user factor] -> each item learns its own bias and taste
-                        arm = np.broadcast_to(user_vectors[u], (cand.size, user_vectors[u].size))
-                        context = np.hstack([context, arm]) if hybrid else np.array(arm)
-            slate = policy.select(
-                ScoredItems(cand.astype(np.int64), scores.astype(np.float32)), k, context=context
-            )
+            frame = CandidateFrame(cand.astype(np.int64), scores.astype(np.float32))
+            if needed:
+                if u not in profiles:
+                    profiles[u] = user_profile(self.vectors, seen)
+                # per-item part ("arm_features"): [1] or [1, user factor] -> each item learns its own
+                # bias (and taste) from its impressions
+                frame = build_columns(
+                    frame,
+                    needed,
+                    item_vectors=self.vectors,
+                    profile=profiles[u],
+                    item_counts=item_counts,
+                    arm=user_vectors.get(u),
+                    score_feature=scores,
+                )
+            slate = policy.select(frame, k)
             methods.add(slate.propensity_method)
             m = len(slate)
             p_true = true_all[slate.items]
@@ -701,9 +699,7 @@ class Simulator:
             shown_ever[slate.items] = True
             out["distinct"][t] = shown_ever.sum()
             policy.update(
-                feedback_for_slate(
-                    slate, clicked.astype(np.float64), user=u, context=context, candidate_items=cand
-                )
+                feedback_for_slate(slate, clicked.astype(np.float64), user=u, frame=frame, policy=policy)
             )
             if not oracle_mode:
                 imp_z.append(z[_rows_of(cand, slate.items)])
@@ -714,14 +710,21 @@ class Simulator:
                 click_users.append(u)
                 click_items.append(int(item))
                 click_steps.append(t)
-            log_cols["step"].append(np.full(m, t))
-            log_cols["user"].append(np.full(m, u))
-            log_cols["item"].append(slate.items)
-            log_cols["position"].append(np.arange(m))
-            log_cols["click"].append(clicked.astype(np.float64))
-            log_cols["propensity"].append(slate.propensities)
+            records.append(
+                ImpressionRecord.from_slate(
+                    slate,
+                    recommendation_id=f"sim-{self.seed}-{t}",
+                    user=u,
+                    user_id=str(self.data.user_ids[u]),
+                    item_ids=[str(i) for i in self.data.item_ids[slate.items]],
+                    model_version="oracle" if oracle_mode else f"refit-{t // self.refit_every}",
+                    timestamp=float(t),
+                    k=k,
+                )
+            )
+            rewards.append(clicked.astype(np.float64))
         seconds = time.perf_counter() - start
-        log = {c: np.concatenate(v) if v else np.zeros(0) for c, v in log_cols.items()}
+        log = _log_columns(records, rewards)
         return SimulationResult(
             policy.name,
             self.seed,
@@ -737,6 +740,8 @@ class Simulator:
             np.array(estimate_steps, dtype=np.int64),
             np.array(estimates, dtype=np.float64).reshape(len(estimates), self.k),
             self.examination.copy(),
+            tuple(records),
+            tuple(rewards),
         )
 
     def _user_vectors(self, train: Interactions, users: IntArray) -> dict[int, FloatArray]:
@@ -748,13 +753,6 @@ class Simulator:
         norms = np.linalg.norm(proj, axis=1, keepdims=True)
         proj = proj / np.where(norms > 0, norms, 1.0)
         return {int(u): np.concatenate([[1.0], proj[j]]) for j, u in enumerate(users)}
-
-    def _profile(self, items: set[int]) -> FloatArray:
-        if not items:
-            return np.zeros(self.vectors.shape[1])
-        mean = self.vectors[np.fromiter(items, dtype=np.int64)].mean(axis=0)
-        norm = np.linalg.norm(mean)
-        return np.asarray(mean / norm if norm > 0 else mean, dtype=np.float64)
 
 
 def _restrict(data: Interactions, items: IntArray) -> Interactions:
@@ -775,11 +773,19 @@ def _restrict(data: Interactions, items: IntArray) -> Interactions:
     )
 
 
-def _top(values: FloatArray, n: int) -> IntArray:
-    if n >= values.size:
-        return np.argsort(-values, kind="stable").astype(np.int64)
-    part = np.argpartition(-values, n - 1)[:n]
-    return part[np.argsort(-values[part], kind="stable")].astype(np.int64)
+def _log_columns(records: Sequence[ImpressionRecord], rewards: Sequence[FloatArray]) -> dict[str, np.ndarray]:
+    """The impression records as flat columns, one row per shown slot (step = the record's time)."""
+    if not records:
+        return {c: np.zeros(0) for c in ("step", "user", "item", "position", "click", "propensity")}
+    sizes = [len(r) for r in records]
+    return {
+        "step": np.repeat([int(r.timestamp) for r in records], sizes),
+        "user": np.repeat([r.user for r in records], sizes),
+        "item": np.concatenate([np.asarray(r.items, dtype=np.int64) for r in records]),
+        "position": np.concatenate([np.asarray(r.positions, dtype=np.int64) for r in records]),
+        "click": np.concatenate(rewards),
+        "propensity": np.concatenate([np.asarray(r.propensities) for r in records]),
+    }
 
 
 def _rows_of(candidates: IntArray, items: IntArray) -> IntArray:

@@ -20,7 +20,8 @@ so that ``get_params`` sees them): ``epochs``, ``batch_size``, ``lr``, ``weight_
 ``patience``, ``seed``, ``device`` and ``num_threads``, ``progress`` (defaults in ``TRAINING_DEFAULTS``).
 
 ``fit(train, catalog, valid=...)`` early-stops on full-ranking NDCG@10 of ``valid`` with ``train`` as the
-users' history (``explorec.evaluation.evaluate``), and restores the best epoch.
+users' history (as ``explorec.evaluation.evaluate`` ranks, via ``explorec.ranking``), and restores the
+best epoch.
 
 Saving adds ``module.pt`` (``torch.save`` of the ``state_dict``, loaded back with
 ``torch.load(weights_only=True)``: no pickle of arbitrary objects) and ``module.json`` (the
@@ -198,12 +199,19 @@ class TorchRecommender(Recommender):
         self.module_.eval()
 
     def validation_metric(self, valid: Interactions, history: Interactions) -> float:
-        """Full-ranking ``valid_metric`` (NDCG@10) of the current weights on ``valid``."""
-        from explorec.evaluation import evaluate
+        """Full-ranking ``valid_metric`` (NDCG@10) of the current weights on ``valid``.
+
+        Ranks as ``explorec.evaluation.evaluate`` does (history masked except the validation pairs)
+        through :func:`explorec.ranking.full_ranking_ndcg`, so models do not import the evaluation
+        package (which imports models).
+        """
+        from explorec.ranking import full_ranking_ndcg
 
         k = int(self.valid_metric.rpartition("@")[2])
-        result = evaluate(self, valid, history=history, k=(k,))
-        return float(result.metrics[self.valid_metric])
+        keys = valid.user * np.int64(valid.n_items) + valid.item
+        hist_keys = history.user * np.int64(history.n_items) + history.item
+        seen = history.select(~np.isin(hist_keys, keys)).to_csr()
+        return full_ranking_ndcg(lambda u: self.score(u, history=history), valid.user, valid.item, seen, k)
 
     # ------------------------------------------------------------------ score
     def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
