@@ -15,6 +15,7 @@ from explorec.data.splits import make_split
 from explorec.models.popularity import Popularity
 from explorec.models.saved import load_saved
 from explorec.persist import resolve_version, write_manifest
+from explorec.policies import POLICIES
 
 SMALL = ["--dataset", "synthetic"]
 
@@ -251,7 +252,7 @@ def test_os_system_payload_through_the_cli(
             ["--users", "U00000", "--output", "x.xlsx"],
             "--output: expected a file ending in .csv, .parquet, .json",
         ),
-        (["--users", "U00000", "--policy", "linucb:1.0"], "linucb needs per-candidate feature columns"),
+        (["--users", "U00000", "--policy", "uncertainty:1.0"], "needs the std of each score, which itemknn"),
         (["--users-file", "/no/such/file"], "--users-file: /no/such/file does not exist"),
     ],
 )
@@ -333,3 +334,32 @@ def test_train_out_pointing_at_a_file_is_a_clear_error(
     assert main(["train", *SMALL, "--model", "popularity", "--no-eval", "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert "model.bin: exists and is not a folder" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_recommend_runs_every_registered_policy(itemknn_dir: Path, tmp_path: Path, policy: str) -> None:
+    """Regression: linucb, lints, linucb-hybrid failed with internal messages (no feature columns)."""
+    out = tmp_path / "slates.json"
+    model_dir = itemknn_dir
+    if policy == "uncertainty":  # needs a model that states the std of its scores
+        model_dir = tmp_path / "sasrec"
+        train = [
+            "train",
+            *SMALL,
+            "--model",
+            "sasrec",
+            "--param",
+            "epochs=1",
+            "--param",
+            "dim=16",
+            "--no-eval",
+        ]
+        assert main([*train, "--out", str(model_dir)]) == 0
+    cmd = ["recommend", "--model-dir", str(model_dir), "--users", "U00000,U00001", "--k", "4"]
+    assert main([*cmd, "--policy", policy, "--item-vectors", "hashing", "--json", str(out)]) == 0
+    slates = _slates(out)
+    assert [s["policy"] for s in slates] == [policy, policy]
+    for slate in slates:
+        rows = slate["items"]
+        assert len(rows) == 4 and len({r["item_id"] for r in rows}) == 4  # type: ignore[union-attr]
+        assert all(0 < r["propensity"] <= 1 for r in rows)  # type: ignore[union-attr]

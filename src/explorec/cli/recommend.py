@@ -25,8 +25,6 @@ logger = logging.getLogger(__name__)
 
 EXCLUDE_SEEN = ("all", "train", "none")
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
-#: policies whose ``select`` needs per-candidate feature columns that ``recommend`` does not build
-NEEDS_FEATURES = frozenset({"linucb", "linucb-hybrid", "lints", "uncertainty"})
 NEW_USER = "(new user)"
 _BATCH = 512
 
@@ -108,8 +106,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:
         user_ids = _user_ids(args, model.train_)
         users = model.train_.user_index(user_ids)
-    vectors, context = _item_side(args, saved)
-    policy = _policy(args)
+    vectors, policy, context = _policy_and_item_side(args, saved)
     rows: list[dict[str, Any]] = []
     slates_out: list[dict[str, Any]] = []
     titles = saved.titles if saved.titles is not None else _dataset_titles(args, saved)
@@ -221,44 +218,66 @@ def _with_new_user(data: Interactions, items: npt.NDArray[np.int64]) -> Interact
     )
 
 
-def _item_side(args: argparse.Namespace, saved: Any) -> tuple[npt.NDArray[np.float32] | None, Any]:
-    """Item vectors and the re-rank context, built only when a re-ranker is asked for."""
-    if not args.rerank:
-        return None, None
-    from explorec.rerank import RerankContext
+def _policy_and_item_side(args: argparse.Namespace, saved: Any) -> tuple[Any, Any, Any]:
+    """Item vectors, the policy and the re-rank context, each built only when asked for.
 
-    context = RerankContext.from_data(saved.model.train_, saved.catalog)
-    vectors = saved.item_vectors
-    if vectors is None:
-        if saved.catalog is None:
+    Vectors serve the re-rankers and the ``features`` column of the linear policies; the hybrid
+    LinUCB's ``shared_dim`` is the width of that column unless the spec sets it.
+    """
+    policy = None
+    vectors = None
+    if args.policy:
+        from explorec.policies.spec import parse_policy_spec
+
+        spec = args.policy
+        name = spec.split(":", 1)[0].strip()
+        if name == "linucb-hybrid" and "shared_dim=" not in spec:
+            vectors = _item_vectors(args, saved)
+            spec = f"{spec}:shared_dim={_hybrid_shared_dim(vectors)}"
+        policy = parse_policy_spec(spec, seed=args.seed)
+    elif args.rerank:
+        vectors = _item_vectors(args, saved)
+    if policy is not None:
+        model = saved.model
+        if "uncertainty" in policy.columns_needed() and not hasattr(model, "score_uncertainty"):
             raise ConfigError(
-                f"{saved.version}: the model carries neither item vectors nor a catalogue to encode; "
-                "train it again with `explorec train` (which saves both)"
+                f"--policy {args.policy!r} needs the std of each score, which {model.name} cannot give; "
+                "use a model with score_uncertainty (sasrec, lm-adapter, two-tower, with dropout > 0)"
             )
-        from explorec.encoders import HashingEncoder, item_vectors
+        if vectors is None and (args.rerank or "features" in policy.columns_needed()):
+            vectors = _item_vectors(args, saved)
+    context = None
+    if args.rerank:
+        from explorec.rerank import RerankContext
 
-        kind = args.item_vectors or saved.metadata.get("item_vectors") or "minilm"
-        encoder = HashingEncoder() if kind == "hashing" else None
-        logger.info("encoding %d saved item texts with %s", saved.catalog.n_items, kind)
-        vectors = item_vectors(saved.catalog, encoder=encoder, progress=True)
-    return vectors, context
+        context = RerankContext.from_data(saved.model.train_, saved.catalog)
+    return vectors, policy, context
 
 
-def _policy(args: argparse.Namespace) -> Any:
-    if not args.policy:
-        return None
-    from explorec.policies import POLICIES
-    from explorec.policies.spec import ALIASES, parse_policy_spec
-
-    name = args.policy.split(":", 1)[0].strip()
-    name = ALIASES.get(name, name)
-    if name in NEEDS_FEATURES:
-        runnable = sorted(set(POLICIES) - NEEDS_FEATURES)
+def _item_vectors(args: argparse.Namespace, saved: Any) -> npt.NDArray[np.float32]:
+    if saved.item_vectors is not None:
+        saved_vectors: npt.NDArray[np.float32] = saved.item_vectors
+        return saved_vectors
+    if saved.catalog is None:
         raise ConfigError(
-            f"--policy {args.policy!r}: {name} needs per-candidate feature columns, which `explorec "
-            f"recommend` does not build; policies it runs: {', '.join(runnable)}"
+            f"{saved.version}: the model carries neither item vectors nor a catalogue to encode; "
+            "train it again with `explorec train` (which saves both)"
         )
-    return parse_policy_spec(args.policy, seed=args.seed)
+    from explorec.encoders import HashingEncoder, item_vectors
+
+    kind = args.item_vectors or saved.metadata.get("item_vectors") or "minilm"
+    encoder = HashingEncoder() if kind == "hashing" else None
+    logger.info("encoding %d saved item texts with %s", saved.catalog.n_items, kind)
+    return item_vectors(saved.catalog, encoder=encoder, progress=True)
+
+
+def _hybrid_shared_dim(vectors: npt.NDArray[np.float32]) -> int:
+    """Width of the ``features`` column the pipeline builds from these vectors."""
+    from explorec.pipeline import build_columns
+    from explorec.types import CandidateFrame
+
+    probe = CandidateFrame(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.float32))
+    return int(build_columns(probe, ["features"], item_vectors=vectors).columns["features"].shape[1])
 
 
 def _dataset_titles(args: argparse.Namespace, saved: Any) -> npt.NDArray[np.object_] | None:
