@@ -98,7 +98,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         seen = None if seen is None else _with_new_user(seen, item_index)
         user_ids = [NEW_USER]
         users = np.array([model.train_.n_users], dtype=np.int64)
-        if not model.folds_in_new_users:
+        parts = [model, *getattr(model, "components_", [])]  # a fusion folds in when all its parts do
+        if not all(part.folds_in_new_users for part in parts):
             raise ConfigError(
                 f"--items: {model.name} has per-user parameters and cannot score a new user; use a model "
                 "that reads the user's history (itemknn, ease, textknn, lm-adapter, sasrec, ...)"
