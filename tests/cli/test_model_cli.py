@@ -160,6 +160,10 @@ def test_evaluate_model_dir_uses_the_recorded_split_or_refuses(
     ndcg = next(iter(got["results"].values()))["metrics"]["ndcg@10"]
     assert ndcg == pytest.approx(want["results"]["popularity"]["metrics"]["ndcg@10"])
     capsys.readouterr()
+    auto = tmp_path / "auto"
+    assert main(["train", *SMALL, "--model", "popularity", "--out", str(auto), "--no-eval"]) == 0
+    assert main(["evaluate", "--model-dir", str(auto), "--split", "leave-one-out", "--k", "10"]) == 0
+    capsys.readouterr()
     assert main(["evaluate", "--model-dir", str(out), "--split", "random"]) == 2
     err = capsys.readouterr().err
     assert "--split 'random' differs from the 'leave-one-out' the model was trained with" in err

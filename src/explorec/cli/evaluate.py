@@ -174,8 +174,9 @@ def use_recorded_settings(args: argparse.Namespace) -> None:
                     f"in {where}); evaluate them separately"
                 )
             recorded[key] = (value, where)
-        if saved.metadata.get("data_dir"):
-            recorded.setdefault("data_dir", (saved.metadata["data_dir"], where))
+        for extra in ("data_dir", "split_name"):
+            if saved.metadata.get(extra):
+                recorded.setdefault(extra, (saved.metadata[extra], where))
     attribute = {"split_params": "split_param"}
     for option, key in RECORDED.items():
         if key not in recorded:
@@ -191,7 +192,9 @@ def use_recorded_settings(args: argparse.Namespace) -> None:
             else:
                 setattr(args, name, value)
             continue
-        if given != value:
+        # "auto" resolves to a named method; naming that method is the same split
+        resolved = key == "split" and given == recorded.get("split_name", (None, ""))[0]
+        if given != value and not resolved:
             raise ConfigError(
                 f"{option} {given!r} differs from the {value!r} the model was trained with ({where}); "
                 f"leave {option} out to use the recorded one"
