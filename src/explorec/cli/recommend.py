@@ -87,6 +87,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--output: expected a file ending in {', '.join(OUTPUT_FORMATS)}, got {args.output!r}"
         )
+    if args.output and Path(args.output).is_dir():
+        raise ConfigError(f"--output: {args.output} is a folder; give a file name")
     saved = load_saved(args.model_dir)
     model = saved.model
     history: Interactions = model.train_
@@ -301,8 +303,6 @@ def _dataset_titles(args: argparse.Namespace, saved: Any) -> npt.NDArray[np.obje
 def _write_rows(path: Path, rows: list[dict[str, Any]], slates: list[dict[str, Any]]) -> None:
     import pandas as pd
 
-    if path.is_dir():
-        raise ConfigError(f"--output: {path} is a folder; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".json":
