@@ -428,6 +428,35 @@ def _check_target(root: Path) -> None:
         )
 
 
+def _switch(root: Path, name: str) -> None:
+    """Point ``root/CURRENT`` at ``name`` with one atomic rename (the caller holds the lock)."""
+    fd, pointer_tmp = tempfile.mkstemp(prefix=".CURRENT.", dir=root)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(f"{name}\n".encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(pointer_tmp, root / CURRENT)
+    _fsync_dir(root)
+
+
+def set_current(target: str | os.PathLike[str], version: str) -> Path:
+    """Make an existing complete version current again (pin or roll back), atomically.
+
+    The version is verified against its manifest first; returns its folder.
+    """
+    root = Path(target)
+    if not _VERSION_RE.match(version):
+        raise ConfigError(f"version {version!r} is not a version name (v-<timestamp>-<digest>)")
+    folder = root / version
+    if not (folder / MANIFEST).is_file():
+        known = [p.name for p in list_versions(root)] if root.is_dir() else []
+        raise ConfigError(f"{folder}: no such complete version; versions kept: {known}")
+    verify_manifest(folder)
+    with _writer_lock(root):
+        _switch(root, version)
+    return folder
+
+
 def save_version(
     target: str | os.PathLike[str], write: Callable[[Path], None], *, kind: str = "model", keep: int = 2
 ) -> Path:
@@ -469,13 +498,7 @@ def save_version(
         version = root / f"v-{stamp}-{manifest['digest'][:12]}"
         os.rename(tmp, version)
         _fsync_dir(root)
-        fd, pointer_tmp = tempfile.mkstemp(prefix=".CURRENT.", dir=root)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(f"{version.name}\n".encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(pointer_tmp, root / CURRENT)
-        _fsync_dir(root)
+        _switch(root, version.name)
         for old in list_versions(root)[:-keep] if keep > 0 else []:
             if old != version:
                 shutil.rmtree(old, ignore_errors=True)

@@ -245,3 +245,32 @@ def test_a_failing_writer_leaves_the_current_version_and_no_debris(split, saved:
         EASE(l2=99.0).fit(split.train).save(saved.parent, catalog=Catalog.empty(["a", "b"]))
     assert Recommender.load(saved.parent).get_params()["l2"] == 10.0
     assert sorted(p.name for p in saved.parent.iterdir()) == [".lock", CURRENT, saved.name]
+
+
+def test_every_registered_policy_round_trips_through_build(tmp_path: Path) -> None:
+    from explorec.policies import POLICIES, make_policy
+
+    for name in sorted(POLICIES):
+        extra = {"shared_dim": 3} if name == "linucb-hybrid" else {}
+        policy = make_policy(name, seed=7, **extra)
+        config = json.loads(json.dumps({"name": name, "params": policy.get_params()}, default=list))
+        rebuilt = build("policy", config, tmp_path / "policy.json")
+        assert type(rebuilt) is type(policy) and rebuilt.get_params() == json.loads(
+            json.dumps(policy.get_params(), default=list)
+        ), name
+
+
+def test_roll_back_to_a_kept_version(split, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from explorec.persist import list_versions, set_current
+
+    first, second, third = (
+        EASE(l2=float(l2)).fit(split.train).save(tmp_path / "m", keep=3) for l2 in (1, 2, 3)
+    )
+    assert list_versions(tmp_path / "m") == [first, second, third]
+    set_current(tmp_path / "m", first.name)
+    assert Recommender.load(tmp_path / "m").get_params()["l2"] == 1.0
+    (first / "state.npz").write_bytes(b"tampered")
+    with pytest.raises(DataError, match=r"state.npz: content differs"):
+        set_current(tmp_path / "m", first.name)
+    with pytest.raises(ConfigError, match="no such complete version"):
+        set_current(tmp_path / "m", "v-20000101T000000000000-000000000000")

@@ -169,6 +169,7 @@ class Recommender(ABC):
         catalog: Catalog | None = None,
         seen: Interactions | None = None,
         item_vectors: npt.NDArray[np.float32] | None = None,
+        keep: int = 2,
     ) -> Path:
         """Save atomically as a new version of the folder ``path`` (see :mod:`explorec.persist`).
 
@@ -185,6 +186,8 @@ class Recommender(ABC):
             Every interaction known per user (over the model's vocabularies), masked by ``recommend``.
         item_vectors : float32[n_items, dim], optional
             Item vectors for re-rankers and policies.
+        keep : int
+            Complete versions kept in ``path`` after this one becomes current (this one included).
 
         Returns
         -------
@@ -202,7 +205,7 @@ class Recommender(ABC):
                 folder, self, metadata=metadata, catalog=catalog, seen=seen, item_vectors=item_vectors
             )
 
-        return save_version(path, write, kind="model")
+        return save_version(path, write, kind="model", keep=keep)
 
     def write_files(self, folder: Path) -> None:
         """Write ``config.json``, ``state.npz``, ``train.npz`` and the extras into ``folder`` (not atomic).
