@@ -274,3 +274,38 @@ def test_roll_back_to_a_kept_version(split, tmp_path: Path) -> None:  # type: ig
         set_current(tmp_path / "m", first.name)
     with pytest.raises(ConfigError, match="no such complete version"):
         set_current(tmp_path / "m", "v-20000101T000000000000-000000000000")
+
+
+def _legacy_folder(model: Recommender, folder: Path, klass: str) -> Path:
+    """The layout of format 1: the model's files straight in the folder, 'class' beside 'name'."""
+    model.write_files(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update({"format_version": 1, "class": klass})
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_models_saved_before_versions_still_load_from_the_registry_only(
+    split,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = EASE(l2=10.0).fit(split.train)
+    old = _legacy_folder(model, tmp_path / "old", "explorec.models.ease.EASE")
+    with caplog.at_level("WARNING"):
+        loaded = Recommender.load(old)
+    assert "saved before format 2" in caplog.text
+    np.testing.assert_array_equal(loaded.score([0, 1]), model.score([0, 1]))
+    marker = tmp_path / "pwned"
+    for klass in ("os.system", "explorec.models.itemknn.ItemKNN"):
+        bad = _legacy_folder(model, tmp_path / klass, klass)
+        with pytest.raises(DataError, match=rf"'class' = '{klass}' is not the registered class of 'ease'"):
+            Recommender.load(bad)
+    payload = tmp_path / "payload"
+    payload.mkdir()
+    (payload / "config.json").write_text(
+        json.dumps({"format_version": 1, "class": "os.system", "params": {"command": f"touch {marker}"}})
+    )
+    with pytest.raises(DataError, match=r"'name' = None is not a registered model"):
+        Recommender.load(payload)
+    assert not marker.exists()

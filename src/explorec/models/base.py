@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +26,11 @@ import numpy.typing as npt
 from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, DataError, NotFittedError
 
+logger = logging.getLogger(__name__)
+
 FORMAT_VERSION = 2
+#: saves before versioned folders: read (registry-only, unverified), never written
+LEGACY_FORMAT_VERSION = 1
 CONFIG = "config.json"
 STATE = "state.npz"
 TRAIN = "train.npz"
@@ -239,10 +244,7 @@ class Recommender(ABC):
         built from its registry name with parameters checked against its signature: a saved folder
         never names code to run. Any problem raises ``DataError`` naming the file.
         """
-        from explorec.persist import resolve_version, verify_manifest
-
-        version = resolve_version(path)
-        verify_manifest(version)
+        version, _ = open_saved_folder(path)
         model = Recommender.read_files(version)
         if cls is not Recommender and not isinstance(model, cls):
             raise DataError(f"{version / CONFIG}: holds a {type(model).__name__}, not a {cls.__name__}")
@@ -255,6 +257,8 @@ class Recommender(ABC):
 
         cfg_path = folder / CONFIG
         config = read_json_object(cfg_path)
+        if config.get("format_version") == LEGACY_FORMAT_VERSION:
+            config = _upgrade_legacy_config(config, cfg_path)
         model = build("model", config, cfg_path)  # refuses import paths and unregistered names first
         if config.get("format_version") != FORMAT_VERSION:
             raise DataError(
@@ -284,6 +288,48 @@ class Recommender(ABC):
             raise DataError(f"{folder / STATE}: does not fit a {type(model).__name__}: {exc}") from None
         model._load_extra(folder)
         return model
+
+
+def open_saved_folder(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The verified version folder ``path`` denotes, and its manifest.
+
+    A folder in the layout before versions (format 1: ``config.json`` with ``format_version`` 1 and
+    no manifest) is accepted with a warning and an empty manifest: its files cannot be verified, but
+    it is still built only from the model registry.
+    """
+    from explorec.persist import CURRENT, MANIFEST, read_json_object, resolve_version, verify_manifest
+
+    root = Path(path)
+    if not (root / MANIFEST).is_file() and not (root / CURRENT).is_file() and (root / CONFIG).is_file():
+        try:
+            legacy = read_json_object(root / CONFIG).get("format_version") == LEGACY_FORMAT_VERSION
+        except DataError:
+            legacy = False
+        if legacy:
+            logger.warning("%s: a model saved before format %d, without a manifest; its files are "
+                           "not verified: save it again", root, FORMAT_VERSION)  # fmt: skip
+            return root, {"files": {}, "digest": "", "legacy": True}
+    version = resolve_version(root)
+    return version, verify_manifest(version)
+
+
+def _upgrade_legacy_config(config: dict[str, Any], where: Path) -> dict[str, Any]:
+    """A format-1 config as format 2: its ``class`` must be exactly the registered class of its ``name``
+    (compared as text, never imported)."""
+    from explorec.models.registry import MODELS, model_class
+
+    name = config.get("name")
+    if not isinstance(name, str) or name not in MODELS:
+        raise DataError(f"{where}: 'name' = {name!r} is not a registered model; known: {sorted(MODELS)}")
+    klass = model_class(name)
+    expected = f"{klass.__module__}.{klass.__qualname__}"
+    if config.get("class") != expected:
+        raise DataError(
+            f"{where}: 'class' = {config.get('class')!r} is not the registered class of {name!r} ({expected})"
+        )
+    upgraded = {k: v for k, v in config.items() if k != "class"}
+    upgraded["format_version"] = FORMAT_VERSION
+    return upgraded
 
 
 def _json_default(value: Any) -> Any:

@@ -150,10 +150,10 @@ class SavedModel:
 
 def load_saved(path: str | Path) -> SavedModel:
     """Load the current version of ``path`` (or one version folder) with its serving files."""
-    from explorec.persist import read_json_object, read_npy, read_npz, resolve_version, verify_manifest
+    from explorec.models.base import open_saved_folder
+    from explorec.persist import read_json_object, read_npy, read_npz
 
-    version = resolve_version(path)
-    manifest = verify_manifest(version)
+    version, manifest = open_saved_folder(path)
     model = Recommender.read_files(version)
     saved = SavedModel(model, version, manifest)
     if (version / RUN).is_file():
