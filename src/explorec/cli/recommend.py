@@ -53,8 +53,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--policy",
         default=None,
-        help="exploration policy, e.g. eps-greedy:0.1, softmax:0.5, ucb:1.0, ts:1.0, budget:0.2 "
-        "(default: greedy top-k)",
+        help="exploration policy, e.g. eps-greedy:0.1, softmax:0.5, ucb:1.0, ts:1.0, budget:0.2, "
+        "linucb:1.0, lints:1.0, linucb-hybrid:1.0 (features from item vectors), uncertainty:1.0 (torch "
+        "models) (default: greedy top-k)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the exploration policy")
     parser.add_argument("--candidates", type=int, default=100, help="candidate pool per user (default 100)")
