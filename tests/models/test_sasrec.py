@@ -18,6 +18,7 @@ from explorec.models.augment import info_nce
 from explorec.models.base import Recommender
 from explorec.models.sasrec import SASRec, SASRecConfig, SASRecNet, length_bucketed_batches, training_windows
 from explorec.models.torch_base import load_state_checked, pad_sequences
+from explorec.persist import write_manifest
 
 torch.set_num_threads(1)
 
@@ -129,6 +130,7 @@ def test_config_mismatch_on_load_names_both_values(fitted: SASRec, tmp_path: Pat
     config = json.loads((path / "config.json").read_text())
     config["params"]["dim"] = 48
     (path / "config.json").write_text(json.dumps(config))
+    write_manifest(path)  # a consistent folder whose parts disagree, not a corrupt file
     with pytest.raises(ConfigError, match=r"dim=32 in the saved module, but dim=48"):
         Recommender.load(path)
     other = SASRecNet(SASRecConfig(n_items=N_ITEMS, dim=16, n_layers=1, max_len=8))
