@@ -18,6 +18,8 @@ COMMANDS = (
     "simulate",
     "ope",
     "demo",
+    "serve",
+    "keys",
 )
 
 
