@@ -29,6 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
+from _provenance import Provenance
 from explorec.cli.simulate import format_table, summarise
 from explorec.data.registry import load_dataset
 from explorec.encoders import item_vectors
@@ -39,6 +40,7 @@ POLICIES = ("oracle", "greedy", "eps-greedy", "ucb", "ts", "lints", "linucb", "l
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "../shared/datasets"))
     parser.add_argument("--datasets", default=",".join(DATASETS))
@@ -104,6 +106,7 @@ def main() -> None:
         "machine": "2-core shared CPU, no GPU",
         "seconds": time.perf_counter() - start,
         "datasets": report,
+        "provenance": prov.finish(),
     }
     (out / "simulate.json").write_text(json.dumps(payload, indent=2, default=_json))
     print(f"\nwrote {out / 'simulate.json'} ({payload['seconds']:.0f}s)")

@@ -58,6 +58,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--reward-range", default="0,1", help="declared reward bounds LOW,HIGH (default 0,1)")
     parser.add_argument("--estimators", default="dm,ips,snips,dr", help="comma-separated (default all four)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    parser.add_argument(
+        "--alpha", type=float, default=0.05, help="1 - confidence level of the intervals (default 0.05: 95%%)"
+    )
     parser.add_argument("--n-mc", type=int, default=100_000, help="Monte-Carlo draws for 'ts'/'bts'")
     parser.add_argument("--seed", type=int, default=0, help="seed of the policy simulation and the bootstrap")
     parser.add_argument("--json", default=None, help="write the estimates to this JSON file")
@@ -107,6 +110,7 @@ def cmd_ope(args: argparse.Namespace) -> int:
         reward_hat=reward_hat,
         estimators=estimators,
         n_bootstrap=args.bootstrap,
+        alpha=args.alpha,
         seed=args.seed,
     )
     print(
@@ -116,7 +120,7 @@ def cmd_ope(args: argparse.Namespace) -> int:
     print(f"evaluation policy: {args.policy} {params or ''} (action distribution: {method})")
     if truth is not None:
         print(f"ground truth (on-policy value of the {args.policy} log): {truth:.6f}")
-    print(estimates_table(results, truth))
+    print(estimates_table(results, truth, alpha=args.alpha))
     if args.json:
         payload = {
             "log": log.source,
@@ -124,6 +128,7 @@ def cmd_ope(args: argparse.Namespace) -> int:
             "params": params,
             "action_distribution": method,
             "truth": truth,
+            "alpha": args.alpha,
             "estimates": {k: v.to_dict() for k, v in results.items()},
         }
         if truth is not None:

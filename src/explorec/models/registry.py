@@ -26,6 +26,7 @@ MODELS: dict[str, str] = {
     "fusion-rrf": "explorec.models.fusion:RankFusion",
     "fusion-learned": "explorec.models.fusion:LearnedFusion",
     "ease-ipw": "explorec.models.ipw:EASEIPW",
+    "foldin-svd": "explorec.models.svd:FoldInSVD",
 }
 
 
