@@ -90,8 +90,12 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from threadpoolctl import threadpool_limits
+
         from explorec.store import Store, StoreUnavailable
 
+        # requests run in parallel threads; one BLAS thread each beats threads fighting over 2 cores
+        limits = threadpool_limits(limits=cfg.blas_threads) if cfg.blas_threads is not None else None
         store = Store.open(cfg.database_url)
         state = ServedState(cfg, encoder=encoder)
         app.state.store = store
@@ -112,6 +116,8 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         finally:
             refresher.stop()
             store.close()
+            if limits is not None:
+                limits.restore_original_limits()
 
     app = FastAPI(
         title="explorec",

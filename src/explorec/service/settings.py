@@ -71,6 +71,9 @@ class ServiceSettings(BaseSettings):
     )
     key_cache_s: float = Field(10.0, ge=0, le=3600, description="seconds a verified key is trusted")
     seed: int = Field(0, ge=0, description="seed mixed into every slate's policy seed")
+    blas_threads: int | None = Field(
+        1, ge=1, le=256, description="BLAS/OpenMP threads per process (None: the libraries' default)"
+    )
 
     @field_validator("rate_limit")
     @classmethod
