@@ -168,6 +168,7 @@ def main() -> None:
         "history_length": 50,
         "rate_limit": "1000000/minute",
         "refresh_interval_s": 1.0,
+        "access_log": False,
     }
     folder = Path(tempfile.mkdtemp(prefix="explorec-load-"))
     port = free_port()
