@@ -153,6 +153,7 @@ class ServedState:
         self.popularity = _Growing(None, np.float64)
         self.item_index: dict[str, int] = {}
         self.categories: dict[int, tuple[str, ...]] = {}
+        self._digests: dict[int, int] = {}
         self.category_items: dict[str, set[int]] = {}
         self.blocked: set[int] = set()
         self._blocked_arr = np.zeros(0, dtype=np.int64)
@@ -202,6 +203,23 @@ class ServedState:
         """Apply what other replicas wrote since the last sync."""
         self.apply_items(store.items(after_index=self.n_items - 1))
         self.sync_events(store, limit=10_000)
+
+    def reload_catalogue(self, store: Any) -> None:
+        """Re-read every item: flags and categories changed by other replicas (deletions, availability)
+        are applied, and items whose text changed are embedded again."""
+        rows = store.items(after_index=-1)
+        known = self.n_items
+        existing = [r for r in rows if int(r.index) < known]
+        changed = [r for r in existing if self._digests.get(int(r.index)) != hash(r.text)]
+        vectors = self.embed([r.text for r in changed])
+        with self._lock:
+            for row, vec in zip(changed, vectors, strict=True):
+                self._update_item(int(row.index), row, vec)
+            for row in existing:
+                self._set_meta(int(row.index), row)
+            self._refresh_blocked()
+            self.revision += 1
+        self.apply_items([r for r in rows if int(r.index) >= known])
 
     def sync_events(self, store: Any, *, limit: int | None) -> None:
         while True:
@@ -273,6 +291,7 @@ class ServedState:
                 self.popularity.extend(np.zeros(len(new_rows)))
                 for offset, row in enumerate(new_rows):
                     self.item_index[row.item_id] = start + offset
+                    self._digests[start + offset] = hash(row.text)
                     self._set_meta(start + offset, row)
                 self._grow_index(block)
                 created = len(new_rows)
@@ -282,6 +301,7 @@ class ServedState:
 
     def _update_item(self, index: int, row: Any, vec: npt.NDArray[np.float32]) -> None:
         self.vectors.view()[index] = vec
+        self._digests[index] = hash(row.text)
         self.timestamps.view()[index] = float(row.timestamp)
         vectors = getattr(self.index, "vectors", None)
         if isinstance(vectors, np.ndarray) and vectors.shape[0] > index:
