@@ -14,10 +14,13 @@ COMMANDS = (
     "train",
     "evaluate",
     "recommend",
+    "model",
     "embed",
     "simulate",
     "ope",
     "demo",
+    "serve",
+    "keys",
 )
 
 

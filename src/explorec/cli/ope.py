@@ -34,6 +34,9 @@ def add_parser(sub: Any) -> None:
         "--log", help="CSV or JSONL log: action|item, reward|click, propensity|pscore, [position]"
     )
     src.add_argument("--obd-dir", help="Open Bandit Dataset folder (with random/ and bts/)")
+    src.add_argument(
+        "--service-db", help="store URL of `explorec serve`: its impression log + attributed feedback"
+    )
     parser.add_argument("--campaign", choices=("all", "men", "women"), default="all", help="OBD campaign")
     parser.add_argument(
         "--behavior", choices=("random", "bts"), default="random", help="OBD logging policy (default random)"
@@ -79,6 +82,10 @@ def cmd_ope(args: argparse.Namespace) -> int:
         other = {"bts": "bts", "ts": "bts", "uniform": "random"}.get(args.policy)
         if other is not None and other != args.behavior:
             truth = load_obd(args.obd_dir, behavior_policy=other, campaign=args.campaign).click_rate()
+    elif args.service_db is not None:
+        from explorec.service.log import read_service_log
+
+        log = read_service_log(args.service_db, len_list=args.len_list)
     else:
         low, high = _pair(args.reward_range, "--reward-range")
         log = read_log(

@@ -41,6 +41,7 @@ from torch import nn
 from explorec.data.interactions import Catalog, Interactions
 from explorec.encoders import item_vectors, make_encoder
 from explorec.errors import ConfigError, check_positive_int, check_range
+from explorec.models.losses import sampled_softmax_loss
 from explorec.models.torch_base import SequenceCache, TorchRecommender, pad_sequences
 from explorec.models.training import BatchFn, TrainHistory, resolve_device, seeded, torch_threads
 from explorec.models.transformer import Block, causal_padding_mask
@@ -355,11 +356,7 @@ class LMAdapter(TorchRecommender):
             position[candidates] = torch.arange(candidates.numel(), device=seq.device)
             return F.cross_entropy(logits, position[labels])
         negatives = warm[torch.randint(warm.numel(), (self.n_negatives,), device=seq.device)]  # [S]
-        pos = (hidden * items[labels]).sum(-1, keepdim=True)  # [P, 1]
-        neg = hidden @ items[negatives].T  # [P, S]
-        neg = neg.masked_fill(negatives.unsqueeze(0) == labels.unsqueeze(1), float("-inf"))
-        logits = torch.cat([pos, neg], dim=1) / self.temperature  # [P, 1 + S]
-        return F.cross_entropy(logits, torch.zeros_like(labels))
+        return sampled_softmax_loss(hidden, items, labels, negatives, self.temperature)
 
     def _forward_scores(
         self, module: nn.Module, users: npt.NDArray[np.int64], history: Interactions

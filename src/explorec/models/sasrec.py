@@ -44,6 +44,7 @@ from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, check_positive_int, check_range
 from explorec.models.adversarial import fgsm_perturbation
 from explorec.models.augment import augment, check_ratios, info_nce, parse_methods
+from explorec.models.losses import sampled_softmax_loss
 from explorec.models.torch_base import (
     SequenceCache,
     TorchRecommender,
@@ -434,12 +435,7 @@ class SASRec(TorchRecommender):
         if self.loss == "full":
             return F.cross_entropy(hidden @ items.T, target - 1)  # logits [M, N]
         negatives = torch.randint(0, self.n_items_, (self.n_negatives,), device=hidden.device)  # [S]
-        pos = (hidden * items[target - 1]).sum(-1, keepdim=True)  # [M, 1]
-        neg = hidden @ items[negatives].T  # [M, S]
-        # an accidental hit (a negative equal to the target) is not a negative
-        neg = neg.masked_fill(negatives[None, :] == (target - 1)[:, None], float("-inf"))  # [M, S]
-        logits = torch.cat([pos, neg], dim=1)  # [M, 1+S]
-        return F.cross_entropy(logits, torch.zeros_like(target))
+        return sampled_softmax_loss(hidden, items, target - 1, negatives)
 
     def _forward_scores(
         self, module: nn.Module, users: npt.NDArray[np.int64], history: Interactions
