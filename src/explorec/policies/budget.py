@@ -23,7 +23,8 @@ given ``M`` an exploited item is shown at its rank with probability 1 and a memb
 ``P`` from which ``m_P`` items are drawn appears at a given exploration slot with probability
 ``(m_P / P) * (1 / M)``; the two possible values of ``M`` are mixed with their probabilities. With a
 deterministic explorer (UCB, LinUCB) the slate for each value of ``M`` is fixed and the propensities
-are again exact; with a stochastic explorer they are Monte-Carlo estimates.
+are again exact; with a stochastic explorer they are geometric inverse-propensity estimates
+(:mod:`explorec.policies.propensity`).
 """
 
 from __future__ import annotations
