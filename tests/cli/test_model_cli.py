@@ -367,3 +367,20 @@ def test_recommend_runs_every_registered_policy(itemknn_dir: Path, tmp_path: Pat
         rows = slate["items"]
         assert len(rows) == 4 and len({r["item_id"] for r in rows}) == 4  # type: ignore[union-attr]
         assert all(0 < r["propensity"] <= 1 for r in rows)  # type: ignore[union-attr]
+
+
+def test_files_from_another_model_do_not_belong_together(
+    itemknn_dir: Path, tmp_path: Path, datasets_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: run.json rewritten apart from the model printed MovieLens ids with Last.fm names."""
+    other = tmp_path / "ml"
+    data = ["--dataset", "movielens-100k", "--data-dir", str(datasets_dir)]
+    assert main(["train", *data, "--model", "popularity", "--no-eval", "--out", str(other)]) == 0
+    mine = _copy_model(itemknn_dir, tmp_path / "copy")
+    (mine / "catalog.npz").write_bytes((resolve_version(other) / "catalog.npz").read_bytes())
+    capsys.readouterr()
+    assert main(["recommend", "--model-dir", str(tmp_path / "copy"), "--users", "U00000"]) == 2
+    assert "catalog.npz: content differs from its manifest.json" in capsys.readouterr().err
+    write_manifest(mine)
+    assert main(["recommend", "--model-dir", str(tmp_path / "copy"), "--users", "U00000"]) == 2
+    assert "catalog.npz: item ids differ from the model's vocabulary" in capsys.readouterr().err
