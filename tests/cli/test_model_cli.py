@@ -384,3 +384,20 @@ def test_files_from_another_model_do_not_belong_together(
     write_manifest(mine)
     assert main(["recommend", "--model-dir", str(tmp_path / "copy"), "--users", "U00000"]) == 2
     assert "catalog.npz: item ids differ from the model's vocabulary" in capsys.readouterr().err
+
+
+def test_model_versions_and_use_roll_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "m"
+    for l2 in (1, 2):
+        assert main(["train", *SMALL, "--model", "ease", "--param", f"l2={l2}", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["model", "versions", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("* ") and not lines[0].startswith("*")
+    assert "ease  synthetic  ndcg@10=" in lines[0]
+    older = lines[0].split()[0]
+    assert main(["model", "use", str(out), older]) == 0
+    assert load_saved(out).model.get_params()["l2"] == 1
+    capsys.readouterr()
+    assert main(["model", "use", str(out), "v-20000101T000000000000-000000000000"]) == 2
+    assert "no such complete version" in capsys.readouterr().err
