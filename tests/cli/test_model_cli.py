@@ -388,8 +388,9 @@ def test_files_from_another_model_do_not_belong_together(
 
 def test_model_versions_and_use_roll_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "m"
-    for l2 in (1, 2):
-        assert main(["train", *SMALL, "--model", "ease", "--param", f"l2={l2}", "--out", str(out)]) == 0
+    for l2 in (1, 2, 3):
+        cmd = ["train", *SMALL, "--model", "ease", "--param", f"l2={l2}", "--keep", "2", "--out", str(out)]
+        assert main(cmd) == 0
     capsys.readouterr()
     assert main(["model", "versions", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -397,7 +398,7 @@ def test_model_versions_and_use_roll_back(tmp_path: Path, capsys: pytest.Capture
     assert "ease  synthetic  ndcg@10=" in lines[0]
     older = lines[0].split()[0]
     assert main(["model", "use", str(out), older]) == 0
-    assert load_saved(out).model.get_params()["l2"] == 1
+    assert load_saved(out).model.get_params()["l2"] == 2
     capsys.readouterr()
     assert main(["model", "use", str(out), "v-20000101T000000000000-000000000000"]) == 2
     assert "no such complete version" in capsys.readouterr().err
