@@ -19,10 +19,14 @@ resolved the pointer just before a switch still finds its files. Layout::
         v-20261201T102530123456-3f2a9c1b0d4e/
             manifest.json         # format_version, kind, created, files {path: {sha256, bytes}}, digest
             config.json, state.npz, ... (whatever the writer put there)
-        .lock                        # serialises writers (flock)
+        .lock                     # serialises writers (flock)
 
-:func:`resolve_version` accepts the target folder or one version folder, and :func:`verify_manifest`
-checks that the files on disk are exactly those the manifest lists, with the same content.
+:func:`resolve_version` accepts the target folder or one version folder, :func:`verify_manifest`
+checks that the files on disk are exactly those the manifest lists, with the same content,
+:func:`list_versions` lists the complete versions kept (``save_version(keep=N)``) and
+:func:`set_current` pins or rolls back to one of them with the same atomic switch. Models use this
+through ``Recommender.save`` / ``Recommender.load`` and :func:`explorec.models.saved.load_saved`;
+a registry of model versions (issue 13) needs nothing else.
 """
 
 from __future__ import annotations
