@@ -337,7 +337,7 @@ class ServedState:
         s = self.settings
         use_faiss = s.index == "faiss" or (s.index == "auto" and self.n_items >= s.faiss_min_items)
         with self._index_lock:
-            if self.index is not None and (self.index_backend == "faiss") == use_faiss:
+            if self.index is not None and self.index_backend.startswith("faiss") == use_faiss:
                 self.index.add(block)
                 return
             vectors = self.vectors.view()
