@@ -169,6 +169,7 @@ def candidate_frames(
     Parameters are those of :func:`recommend`; ``policy`` only decides which columns are built and
     whether re-rankers order the whole pool (with a policy) or return the top ``k`` (without).
     """
+    model.check_fitted()
     k = check_positive_int("k", k)
     n_candidates = check_positive_int("n_candidates", n_candidates)
     if n_candidates < k:

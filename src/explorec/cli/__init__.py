@@ -14,6 +14,7 @@ COMMANDS = (
     "train",
     "evaluate",
     "recommend",
+    "model",
     "embed",
     "simulate",
     "ope",

@@ -197,14 +197,14 @@ class _Fusion(Recommender):
 
     def _save_extra(self, path: Path) -> None:
         for m, model in enumerate(self.components_):
-            model.save(path / f"component_{m}")
+            model.write_files(path / f"component_{m}")  # inside the fusion's own atomic version
 
     def _load_extra(self, path: Path) -> None:
         n = len(parse_components(self.components))
         missing = [m for m in range(n) if not (path / f"component_{m}" / "config.json").is_file()]
         if missing:
             raise DataError(f"{path}: saved fusion lacks component folder(s) {missing}")
-        self.components_ = [Recommender.load(path / f"component_{m}") for m in range(n)]
+        self.components_ = [Recommender.read_files(path / f"component_{m}") for m in range(n)]
 
 
 def _check_weights(weights: Sequence[float] | None, n: int) -> F64:
