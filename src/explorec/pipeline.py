@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from explorec.data.interactions import Interactions
-from explorec.errors import ConfigError, check_positive_int
+from explorec.errors import ConfigError, check_indices, check_positive_int
 from explorec.models.base import Recommender
 from explorec.rerank import RerankContext, Reranker, apply_rerankers, top_candidates
 from explorec.types import ScoredItems, Slate
@@ -80,8 +80,8 @@ def recommend(
     n_candidates = check_positive_int("n_candidates", n_candidates)
     if n_candidates < k:
         raise ConfigError(f"n_candidates ({n_candidates}) must be >= k ({k})")
-    u = np.asarray(users, dtype=np.int64).reshape(-1)
     hist = model.train_ if history is None else history
+    u = check_indices("users", users, hist.n_users)
     scores = model.score(u, history=hist)  # [B, n_items]
     known = hist.to_csr()[u]  # [B, n_items] sparse: each user's known items
     masked = np.zeros(scores.shape, dtype=bool)

@@ -39,20 +39,13 @@ def add_dataset_args(parser: argparse.ArgumentParser, *, split: bool = True) -> 
 
 
 def parse_key_values(pairs: Sequence[str], what: str) -> dict[str, Any]:
-    """Parse ``KEY=VALUE`` strings; values are JSON literals (numbers, true/false, lists) or plain strings.
+    """Parse ``KEY=VALUE`` strings with :func:`explorec.spec.parse_pairs` (JSON literals or text).
 
-    Nothing is evaluated as code.
+    Nothing is evaluated as code; the values are checked against their target where it is built.
     """
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{what}: expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
+    from explorec.spec import parse_pairs
+
+    return parse_pairs(pairs, what=what)
 
 
 def load_dataset_from_args(args: argparse.Namespace) -> Dataset:

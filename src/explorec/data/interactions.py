@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from explorec.errors import DataError, UnknownIdError
+from explorec.errors import ConfigError, DataError, UnknownIdError
 
 
 def _as_ids(values: Sequence[Any] | np.ndarray) -> npt.NDArray[np.object_]:
@@ -246,6 +246,8 @@ def _encode(
 
 
 def _lookup(index: dict[str, int], ids: Sequence[Any] | np.ndarray, what: str) -> npt.NDArray[np.int64]:
+    if isinstance(ids, str | bytes):  # iterating would look up each character ('U00001' -> 'U')
+        raise ConfigError(f"{what}: expected a list of ids, got the single string {ids!r}; pass [{ids!r}]")
     out = np.empty(len(ids), dtype=np.int64)
     for k, x in enumerate(ids):
         try:

@@ -49,5 +49,11 @@ def model_class(name: str) -> type[Recommender]:
 
 
 def make_model(name: str, **params: Any) -> Recommender:
-    """Instantiate the model registered under ``name`` with keyword hyper-parameters."""
-    return model_class(name)(**params)
+    """Instantiate the model registered under ``name`` with keyword hyper-parameters.
+
+    Parameter names and value types are checked against the class's signature first
+    (:func:`explorec.spec.build`): a typo lists the allowed names, a wrong value names the type expected.
+    """
+    from explorec.spec import build
+
+    return build(model_class(name), params, what=f"model {name!r}")
