@@ -25,7 +25,8 @@ def add_dataset_args(parser: argparse.ArgumentParser, *, split: bool = True) -> 
         parser.add_argument(
             "--split",
             default="auto",
-            help="split method: auto (the dataset's own split if it ships one, else leave-one-out), "
+            help="split method: auto (the dataset's own split if it ships one, else leave-one-out when "
+            "the interactions have timestamps, else a per-user random split), "
             "predefined, leave-one-out, temporal, random, cold-item, few-shot, catalog-arrival",
         )
         parser.add_argument(
@@ -55,13 +56,15 @@ def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
 
 
 def split_from_args(dataset: Dataset, args: argparse.Namespace) -> Split:
-    from explorec.data.splits import make_split
+    from explorec.data.splits import auto_method, make_split
 
     method = args.split
     params = parse_key_values(args.split_param, "--split-param")
+    chosen = method
     if method == "auto":
-        method = "predefined" if dataset.split is not None else "leave-one-out"
-    if method in {"random", "cold-item", "few-shot"}:
+        chosen, reason = auto_method(dataset)
+        print(f"split: auto -> {chosen} ({reason})")
+    if chosen in {"random", "cold-item", "few-shot"}:
         params.setdefault("seed", args.seed)
     return make_split(dataset, method, **params)
 
