@@ -8,6 +8,7 @@ model trained on one part can be evaluated on another without re-indexing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,7 +254,8 @@ def _lookup(index: dict[str, int], ids: Sequence[Any] | np.ndarray, what: str) -
         try:
             out[k] = index[str(x)]
         except KeyError:
-            raise UnknownIdError(f"unknown {what} {x!r}") from None
+            examples = ", ".join(repr(k) for k in itertools.islice(index, 3))
+            raise UnknownIdError(f"unknown {what} {x!r} ({len(index)} known, e.g. {examples})") from None
     return out
 
 
