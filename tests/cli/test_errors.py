@@ -6,6 +6,7 @@ The cases are the ones that used to end in tracebacks or silent defaults (issue 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +202,26 @@ def test_user_index_of_a_single_string_names_the_whole_id() -> None:
     with pytest.raises(ConfigError, match=rf"expected a list of ids, got the single string '{first}'"):
         data.user_index(first)
     assert data.user_index([first]).tolist() == [0]
+
+
+def test_progress_bars_follow_the_terminal_and_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from explorec import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert progress.resolve(None) is False  # not a terminal: no bar by default
+    assert progress.resolve(True) is True
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert progress.resolve(None) is True  # encoding inside evaluate/recommend shows a bar
+    assert progress.resolve(False) is False
+    monkeypatch.setattr(progress, "_disabled", False)
+    monkeypatch.setenv("TQDM_DISABLE", "")  # recorded, so that teardown removes what disable() sets
+    progress.disable()  # --quiet
+    assert progress.resolve(None) is False and progress.resolve(True) is False
+    assert os.environ["TQDM_DISABLE"] == "1"
