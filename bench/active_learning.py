@@ -35,6 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
+from _provenance import Provenance
 from explorec.data.interactions import Interactions
 from explorec.data.registry import load_dataset
 from explorec.evaluation.metrics import ndcg
@@ -143,6 +144,7 @@ def run_split(dataset, vectors: np.ndarray, seed: int, args: argparse.Namespace)
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "../shared/datasets"))
     parser.add_argument("--seeds", type=int, default=3, help="held-out splits 0..S-1")
@@ -201,6 +203,7 @@ def main() -> None:
         "results": results,
         "seconds": seconds,
         "machine": "2-core shared CPU, no GPU",
+        "provenance": prov.finish(),
     }
     out.write_text(json.dumps(payload, indent=2))
     print(f"wrote {out} ({seconds:.0f}s)")

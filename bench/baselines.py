@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import scipy
 
+from _provenance import Provenance
 from explorec.data.interactions import Split
 from explorec.data.registry import load_dataset
 from explorec.data.splits import random_split
@@ -133,6 +134,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "/work/shared/datasets"))
     parser.add_argument("--repeats", type=int, default=3)
@@ -161,6 +163,7 @@ def main() -> None:
         datasets[name] = run_dataset(label, split, args.repeats)
         datasets[name]["split_settings"] = split_settings
         results["total_seconds"] = time.perf_counter() - started
+        results["provenance"] = prov.finish()
         out.write_text(json.dumps(results, indent=2, default=str) + "\n")  # after each dataset
     print("\n" + markdown(results))
     print(f"\nwrote {out} in {results['total_seconds']:.0f} s")

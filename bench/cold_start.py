@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _provenance import Provenance
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 RESULTS = Path(__file__).parent / "results"
@@ -42,7 +44,9 @@ ANCHORS = {
     "cold:amazon-scientific": "Recformer paper (own preprocessing, cold test items): "
     "NDCG@10 0.052 Recformer, "
     "0.044 UniSRec, 0.021 SASRec",
-    "warm:amazon-scientific": "same split: RecBole SASRec on this machine NDCG@10 0.0561 / Recall@10 0.098; "
+    # RecBole is run, not quoted: bench/peers/compare_recbole.py measures it on this same split
+    "warm:amazon-scientific": "same split: RecBole SASRec in "
+    "bench/results/peers_recbole_amazon-scientific.json; "
     "VQ-Rec (published) 0.0645 / 0.1238",
 }
 
@@ -204,7 +208,7 @@ def part_cross(args: argparse.Namespace) -> dict[str, Any]:
         epochs=5,
         transfer_params={"template": args.target},
     )
-    if (saved / "config.json").is_file():
+    if (saved / "CURRENT").is_file():  # a folder of saved versions (explorec.persist)
         transfer._source_model, transfer._source_name = Recommender.load(saved), source.name
         print(f"source adapter loaded from {saved}", flush=True)
     strategies = {
@@ -250,6 +254,7 @@ PARTS = {
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -281,6 +286,7 @@ def main() -> None:
             "results": PARTS[part](args),
         }
         payload["wall_seconds"] = round(time.perf_counter() - start, 1)
+        payload["provenance"] = prov.finish()
         if part == "plot":
             continue
         RESULTS.mkdir(parents=True, exist_ok=True)

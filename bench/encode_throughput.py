@@ -24,10 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from _provenance import Provenance
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -114,7 +117,7 @@ def main() -> None:
             "one_item_changed_misses": cached.misses,
             "cache_bytes": sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()),
         }
-    payload = {"settings": settings, "encode": results, "cache": cache_result}
+    payload = {"settings": settings, "encode": results, "cache": cache_result, "provenance": prov.finish()}
     print(json.dumps({"encode": results, "cache": cache_result}, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(payload, indent=2) + "\n")

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from _provenance import Provenance
 from explorec.data.interactions import Catalog, Interactions
 from explorec.evaluation import evaluate
-from explorec.evaluation.protocol import _by_keys, rank_top_k
 from explorec.models.base import Recommender
+from explorec.ranking import _by_keys, rank_top_k
 
 
 class LowRank(Recommender):
@@ -58,6 +59,7 @@ def problem(n_users: int, n_items: int, seed: int = 0) -> tuple[Interactions, In
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--items", type=int, default=10_000)
@@ -126,7 +128,17 @@ def main() -> None:
     print(f"evaluation overhead over scoring: {overhead:.3f} s; ndcg@10={result.metrics['ndcg@10']:.5f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"settings": settings, "median_seconds": medians, "runs": timings}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "settings": settings,
+                "median_seconds": medians,
+                "runs": timings,
+                "provenance": prov.finish(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from _provenance import Provenance
 from explorec.data.interactions import Catalog, Split
 from explorec.data.registry import load_dataset
 from explorec.data.splits import leave_one_out
@@ -228,6 +229,7 @@ def _line(label: str, row: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["amazon-scientific", "movielens-latest-small"])
     parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "/work/shared/datasets"))
@@ -269,6 +271,7 @@ def main() -> int:
         entry["debias"] = debias_part(name, split, l2, args.debias_candidates)
         entry["wall_seconds"] = time.perf_counter() - t0
         results["datasets"][name] = entry
+        results["provenance"] = prov.finish()
         path.write_text(json.dumps(results, indent=1))
     print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -18,10 +18,12 @@ import statistics
 import time
 from pathlib import Path
 
+from _provenance import Provenance
 from explorec.data.registry import DATASETS, load_dataset, missing_files
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "../shared/datasets"))
     parser.add_argument("--repeats", type=int, default=5)
@@ -73,7 +75,10 @@ def main() -> None:
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"settings": settings, "results": rows}, indent=2) + "\n", encoding="utf-8")
+    out.write_text(
+        json.dumps({"settings": settings, "results": rows, "provenance": prov.finish()}, indent=2) + "\n",
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

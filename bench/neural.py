@@ -12,12 +12,15 @@ Experiments (``python bench/neural.py EXPERIMENT [options]``):
 * ``threads``: seconds per SASRec epoch on Scientific with 1 and 2 torch threads, side by side.
 * ``speed``: time to accuracy on Scientific. SASRec (ID items) is trained while the *test* NDCG@10 is
   measured after every epoch (a measurement only: nothing is selected on it), to find the training
-  time at which it first matches RecBole's SASRec (test NDCG@10 0.0561, 29 epochs x 31 s here).
+  time at which it first matches RecBole's SASRec. RecBole's number is never typed in here: it is read
+  from the results file that ``bench/peers/recbole.py`` wrote when it ran RecBole on this same split
+  (``--peer-results``, default ``bench/results/peers_recbole_amazon-scientific.json``).
 
 ``--runs a,b,c`` picks named runs of an experiment (default: all). Each run prints its settings with its
 numbers and is merged into ``bench/results/neural_<experiment>[_<dataset>].json`` (so runs can be
 spread over several invocations). Item text vectors come from ``explorec.encoders.item_vectors``,
-cached outside the repository (``~/.cache/explorec/embeddings``).
+cached outside the repository (``~/.cache/explorec/embeddings``). Every results file carries the
+provenance record of ``bench/_provenance.py`` (each merged run its own).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from _provenance import Provenance
 from explorec.data.interactions import Catalog, Dataset, Split
 from explorec.data.registry import load_dataset
 from explorec.data.splits import leave_one_out
@@ -224,10 +228,21 @@ def run_one(
     return out, model, result
 
 
-def save(path: Path, settings: dict[str, Any], runs: dict[str, Any]) -> None:
-    """Merge ``runs`` into the results file (earlier runs and significance tests are kept)."""
+def save(path: Path, settings: dict[str, Any], runs: dict[str, Any], prov: Provenance) -> None:
+    """Merge ``runs`` into the results file (earlier runs and significance tests are kept).
+
+    Runs are merged from several invocations, so each new run carries its own provenance record, and
+    the top-level one is that of the latest invocation.
+    """
     old = json.loads(path.read_text()) if path.is_file() else {}
-    doc = {"settings": settings, "machine": machine(), "runs": {**old.get("runs", {}), **runs}}
+    record = prov.finish()
+    runs = {name: {**res, "provenance": record} for name, res in runs.items()}
+    doc = {
+        "settings": settings,
+        "machine": machine(),
+        "provenance": record,
+        "runs": {**old.get("runs", {}), **runs},
+    }
     if "significance" in old:
         doc["significance"] = old["significance"]
     path.write_text(json.dumps(doc, indent=2, default=float))
@@ -260,7 +275,7 @@ def describe(name: str, res: dict[str, Any]) -> str:
 
 
 def experiment_runs(
-    experiment: str, dataset: str, split: Split, catalog: Catalog, args: argparse.Namespace
+    experiment: str, dataset: str, split: Split, catalog: Catalog, args: argparse.Namespace, prov: Provenance
 ) -> None:
     table = RUNS[experiment]
     names = args.runs.split(",") if args.runs else list(table)
@@ -283,7 +298,7 @@ def experiment_runs(
         res, _, result = run_one(model_name, params, split, catalog, args.threads)
         np.save(cache / f"{name}.npy", result.per_user["ndcg@10"])
         print(describe(name, res), flush=True)
-        save(path, settings, {name: res})
+        save(path, settings, {name: res}, prov)
     significance(path, cache)
 
 
@@ -305,7 +320,7 @@ def significance(path: Path, cache: Path) -> None:
     path.write_text(json.dumps(doc, indent=2, default=float))
 
 
-def threads_experiment(split: Split, catalog: Catalog, epochs: int) -> None:
+def threads_experiment(split: Split, catalog: Catalog, epochs: int, prov: Provenance) -> None:
     """Seconds per epoch with 1 vs 2 threads, interleaved so that load changes hit both alike."""
     rows: dict[str, list[float]] = {"1": [], "2": []}
     for _ in range(2):
@@ -324,15 +339,41 @@ def threads_experiment(split: Split, catalog: Catalog, epochs: int) -> None:
                 "settings": {"model": "sasrec-id", **SASREC, "epochs": epochs},
                 "machine": machine(),
                 "threads": out,
+                "provenance": prov.finish(),
             },
             indent=2,
         )
     )
 
 
-def speed_experiment(split: Split, catalog: Catalog, threads: int | None, epochs: int) -> None:
-    """Training seconds until the test NDCG@10 first reaches RecBole SASRec's 0.0561."""
-    target = 0.0561
+def recbole_target(path: Path) -> dict[str, Any]:
+    """RecBole SASRec's test result on this split, as ``bench/peers/recbole.py`` measured it."""
+    if not path.is_file():
+        raise SystemExit(
+            f"{path}: no RecBole results; first run "
+            "`python bench/peers/recbole.py --dataset amazon-scientific`"
+        )
+    doc = json.loads(path.read_text())
+    try:
+        run = doc["runs"]["recbole-sasrec"]
+    except KeyError:
+        raise SystemExit(f"{path}: no run 'recbole-sasrec' (runs: {sorted(doc.get('runs', {}))})") from None
+    return {
+        "source": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+        "commit": doc.get("provenance", {}).get("git", {}).get("commit"),
+        "test_ndcg@10": run["metrics"]["ndcg@10"],
+        "epochs_run": run.get("epochs_run"),
+        "seconds_per_epoch": run.get("seconds_per_epoch"),
+        "budget": run.get("budget"),
+    }
+
+
+def speed_experiment(
+    split: Split, catalog: Catalog, threads: int | None, epochs: int, peer: Path, prov: Provenance
+) -> None:
+    """Training seconds until the test NDCG@10 first reaches that of RecBole's SASRec on this split."""
+    recbole = recbole_target(peer)
+    target = float(recbole["test_ndcg@10"])
     params = {**SASREC, "item_input": "id", "epochs": epochs, "patience": epochs, "num_threads": threads}
     model = make_model("sasrec", **params)
     assert isinstance(model, TorchRecommender)
@@ -357,7 +398,6 @@ def speed_experiment(split: Split, catalog: Catalog, threads: int | None, epochs
                 "test_ndcg@10": e.metric,
             }
     print(f"reached RecBole's test NDCG@10 {target}: {reached}", flush=True)
-    recbole = {"epochs": 29, "seconds_per_epoch": 31, "seconds_to_converge": 29 * 31, "test_ndcg@10": target}
     doc = {
         "settings": {
             **params,
@@ -367,11 +407,13 @@ def speed_experiment(split: Split, catalog: Catalog, threads: int | None, epochs
         "recbole_sasrec": recbole,
         "reached": reached,
         "curve": curve,
+        "provenance": prov.finish(),
     }
     (RESULTS / "neural_speed.json").write_text(json.dumps(doc, indent=2))
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -380,6 +422,12 @@ def main() -> None:
     parser.add_argument("--runs", default="", help="comma-separated run names (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the neural models")
     parser.add_argument("--epochs", type=int, default=4, help="epochs (threads: per measurement; speed: all)")
+    parser.add_argument(
+        "--peer-results",
+        type=Path,
+        default=RESULTS / "peers_recbole_amazon-scientific.json",
+        help="speed: the bench/peers/recbole.py results whose SASRec test NDCG@10 is the target",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("explorec.models.training").setLevel(logging.INFO)  # one line per epoch
@@ -389,11 +437,11 @@ def main() -> None:
     data, split = load(dataset, "shipped" if dataset == "amazon-scientific" else "loo")
     print(f"{dataset}: {split.summary()} n_items {split.train.n_items}; machine: {MACHINE}", flush=True)
     if args.experiment == "threads":
-        threads_experiment(split, data.catalog, args.epochs)
+        threads_experiment(split, data.catalog, args.epochs, prov)
     elif args.experiment == "speed":
-        speed_experiment(split, data.catalog, args.threads, args.epochs)
+        speed_experiment(split, data.catalog, args.threads, args.epochs, args.peer_results, prov)
     else:
-        experiment_runs(args.experiment, dataset, split, data.catalog, args)
+        experiment_runs(args.experiment, dataset, split, data.catalog, args, prov)
 
 
 if __name__ == "__main__":

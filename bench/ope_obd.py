@@ -29,6 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
+from _provenance import Provenance
 from explorec.data.obd import ZOZOTOWN_BTS_PRIOR, load_obd
 from explorec.evaluation.ope import BanditLog, estimate, fit_reward_model
 from explorec.policies import BernoulliTS
@@ -38,6 +39,7 @@ ESTIMATORS = ("dm", "ips", "snips", "dr")
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "../shared/datasets"))
     parser.add_argument("--campaigns", default="all,men,women")
@@ -130,6 +132,7 @@ def main() -> None:
         "machine": "2-core shared CPU, no GPU",
         "seconds": time.perf_counter() - start,
         "campaigns": report,
+        "provenance": prov.finish(),
     }
     out.write_text(json.dumps(payload, indent=2))
     print(f"\nwrote {out} ({payload['seconds']:.0f}s)")

@@ -23,8 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+from _provenance import Provenance
+
 
 def main() -> int:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--threads", type=int, default=1, help="BLAS threads (default 1: one request, one core)"
@@ -102,7 +105,7 @@ def main() -> int:
             )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"settings": settings, "results": rows}, indent=2))
+    out.write_text(json.dumps({"settings": settings, "results": rows, "provenance": prov.finish()}, indent=2))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from _provenance import Provenance
 from explorec.data.interactions import Split
 from explorec.data.registry import load_dataset
 from explorec.data.splits import leave_one_out, random_split
@@ -242,6 +243,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--datasets",
@@ -274,6 +276,7 @@ def main() -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
         results["datasets"][name] = run_dataset(name, args)
+        results["provenance"] = prov.finish()
         path.write_text(json.dumps(results, indent=1))
     print(f"wrote {path}", file=sys.stderr)
     return 0

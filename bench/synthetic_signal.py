@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from _provenance import Provenance
 from explorec.data.interactions import Split
 from explorec.data.splits import catalog_arrival_split, leave_one_out
 from explorec.data.synthetic import load_synthetic
@@ -75,6 +76,7 @@ def _score_split(
 
 
 def main() -> None:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--encoder", choices=["minilm", "hashing"], default="minilm")
     parser.add_argument("--repeats", type=int, default=5)
@@ -124,6 +126,7 @@ def main() -> None:
         "encode_seconds": round(encode_s, 1),
         "data": stats,
         "results": results,
+        "provenance": prov.finish(),
     }
     print(json.dumps(payload, indent=2))
     suffix = "" if args.encoder == "minilm" else f"_{args.encoder}"

@@ -37,7 +37,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     (
         "param-name-typo",
         ["evaluate", *SMALL, "--models", "ease", "--param", "ease.lamda=3"],
-        ["model 'ease'", "unknown parameter 'lamda'", "allowed: l2"],
+        ["model 'ease'", "unknown parameter(s) ['lamda']", "allowed: ['l2']"],
     ),
     (
         "param-bad-value",
@@ -102,12 +102,12 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     (
         "report-is-a-file",
         ["evaluate", *SMALL, "--models", "popularity", "--report", "{ws}/afile"],
-        ["--report", "afile", "is a file; expected a folder"],
+        ["--report", "afile", "exists and is not a folder; expected a folder"],
     ),
     (
         "out-is-a-file",
         ["train", *SMALL, "--model", "popularity", "--out", "{ws}/afile"],
-        ["--out", "afile", "is a file; expected a folder"],
+        ["--out", "afile", "exists and is not a folder; expected a folder"],
     ),
     (
         "json-is-a-folder",

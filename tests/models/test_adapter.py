@@ -142,3 +142,32 @@ def test_bad_settings_name_the_parameter(params: dict[str, Any], match: str) -> 
 def test_needs_the_catalog() -> None:
     with pytest.raises(ConfigError, match="needs the catalog"):
         LMAdapter(**FAST).fit(known_answer_split().train)
+
+
+def test_a_save_from_before_the_shared_block_still_loads(fitted: LMAdapter, tmp_path: Path) -> None:
+    # the adapter's own block (until the blocks were shared) named its tensors like this
+    legacy = {
+        "ln1": "norm1",
+        "attn.qkv": "qkv",
+        "attn.out": "out",
+        "ln2": "norm2",
+        "ffn.0": "ffn.0",
+        "ffn.3": "ffn.2",
+    }
+    path = fitted.save(tmp_path / "m")
+    state = torch.load(path / "module.pt", weights_only=True)
+    old_state = {}
+    for key, value in state.items():
+        if key.startswith("blocks.0."):
+            rest = key.removeprefix("blocks.0.")
+            part, _, param = rest.rpartition(".")
+            key = f"blocks.0.{legacy[part]}.{param}"
+        old_state[key] = value
+    assert "blocks.0.norm1.weight" in old_state and "blocks.0.ffn.2.bias" in old_state
+    torch.save(old_state, path / "module.pt")
+    loaded = Recommender.load(path)
+    split = known_answer_split()
+    np.testing.assert_array_equal(
+        loaded.score([0, 1, 2], history=split.test_history),
+        fitted.score([0, 1, 2], history=split.test_history),
+    )

@@ -17,7 +17,7 @@ N_DRAWS = 20_000
 
 
 def _empirical(policy, items, scores, k, n=N_DRAWS):
-    draws = policy._rank_many(items, scores, k, None, np.random.default_rng(123), n)
+    draws = policy.sample_rankings(items, k, n, scores=scores, seed=123)
     return position_marginals(draws, items.size)
 
 
@@ -80,7 +80,7 @@ def test_softmax_first_position_exact_and_monte_carlo_converges() -> None:
     z = pol.logits(scores)
     np.testing.assert_allclose(exact0, np.exp(z) / np.exp(z).sum())
     matrix, method = pol.propensity_matrix(items, 3, scores=scores)
-    assert method == f"exact[0]+monte-carlo:{N_DRAWS}"
+    assert method == f"exact[0]+monte-carlo:{N_DRAWS}"  # the matrix: frequencies, not the slate's estimate
     np.testing.assert_allclose(matrix[:, 0], exact0)
     # second position in closed form: P(i at 1) = sum_j p_j p_i / (1 - p_j)
     p = exact0
@@ -106,21 +106,22 @@ def test_two_arm_beta_probability_by_hand() -> None:
     assert beta_first_position_probabilities([2.0, 1.0], [1.0, 1.0])[0] == pytest.approx(2 / 3, abs=1e-8)
 
 
-def test_monte_carlo_propensity_of_the_shown_slate_is_positive_and_unbiased() -> None:
+def test_geometric_inverse_propensity_of_the_shown_slate_is_unbiased() -> None:
+    # E[1{item i shown} / p_hat] = 1 for every item with p_i > 0 when E[1 / p_hat | shown] = 1 / p_i
     alpha = np.array([3.0, 2.0, 6.0])
     beta = np.array([7.0, 5.0, 20.0])
     exact = beta_first_position_probabilities(alpha, beta)
-    pol = BernoulliTS(alpha=alpha, beta=beta, seed=3, n_mc=200)
-    totals = np.zeros(3)
-    counts = np.zeros(3)
-    for _ in range(600):
+    pol = BernoulliTS(alpha=alpha, beta=beta, seed=3, n_mc=5000)
+    n = 3000
+    weights = np.zeros((n, 3))
+    for t in range(n):
         slate = pol.select(np.arange(3), 1)
-        assert slate.propensities[0] > 0
-        totals[slate.items[0]] += slate.propensities[0]
-        counts[slate.items[0]] += 1
-    # average estimated propensity of the shown item ~ its exact probability
-    shown = counts > 50
-    np.testing.assert_allclose((totals / np.maximum(counts, 1))[shown], exact[shown], atol=0.03)
+        assert slate.propensity_method == "geometric:5000"
+        assert 0 < slate.propensities[0] <= 1
+        weights[t, slate.items[0]] = 1.0 / slate.propensities[0]
+    # Var(1{shown} G) = (2 - p) / p - 1 for a geometric G: standard error of the mean of n such terms
+    se = np.sqrt(((2 - exact) / exact - 1) / n)
+    np.testing.assert_array_less(np.abs(weights.mean(axis=0) - 1.0), 4 * se)
 
 
 def test_budget_exact_matches_empirical_and_respects_floor_and_cold_priority() -> None:
@@ -171,5 +172,5 @@ def test_budget_with_a_deterministic_explorer_is_exact_and_targets_cold_items() 
 
 
 def _empirical_with_context(policy, items, scores, k, context, n=3000):
-    draws = policy._rank_many(items, scores, k, context, np.random.default_rng(5), n)
+    draws = policy.sample_rankings(items, k, n, scores=scores, context=context, seed=5)
     return position_marginals(draws, items.size)

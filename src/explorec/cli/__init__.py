@@ -19,10 +19,13 @@ COMMANDS = (
     "train",
     "evaluate",
     "recommend",
+    "model",
     "embed",
     "simulate",
     "ope",
     "demo",
+    "serve",
+    "keys",
 )
 
 #: (command, option attribute, flag) of options that name an output *folder*
@@ -82,12 +85,14 @@ def check_outputs(args: argparse.Namespace) -> None:
 
     for command, attr, flag in OUTPUT_FOLDERS:
         value = getattr(args, attr, None)
+        if not isinstance(value, str):  # e.g. `model info --json` is a flag, not a path
+            continue
         if args.command == command and value and Path(value).exists() and not Path(value).is_dir():
-            raise ConfigError(f"{flag} {value!r}: is a file; expected a folder (new or existing)")
+            raise ConfigError(f"{flag} {value}: exists and is not a folder; expected a folder (new or old)")
     for attr, flag in OUTPUT_FILES:
         value = getattr(args, attr, None)
-        if value and Path(value).is_dir():
-            raise ConfigError(f"{flag} {value!r}: is a folder; expected a file path")
+        if isinstance(value, str) and value and Path(value).is_dir():
+            raise ConfigError(f"{flag} {value}: is a folder; expected a file path")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

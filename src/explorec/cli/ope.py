@@ -38,6 +38,9 @@ def add_parser(sub: Any) -> None:
         "--log", help="CSV or JSONL log: action|item, reward|click, propensity|pscore, [position]"
     )
     src.add_argument("--obd-dir", help="Open Bandit Dataset folder (with random/ and bts/)")
+    src.add_argument(
+        "--service-db", help="store URL of `explorec serve`: its impression log + attributed feedback"
+    )
     parser.add_argument("--campaign", choices=("all", "men", "women"), default="all", help="OBD campaign")
     parser.add_argument(
         "--behavior", choices=("random", "bts"), default="random", help="OBD logging policy (default random)"
@@ -69,6 +72,9 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--estimators", default="dm,ips,snips,dr", help="comma-separated (default all four)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    parser.add_argument(
+        "--alpha", type=float, default=0.05, help="1 - confidence level of the intervals (default 0.05: 95%%)"
+    )
     parser.add_argument("--n-mc", type=int, default=100_000, help="Monte-Carlo draws for 'ts'/'bts'")
     parser.add_argument("--seed", type=int, default=0, help="seed of the policy simulation and the bootstrap")
     parser.add_argument("--json", default=None, help="write the estimates to this JSON file")
@@ -101,6 +107,10 @@ def cmd_ope(args: argparse.Namespace) -> int:
         truth_log, truth_note = ground_truth_log(args.policy, args.behavior, params)
         if truth_log is not None:
             truth = load_obd(args.obd_dir, behavior_policy=truth_log, campaign=args.campaign).click_rate()
+    elif args.service_db is not None:
+        from explorec.service.log import read_service_log
+
+        log = read_service_log(args.service_db, len_list=args.len_list)
     else:
         low, high = _pair(args.reward_range or "0,1", "--reward-range")
         log = read_log(
@@ -124,6 +134,7 @@ def cmd_ope(args: argparse.Namespace) -> int:
         reward_hat=reward_hat,
         estimators=estimators,
         n_bootstrap=args.bootstrap,
+        alpha=args.alpha,
         seed=args.seed,
     )
     print(
@@ -137,7 +148,7 @@ def cmd_ope(args: argparse.Namespace) -> int:
         print(f"ground truth: {truth:.6f} ({truth_note})")
     elif args.obd_dir is not None:
         print(f"ground truth: {truth_note}")
-    print(estimates_table(results, truth))
+    print(estimates_table(results, truth, alpha=args.alpha))
     if args.json:
         payload = {
             "log": log.source,
@@ -148,6 +159,7 @@ def cmd_ope(args: argparse.Namespace) -> int:
             "scores": scores_note,
             "truth": truth,
             "truth_source": truth_note,
+            "alpha": args.alpha,
             "estimates": {k: v.to_dict() for k, v in results.items()},
         }
         if truth is not None:

@@ -140,11 +140,7 @@ class EASE(Recommender):
         check_fit_memory(n_items)
         x = train.to_csr(binary=True)  # [U, I]
         gram = np.asarray((x.T @ x).todense(), dtype=np.float64)  # [I, I]
-        gram[np.diag_indices(n_items)] += float(self.l2)
-        weights = _spd_inverse(gram)  # P, [I, I]
-        weights /= -np.diag(weights)[None, :]  # B_ij = -P_ij / P_jj, in place to spare one I x I copy
-        weights[np.diag_indices(n_items)] = 0.0
-        self.weights_ = weights.astype(np.float32)
+        self.weights_ = closed_form_weights(gram, float(self.l2))
         logger.info("ease: %d items, l2=%g", n_items, float(self.l2))
 
     def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
@@ -156,8 +152,21 @@ class EASE(Recommender):
         self._history_cache = None
 
 
-def _spd_inverse(matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Inverse of a symmetric positive-definite matrix via Cholesky (overwrites ``matrix``)."""
-    factor, lower = scipy.linalg.cho_factor(matrix, lower=False, overwrite_a=True, check_finite=False)
-    identity = np.eye(matrix.shape[0], dtype=np.float64)
-    return scipy.linalg.cho_solve((factor, lower), identity, overwrite_b=True, check_finite=False)
+def closed_form_weights(gram: npt.NDArray[np.float64], l2: float) -> npt.NDArray[np.float32]:
+    """EASE's ``B`` from a Gram matrix (Steck 2019, eq. 8); ``gram`` is overwritten.
+
+    ``P = (G + l2 I)^-1`` by Cholesky (``G + l2 I`` is symmetric positive definite for ``l2 > 0``), then
+    ``B_ij = -P_ij / P_jj`` with a zero diagonal, computed in place to spare ``I x I`` copies.
+    ``EASE`` passes ``X^T X``, ``EASEIPW`` the reweighted ``D X^T X D``.
+
+    Returns
+    -------
+    float32[I, I]
+    """
+    gram[np.diag_indices_from(gram)] += l2
+    factor, lower = scipy.linalg.cho_factor(gram, lower=False, overwrite_a=True, check_finite=False)
+    identity = np.eye(gram.shape[0], dtype=np.float64)
+    inverse = scipy.linalg.cho_solve((factor, lower), identity, overwrite_b=True, check_finite=False)  # P
+    inverse /= -np.diag(inverse)[None, :]  # B_ij = -P_ij / P_jj
+    inverse[np.diag_indices_from(inverse)] = 0.0
+    return inverse.astype(np.float32)

@@ -1,0 +1,452 @@
+"""Check every headline number of docs/BENCHMARKS.md against the results JSON that produced it.
+
+``python bench/audit_docs.py [--markdown]``. Each claim names the number as the document prints it,
+the results file under ``bench/results/``, the key path inside it and the script that writes that
+file. The check fails (exit 1) when the file or key is missing, when the JSON value, rounded as the
+document rounds it, differs from the printed number, or when the printed number no longer appears in
+docs/BENCHMARKS.md. ``--markdown`` prints the audit table that docs/BENCHMARKS.md carries, with
+whether each results file has a provenance record (``bench/_provenance.py``) and from which commit.
+
+The exploration section (``bench/simulate.py``) is audited by its owner's write-up
+(docs/benchmarks/exploration.md) and is not listed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A number as printed in docs/BENCHMARKS.md and where it comes from."""
+
+    section: str
+    what: str
+    printed: str
+    file: str
+    path: str  # "/"-separated keys; list items by index
+    script: str
+    scale: float = 1.0  # e.g. 100 for a percentage
+    transform: Callable[[Any], float] | None = None
+
+    def value(self) -> float:
+        node: Any = json.loads((RESULTS / self.file).read_text())
+        for key in self.path.split("/"):
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        return float(self.transform(node) if self.transform else node) * self.scale
+
+    def matches(self, value: float) -> bool:
+        decimals = len(self.printed.split(".")[1]) if "." in self.printed else 0
+        return abs(round(value, decimals) - float(self.printed)) < 0.5 * 10**-decimals + 1e-12
+
+
+def _row(model: str) -> Callable[[Any], float]:
+    def pick(rows: Any) -> float:
+        return float(next(r for r in rows if r["model"] == model)["ndcg@10"])
+
+    return pick
+
+
+def _where(**match: Any) -> Callable[[Any], dict[str, Any]]:
+    def pick(rows: Any) -> dict[str, Any]:
+        row: dict[str, Any] = next(r for r in rows if all(r[k] == v for k, v in match.items()))
+        return row
+
+    return pick
+
+
+def _relative_gain(entry: Any) -> float:
+    return float(entry["mean_diff"] / entry["mean_b"])
+
+
+def _fewshot(model: str, k: int) -> Callable[[Any], float]:
+    def pick(rows: Any) -> float:
+        return float(next(r for r in rows if r["model"] == model and r["k"] == k)["ndcg@10"])
+
+    return pick
+
+
+BASE = "python bench/baselines.py"
+NEURAL_S = "python bench/neural.py scientific"
+LM = "python bench/cold_start.py"
+PEERS = "python bench/peers/compare_recbole.py --dataset amazon-scientific"
+IMPL = "python bench/peers/compare_implicit.py"
+ML = "datasets/movielens-100k/results"
+SC = "datasets/amazon-scientific/results"
+CLAIMS: list[Claim] = [
+    # foundation
+    Claim(
+        "foundation", "ml-100k EASE NDCG@10", "0.3326", "baselines.json", f"{ML}/ease/metrics/ndcg@10", BASE
+    ),
+    Claim(
+        "foundation",
+        "ml-100k EASE Recall@10",
+        "0.2742",
+        "baselines.json",
+        f"{ML}/ease/metrics/recall@10",
+        BASE,
+    ),
+    Claim(
+        "foundation",
+        "ml-100k item-kNN NDCG@10",
+        "0.2957",
+        "baselines.json",
+        f"{ML}/itemknn/metrics/ndcg@10",
+        BASE,
+    ),
+    Claim(
+        "foundation",
+        "ml-100k popularity NDCG@10",
+        "0.1349",
+        "baselines.json",
+        f"{ML}/popularity/metrics/ndcg@10",
+        BASE,
+    ),
+    Claim(
+        "foundation",
+        "Scientific EASE NDCG@10",
+        "0.0933",
+        "baselines.json",
+        f"{SC}/ease/metrics/ndcg@10",
+        BASE,
+    ),
+    Claim(
+        "foundation",
+        "Scientific EASE Recall@10",
+        "0.1312",
+        "baselines.json",
+        f"{SC}/ease/metrics/recall@10",
+        BASE,
+    ),
+    Claim(
+        "foundation",
+        "Scientific item-kNN NDCG@10",
+        "0.0891",
+        "baselines.json",
+        f"{SC}/itemknn/metrics/ndcg@10",
+        BASE,
+    ),
+    Claim(
+        "foundation",
+        "evaluation, 10k x 10k, end to end (s)",
+        "4.7",
+        "evaluation_speed.json",
+        "median_seconds/evaluate",
+        "python bench/evaluation_speed.py",
+    ),
+    Claim(
+        "foundation",
+        "evaluation, scoring part (s)",
+        "1.1",
+        "evaluation_speed.json",
+        "median_seconds/score_only",
+        "python bench/evaluation_speed.py",
+    ),
+    Claim(
+        "foundation",
+        "load ml-latest-small (s)",
+        "0.17",
+        "loader_speed.json",
+        "results",
+        "python bench/loader_speed.py",
+        transform=lambda rows: _where(dataset="movielens-latest-small")(rows)["wall_median_s"],
+    ),
+    Claim(
+        "foundation",
+        "load amazon-scientific (s)",
+        "0.48",
+        "loader_speed.json",
+        "results",
+        "python bench/loader_speed.py",
+        transform=lambda rows: _where(dataset="amazon-scientific")(rows)["wall_median_s"],
+    ),
+    # large-model features
+    Claim(
+        "language model",
+        "cold Scientific textknn NDCG@10",
+        "0.0621",
+        "cold_start_cold_baselines.json",
+        "results/amazon-scientific/rows",
+        LM + " --parts cold",
+        transform=_row("textknn"),
+    ),
+    Claim(
+        "language model",
+        "cold Scientific lm-adapter NDCG@10",
+        "0.0279",
+        "cold_start_cold_adapter_amazon.json",
+        "results/amazon-scientific/rows",
+        LM + " --parts cold",
+        transform=_row("lm-adapter"),
+    ),
+    Claim(
+        "language model",
+        "cold ml-latest-small lm-adapter NDCG@10",
+        "0.0098",
+        "cold_start_cold_adapter_movielens.json",
+        "results/movielens-latest-small/rows",
+        LM + " --parts cold",
+        transform=_row("lm-adapter"),
+    ),
+    Claim(
+        "language model",
+        "warm Scientific textknn NDCG@10",
+        "0.0659",
+        "cold_start_warm_baselines.json",
+        "results/amazon-scientific/rows",
+        LM + " --parts warm",
+        transform=_row("textknn"),
+    ),
+    Claim(
+        "language model",
+        "few-shot k=1 lm-adapter NDCG@10",
+        "0.0734",
+        "cold_start_fewshot_adapter.json",
+        "results/amazon-scientific",
+        LM + " --parts fewshot",
+        transform=_fewshot("lm-adapter", 1),
+    ),
+    Claim(
+        "language model",
+        "encode, plain sentence-transformers (texts/s)",
+        "239",
+        "encode_throughput.json",
+        "encode/plain/texts_per_second",
+        "python bench/encode_throughput.py",
+    ),
+    Claim(
+        "language model",
+        "encode, explorec 2 threads (texts/s)",
+        "245",
+        "encode_throughput.json",
+        "encode/explorec[threads=2]/texts_per_second",
+        "python bench/encode_throughput.py",
+    ),
+    Claim(
+        "language model",
+        "re-embed unchanged catalogue from cache (s)",
+        "0.04",
+        "encode_throughput.json",
+        "cache/unchanged_reembed_seconds",
+        "python bench/encode_throughput.py",
+    ),
+    # neural models
+    Claim(
+        "neural",
+        "SASRec ID+text+adversarial NDCG@10",
+        "0.0855",
+        "neural_scientific.json",
+        "runs/sasrec-id+text+adv-w1-e0.6/metrics/ndcg@10",
+        NEURAL_S,
+    ),
+    Claim(
+        "neural",
+        "SASRec ID+text NDCG@10",
+        "0.0796",
+        "neural_scientific.json",
+        "runs/sasrec-id+text/metrics/ndcg@10",
+        NEURAL_S,
+    ),
+    Claim(
+        "neural",
+        "SASRec ID NDCG@10",
+        "0.0677",
+        "neural_scientific.json",
+        "runs/sasrec-id/metrics/ndcg@10",
+        NEURAL_S,
+    ),
+    Claim(
+        "neural",
+        "two-tower ID+text NDCG@10",
+        "0.0668",
+        "neural_scientific.json",
+        "runs/two-tower-id+text/metrics/ndcg@10",
+        NEURAL_S,
+    ),
+    Claim(
+        "neural",
+        "Beauty SASRec NDCG@10",
+        "0.0494",
+        "neural_compare_amazon-beauty.json",
+        "runs/sasrec-id/metrics/ndcg@10",
+        "python bench/neural.py compare --dataset amazon-beauty",
+    ),
+    Claim(
+        "neural",
+        "ml-latest-small SASRec NDCG@10",
+        "0.0508",
+        "neural_compare_movielens-latest-small.json",
+        "runs/sasrec-id/metrics/ndcg@10",
+        "python bench/neural.py compare --dataset movielens-latest-small",
+    ),
+    Claim(
+        "neural",
+        "ml-100k SASRec NDCG@10",
+        "0.0870",
+        "neural_compare_movielens-100k.json",
+        "runs/sasrec-id/metrics/ndcg@10",
+        "python bench/neural.py compare --dataset movielens-100k",
+    ),
+    Claim(
+        "neural",
+        "threads: 1 torch thread, s/epoch",
+        "4.6",
+        "neural_threads.json",
+        "threads/1/median_seconds_per_epoch",
+        "python bench/neural.py threads",
+    ),
+    Claim(
+        "neural",
+        "threads: 2 torch threads, s/epoch",
+        "10.0",
+        "neural_threads.json",
+        "threads/2/median_seconds_per_epoch",
+        "python bench/neural.py threads",
+    ),
+    # off-policy evaluation, active learning, diversity
+    Claim(
+        "exploration (OPE)",
+        "OBD DM relative error",
+        "0.186",
+        "ope_obd.json",
+        "campaigns/all/estimators/dm/relative_error_mean",
+        "python bench/ope_obd.py",
+    ),
+    Claim(
+        "exploration (OPE)",
+        "OBD IPS relative error",
+        "0.374",
+        "ope_obd.json",
+        "campaigns/all/estimators/ips/relative_error_mean",
+        "python bench/ope_obd.py",
+    ),
+    Claim(
+        "diversity",
+        "DPP k=10 of 500, median (ms)",
+        "0.35",
+        "rerank_latency.json",
+        "results",
+        "python bench/rerank_latency.py",
+        scale=1e-3,
+        transform=lambda rows: _where(method="DPP end-to-end", n_candidates=500)(rows)["median_us"],
+    ),
+    Claim(
+        "diversity",
+        "weighted fusion vs EASE, Scientific (%)",
+        "10.4",
+        "fusion_debias.json",
+        "datasets/amazon-scientific/fusion/paired_vs_best_single/Weighted (w=0.4)",
+        "python bench/fusion_debias.py",
+        scale=100,
+        transform=_relative_gain,
+    ),
+    Claim(
+        "exploration (active learning)",
+        "random questions, NDCG@10 after 10",
+        "0.217",
+        "active_learning.json",
+        "results/random/10/ndcg@10",
+        "python bench/active_learning.py",
+    ),
+]
+
+
+def peer_claims() -> list[Claim]:
+    """The peers' headline numbers, present once bench/peers has written its results."""
+    out = []
+    rb = RESULTS / "peers_recbole_amazon-scientific.json"
+    if rb.is_file():
+        doc = json.loads(rb.read_text())
+        for run in ("recbole-sasrec", "recbole-bpr", "recbole-lightgcn", "explorec-sasrec-id"):
+            if run in doc.get("runs", {}):
+                value = doc["runs"][run]["metrics"]["ndcg@10"]
+                out.append(
+                    Claim(
+                        "peers",
+                        f"{run} NDCG@10 (Scientific)",
+                        f"{value:.4f}",
+                        rb.name,
+                        f"runs/{run}/metrics/ndcg@10",
+                        PEERS,
+                    )
+                )
+        if doc.get("timing"):
+            for lib in ("recbole", "explorec"):
+                value = doc["timing"][lib]["median_cpu_seconds_per_epoch"]
+                out.append(
+                    Claim(
+                        "peers",
+                        f"{lib} SASRec CPU s/epoch (Scientific)",
+                        f"{value:.1f}",
+                        rb.name,
+                        f"timing/{lib}/median_cpu_seconds_per_epoch",
+                        PEERS,
+                    )
+                )
+    im = RESULTS / "peers_implicit.json"
+    if im.is_file():
+        doc = json.loads(im.read_text())
+        for ds, entry in doc.get("datasets", {}).items():
+            for run in ("implicit-als", "implicit-bpr"):
+                if run in entry.get("runs", {}):
+                    value = entry["runs"][run]["metrics"]["ndcg@10"]
+                    path = f"datasets/{ds}/runs/{run}/metrics/ndcg@10"
+                    out.append(Claim("peers", f"{run} NDCG@10 ({ds})", f"{value:.4f}", im.name, path, IMPL))
+    return out
+
+
+def provenance(file: str) -> str:
+    doc = json.loads((RESULTS / file).read_text())
+    prov = doc.get("provenance") if isinstance(doc, dict) else None
+    if not prov:
+        return "none (made before bench/_provenance.py)"
+    git = prov.get("git", {})
+    commit = (git.get("commit") or "?")[:7]
+    return f"{commit}{' (dirty)' if git.get('dirty') else ''}, load {prov['load_average_start'][0]}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the audit table for docs/BENCHMARKS.md"
+    )
+    args = parser.parse_args()
+    doc = DOC.read_text()
+    failures = 0
+    rows = []
+    for claim in CLAIMS + peer_claims():
+        try:
+            value = claim.value()
+            status = "ok" if claim.matches(value) else f"MISMATCH (JSON {value:.6g})"
+        except (OSError, KeyError, IndexError, StopIteration, ValueError) as err:
+            status = f"MISSING ({type(err).__name__}: {err})"
+        if status == "ok" and claim.printed not in doc:
+            status = "not in docs/BENCHMARKS.md"
+        failures += status != "ok"
+        rows.append((claim, status))
+    if args.markdown:
+        print("| section | number | as printed | results file (key) | script | provenance | check |")
+        print("|---|---|---:|---|---|---|---|")
+        for c, status in rows:
+            prov = provenance(c.file) if (RESULTS / c.file).is_file() else "-"
+            where = f"`{c.file}` (`{c.path}`)"
+            print(f"| {c.section} | {c.what} | {c.printed} | {where} | `{c.script}` | {prov} | {status} |")
+    else:
+        for c, status in rows:
+            print(f"{status:<12} {c.section:<28} {c.what:<45} {c.printed:>8}  {c.file}")
+    print(f"{len(rows) - failures} of {len(rows)} numbers check out", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
