@@ -125,10 +125,10 @@ def _run(
     for th in threads:
         th.start()
     start_gate.wait()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for th in threads:
         th.join()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if errors:
         raise RuntimeError(f"{mode} x{writers}: {errors[0]!r}")
     n_events = writers * calls_per_writer * per_call
@@ -146,6 +146,10 @@ def _run(
         "wall_s": round(wall, 3),
         "events_per_s": round(n_events / wall, 1),
         "calls_per_s": round(lat.size / wall, 1),
+        # CPU of this process (writers + committer; not PostgreSQL's server processes): what the
+        # store costs per event whatever else runs on the machine
+        "cpu_s": round(cpu, 3),
+        "cpu_us_per_event": round(cpu / n_events * 1e6, 1),
         "commits": commits,
         "events_per_commit": round(n_events / max(commits, 1), 1),
         "call_p50_ms": round(float(np.percentile(lat, 50)), 2),
@@ -157,7 +161,7 @@ def _line(row: dict[str, Any]) -> str:
     return (
         f"{row['backend']:<10} {row['mode']:<6} writers={row['writers']:>2}: "
         f"{row['events_per_s']:>9.0f} events/s  {row['calls_per_s']:>7.0f} calls/s  "
-        f"{row['events_per_commit']:>7.1f} events/commit  "
+        f"{row['events_per_commit']:>7.1f} events/commit  {row['cpu_us_per_event']:>6.1f} us CPU/event  "
         f"call p50 {row['call_p50_ms']:.1f} ms  p99 {row['call_p99_ms']:.1f} ms"
     )
 
