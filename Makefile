@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test lint typecheck bench clean
+.PHONY: setup demo serve test lint typecheck bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(VENV)/bin/explorec demo
+
+# the service on 127.0.0.1:8000 over the generated shop; prints a ready API key
+serve: setup
+	$(VENV)/bin/explorec serve --demo
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

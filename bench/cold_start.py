@@ -208,7 +208,7 @@ def part_cross(args: argparse.Namespace) -> dict[str, Any]:
         epochs=5,
         transfer_params={"template": args.target},
     )
-    if (saved / "config.json").is_file():
+    if (saved / "CURRENT").is_file():  # a folder of saved versions (explorec.persist)
         transfer._source_model, transfer._source_name = Recommender.load(saved), source.name
         print(f"source adapter loaded from {saved}", flush=True)
     strategies = {

@@ -22,8 +22,8 @@ import numpy.typing as npt
 from _provenance import Provenance
 from explorec.data.interactions import Catalog, Interactions
 from explorec.evaluation import evaluate
-from explorec.evaluation.protocol import _by_keys, rank_top_k
 from explorec.models.base import Recommender
+from explorec.ranking import _by_keys, rank_top_k
 
 
 class LowRank(Recommender):

@@ -1,18 +1,23 @@
 """Exploration policies in the online-loop simulator on MovieLens latest-small and Amazon Scientific.
 
-For each dataset and seed: a ground-truth click model is fitted on all interactions of the 1000 most
-popular items (rank-32 SVD, per-user standardised, calibrated to a mean CTR of 1% and 30% for each
-user's 10 best items); 20% of those items are held back and released over the first half of the
-horizon; the recommender (fold-in PureSVD, refitted every 250 steps on what it knows plus the clicks
-it caused) starts from the earliest half of each user's interactions with the other items; one user
-per step sees a slate of 10 with position bias ``(j + 1) ** -0.5``. Policies get the recommender's
-100 best-scored candidates plus the 20 newest items; linear policies get features from the
-language-model item vectors (all-MiniLM-L6-v2 over the item text, PCA to 16 dims).
+For each dataset, ground truth and seed: a ground-truth click model is fitted on all interactions of
+the 1000 most popular items, either a rank-32 SVD (``svd``) or EASE's item-item regression (``ease``,
+l2 = 500, another model family than the in-loop recommender), standardised per user and calibrated
+to a mean CTR of 1% and 30% for each user's 10 best items; 20% of those items are held back and
+released over the first half of the horizon; the recommender (fold-in PureSVD, refitted every 250
+steps on what it knows plus the clicks it caused) starts from the earliest half of each user's
+interactions with the other items; one user per step sees a slate of 10 with position bias
+``(j + 1) ** -0.5``, which the policies never see: they start from a flat examination prior and get
+the curve of a position-based click model refitted on the logged clicks at every refit. Policies get
+the recommender's 100 best-scored candidates plus the 20 newest items; linear policies get features
+from the language-model item vectors (all-MiniLM-L6-v2 over the item text, PCA to 16 dims).
 
-Policy settings were chosen on seed 100 (not reported); the numbers come from seeds 0..S-1.
+Policy settings were chosen on seed 100 with the SVD ground truth and the true position curve, before
+either change (not re-tuned); the numbers come from seeds 0..S-1.
 
-Run:  OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/simulate.py [--data-dir DIR] [--steps 3000] [--seeds 3]
-Writes bench/results/simulate.json and bench/results/simulate_<dataset>.png.
+Run:  OMP_NUM_THREADS=1 .venv/bin/python bench/simulate.py [--data-dir DIR] [--steps 3000] [--seeds 3]
+      [--ground-truths svd,ease]
+Writes bench/results/simulate.json and bench/results/simulate_<dataset>_<ground truth>.png.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from explorec.evaluation.simulator import Simulator, plot_results, simulation_po
 
 DATASETS = ("movielens-latest-small", "amazon-scientific")
 POLICIES = ("oracle", "greedy", "eps-greedy", "ucb", "ts", "lints", "linucb", "linucb-hybrid", "budget")
+GROUND_TRUTHS = ("svd", "ease")
 
 
 def main() -> None:
@@ -45,6 +51,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "../shared/datasets"))
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--ground-truths", default=",".join(GROUND_TRUTHS))
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default="bench/results")
@@ -52,58 +59,74 @@ def main() -> None:
     names = args.policies.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, object] = {}
+    report: dict[str, dict[str, object]] = {}
     start = time.perf_counter()
     for dataset_name in args.datasets.split(","):
-        t0 = time.perf_counter()
         dataset = load_dataset(dataset_name, data_dir=args.data_dir)
         vectors = item_vectors(dataset.catalog)
-        results = []
-        for seed in range(args.seeds):
-            sim = Simulator(
-                dataset.interactions, item_vectors=vectors, n_steps=args.steps, arrival="random", seed=seed
+        report[dataset_name] = {}
+        for truth in args.ground_truths.split(","):
+            t0 = time.perf_counter()
+            results = []
+            for seed in range(args.seeds):
+                sim = Simulator(
+                    dataset.interactions,
+                    catalog=dataset.catalog,
+                    item_vectors=vectors,
+                    n_steps=args.steps,
+                    arrival="random",
+                    ground_truth=truth,
+                    seed=seed,
+                )
+                for name in names:
+                    results.append(sim.run(simulation_policy(name, sim, seed=seed)))
+            table = summarise(results, names)
+            png = plot_results(
+                [r for r in results if r.policy != "oracle"],
+                out / f"simulate_{dataset_name}_{truth}.png",
+                title=f"{dataset_name}, {truth} ground truth: {args.steps} steps, {args.seeds} seeds "
+                "(mean, min-max band)",
             )
-            for name in names:
-                results.append(sim.run(simulation_policy(name, sim, seed=seed)))
-        table = summarise(results, names)
-        png = plot_results(
-            [r for r in results if r.policy != "oracle"],
-            out / f"simulate_{dataset_name}.png",
-            title=f"{dataset_name}: {args.steps} steps, {args.seeds} seeds (mean, min-max band)",
-        )
-        settings = {
-            "max_items": sim.max_items,
-            "k": sim.k,
-            "n_candidates": sim.n_candidates,
-            "n_fresh": sim.n_fresh,
-            "cold_fraction": sim.cold_fraction,
-            "arrival": sim.arrival,
-            "arrival_end": sim.arrival_end,
-            "observed_fraction": sim.observed_fraction,
-            "refit_every": sim.refit_every,
-            "position_decay": sim.position_decay,
-            "policies": {n: simulation_policy(n, sim).get_params() for n in names},
-        }
-        report[dataset_name] = {
-            "summary": table,
-            "runs": [r.summary() for r in results],
-            "settings": settings,
-            "seconds": time.perf_counter() - t0,
-            "plot": str(png),
-        }
-        print(f"\n{dataset_name}: {args.steps} steps x {args.seeds} seeds ({time.perf_counter() - t0:.0f}s)")
-        print(format_table(table))
-        greedy = next(r for r in table if r["policy"] == "greedy")
-        best = max(
-            (r for r in table if r["policy"] not in ("greedy", "oracle")), key=lambda r: r["clicks_mean"]
-        )
-        print(
-            f"best exploring policy: {best['policy']} {best['vs_greedy']:+.1%} clicks vs greedy; cold "
-            f"impressions {best['cold_impressions_mean']:.0f} vs {greedy['cold_impressions_mean']:.0f}"
-        )
+            best = max((r for r in table if r["policy"] != "oracle"), key=lambda r: r["clicks_mean"])
+            settings = {
+                "ground_truth": truth,
+                "max_items": sim.max_items,
+                "k": sim.k,
+                "n_candidates": sim.n_candidates,
+                "n_fresh": sim.n_fresh,
+                "cold_fraction": sim.cold_fraction,
+                "arrival": sim.arrival,
+                "arrival_end": sim.arrival_end,
+                "observed_fraction": sim.observed_fraction,
+                "refit_every": sim.refit_every,
+                "position_decay": sim.position_decay,
+                "true_examination": sim.examination.tolist(),
+                "examination_prior": list(sim.examination_prior),
+                "policies": {n: simulation_policy(n, sim).get_params() for n in names},
+            }
+            report[dataset_name][truth] = {
+                "summary": table,
+                "best": best["policy"],
+                "runs": [r.summary() for r in results],
+                "settings": settings,
+                "seconds": time.perf_counter() - t0,
+                "plot": str(png),
+            }
+            print(
+                f"\n{dataset_name}, {truth} ground truth: {args.steps} steps x {args.seeds} seeds "
+                f"({time.perf_counter() - t0:.0f}s)"
+            )
+            print(format_table(table))
+            greedy = next((r for r in table if r["policy"] == "greedy"), None)
+            vs = "" if best["vs_greedy"] is None else f" {best['vs_greedy']:+.1%} clicks vs greedy;"
+            cold = "" if greedy is None else f" vs {greedy['cold_impressions_mean']:.0f} for greedy"
+            print(
+                f"best (most clicks): {best['policy']}{vs} cold impressions "
+                f"{best['cold_impressions_mean']:.0f}{cold}",
+                flush=True,
+            )
     payload = {
         "settings": vars(args),
-        "machine": "2-core shared CPU, no GPU",
         "seconds": time.perf_counter() - start,
         "datasets": report,
         "provenance": prov.finish(),

@@ -66,7 +66,10 @@ class ImpressionRecord:
     policy_params : dict
         The policy's hyper-parameters (JSON values).
     propensity_method : str
-        ``"exact"`` or the estimator used (e.g. ``"geometric:1000"``).
+        ``"exact"``, or the estimator used: ``"geometric:N"`` (the propensity is ``1 / G`` with ``G``
+        the fresh draws until the slot showed its item again, capped at ``N``: ``E[G] = 1 / p``, so
+        the inverse is unbiased up to the cap; see :mod:`explorec.policies.propensity`), or
+        ``"exact[0]+geometric:N"`` (softmax: exact first position).
     model_version : str
         Version of the model that scored the candidates (``""`` offline when not versioned).
     timestamp : float
@@ -160,7 +163,7 @@ class ImpressionRecord:
         """The record of ``slate`` (lossless: :meth:`to_slate` gives the slate back)."""
         items = tuple(int(i) for i in slate.items)
         ids = tuple(str(i) for i in items) if item_ids is None else tuple(str(i) for i in item_ids)
-        params = dict(policy_params if policy_params is not None else getattr(slate, "policy_params", {}))
+        params = dict(policy_params if policy_params is not None else slate.policy_params)
         return cls(
             recommendation_id=recommendation_id,
             user=int(user),
@@ -194,6 +197,7 @@ class ImpressionRecord:
             policy=self.policy,
             propensity_method=self.propensity_method,
             note=self.note,
+            policy_params=dict(self.policy_params),
         )
 
     def to_dict(self) -> dict[str, Any]:

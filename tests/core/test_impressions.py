@@ -65,3 +65,24 @@ def test_bandit_log_has_one_row_per_slot_grouped_by_slate() -> None:
     assert log.on_policy_value() == pytest.approx(2 / 6)
     with pytest.raises(DataError, match="got 2 rewards"):
         to_bandit_log(recs, [[1, 0], [0, 0, 1]], n_actions=10)
+
+
+def test_a_policy_slate_carries_its_parameters_into_the_record_and_back() -> None:
+    from explorec.policies import EpsilonGreedy
+
+    slate = EpsilonGreedy(epsilon=0.3, seed=2).select(np.arange(6), 3, scores=np.arange(6.0))
+    rec = ImpressionRecord.from_slate(slate, recommendation_id="r9", user=1)
+    assert rec.policy_params == {"epsilon": 0.3, "seed": 2, "n_mc": 1000}
+    again = ImpressionRecord.from_dict(rec.to_dict()).to_slate()
+    assert dict(again.policy_params) == rec.policy_params
+    np.testing.assert_array_equal(again.scores, slate.scores)
+    np.testing.assert_array_equal(again.propensities, slate.propensities)
+
+
+def test_ope_reads_impression_records() -> None:
+    from explorec.evaluation.ope import BanditLog
+
+    recs = [ImpressionRecord.from_slate(_slate(), recommendation_id=f"r{j}") for j in range(2)]
+    log = BanditLog.from_impressions(recs, [[1, 0, 0], [0, 0, 1]], n_actions=10)
+    np.testing.assert_array_equal(log.slate_id, [0, 0, 0, 1, 1, 1])
+    assert log.len_list == 3

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats
 
-from explorec.errors import DataError
+from explorec.errors import ConfigError, DataError
 from explorec.evaluation.ope import (
     BanditLog,
     estimate,
@@ -91,9 +92,45 @@ def test_position_wise_estimates_use_each_slot_marginal() -> None:
     assert res["ips"].ci_low <= true <= res["ips"].ci_high
 
 
+def _duplicated_slates(m: int = 3000, seed: int = 0) -> tuple[BanditLog, BanditLog]:
+    """m slates of two identical rows (same action, same reward), with and without ``slate_id``."""
+    single = _uniform_log(m, seed)
+    rows = np.repeat(np.arange(m), 2)
+    fields = (single.action[rows], single.reward[rows], single.pscore[rows], single.position[rows], 5, 1)
+    return BanditLog(*fields, slate_id=rows), BanditLog(*fields)
+
+
 def test_slate_bootstrap_resamples_whole_slates() -> None:
-    res = estimate(_uniform_log(4000, slates=True), PI_E, estimators=("ips",), n_bootstrap=200)
-    assert res["ips"].ci_low < res["ips"].value < res["ips"].ci_high
+    slates, rows = _duplicated_slates()
+    terms = importance_weights(rows, PI_E) * rows.reward  # IPS terms w_i r_i, one per row
+    per_slate = terms[::2]  # both rows of a slate carry the same term
+    m, n = per_slate.size, terms.size
+    # the IPS value is the mean of m independent slate terms: its standard error is std / sqrt(m);
+    # a bootstrap over rows would treat the 2m rows as independent and find std / sqrt(2m)
+    slate_se = per_slate.std() / np.sqrt(m)
+    row_se = terms.std() / np.sqrt(n)
+    z = scipy.stats.norm.ppf
+    for alpha in (0.05, 0.2):
+        by_slate = estimate(slates, PI_E, estimators=("ips",), n_bootstrap=2000, alpha=alpha, seed=3)["ips"]
+        by_row = estimate(rows, PI_E, estimators=("ips",), n_bootstrap=2000, alpha=alpha, seed=3)["ips"]
+        assert by_slate.value == pytest.approx(by_row.value, rel=1e-12)
+        assert by_slate.std_error == pytest.approx(slate_se, rel=0.06)
+        assert by_row.std_error == pytest.approx(row_se, rel=0.06)
+        width = 2 * z(1 - alpha / 2) * slate_se  # the normal interval the percentile interval approaches
+        assert by_slate.ci_high - by_slate.ci_low == pytest.approx(width, rel=0.1)
+        assert by_row.ci_high - by_row.ci_low == pytest.approx(width / np.sqrt(2), rel=0.1)
+
+
+def test_table_header_names_the_level_of_its_intervals() -> None:
+    log = _uniform_log(500)
+    for alpha, header in ((0.05, "95% CI"), (0.1, "90% CI"), (0.01, "99% CI"), (0.005, "99.5% CI")):
+        table = estimates_table(
+            estimate(log, PI_E, estimators=("ips",), n_bootstrap=20, alpha=alpha), alpha=alpha
+        )
+        first = table.splitlines()[0]
+        assert header in first and first.count("CI") == 1, first
+    with pytest.raises(ConfigError, match=r"alpha must lie in \(0, 1\), got 1.5"):
+        estimates_table({}, alpha=1.5)
 
 
 def test_reward_model_cross_fitting_recovers_the_rates() -> None:
@@ -147,16 +184,38 @@ def test_cli_ope_on_a_log_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     ]
     path.write_text("\n".join(rows) + "\n")
     out = tmp_path / "ope.json"
-    rc = main(["ope", "--log", str(path), "--policy", "greedy", "--bootstrap", "50", "--json", str(out)])
+    argv = ["ope", "--log", str(path), "--policy", "greedy", "--bootstrap", "50", "--alpha", "0.2"]
+    rc = main([*argv, "--json", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
     assert "ips" in text and "dr" in text
+    assert "80% CI" in text and "95% CI" not in text
     payload = json.loads(out.read_text())
-    # greedy on the log's own smoothed rates shows action 2 (rate 0.6)
-    assert payload["estimates"]["ips"]["value"] == pytest.approx(0.6, abs=0.06)
-    assert "estimator" in estimates_table(
-        {k: v for k, v in estimate(log, PI_E, estimators=("ips",), n_bootstrap=5).items()}
+    assert payload["alpha"] == 0.2
+    # greedy on the smoothed rates of one half of the log shows action 2 (rate 0.6); the estimate
+    # comes from the other 1,500 rows (IPS standard error about 0.042)
+    assert payload["rows_evaluated"] == 1500 and "other half" in payload["scores"]
+    assert payload["estimates"]["ips"]["value"] == pytest.approx(0.6, abs=0.12)
+    assert payload["truth"] is None
+
+
+def test_cli_ope_flags_scores_fitted_to_the_evaluated_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # regression: greedy's default scores came from the log it evaluated, without a word
+    from explorec.cli import main
+
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "action,reward,propensity\n" + "".join(f"{a % 4},{int(a % 7 == 0)},0.25\n" for a in range(80))
     )
+    args = ["ope", "--log", str(path), "--policy", "greedy", "--bootstrap", "20", "--estimators", "ips"]
+    assert main([*args, "--score-fit", "in-sample"]) == 0
+    assert (
+        "scores: WARNING: smoothed reward rates fitted to the evaluated log itself" in capsys.readouterr().out
+    )
+    assert main(args) == 0
+    assert "estimated on the other half (40 rows)" in capsys.readouterr().out
 
 
 def test_cli_ope_rejects_a_bad_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ from explorec.data.toy import known_answer_dataset, known_answer_split
 from explorec.errors import ConfigError
 from explorec.models.adapter import ITEM_TENSORS, AdapterNet, LMAdapter
 from explorec.models.base import Recommender
+from explorec.persist import write_manifest
 
 FAST: dict[str, Any] = {
     "encoder": "hashing:128",
@@ -142,3 +143,33 @@ def test_bad_settings_name_the_parameter(params: dict[str, Any], match: str) -> 
 def test_needs_the_catalog() -> None:
     with pytest.raises(ConfigError, match="needs the catalog"):
         LMAdapter(**FAST).fit(known_answer_split().train)
+
+
+def test_a_save_from_before_the_shared_block_still_loads(fitted: LMAdapter, tmp_path: Path) -> None:
+    # the adapter's own block (until the blocks were shared) named its tensors like this
+    legacy = {
+        "ln1": "norm1",
+        "attn.qkv": "qkv",
+        "attn.out": "out",
+        "ln2": "norm2",
+        "ffn.0": "ffn.0",
+        "ffn.3": "ffn.2",
+    }
+    path = fitted.save(tmp_path / "m")
+    state = torch.load(path / "module.pt", weights_only=True)
+    old_state = {}
+    for key, value in state.items():
+        if key.startswith("blocks.0."):
+            rest = key.removeprefix("blocks.0.")
+            part, _, param = rest.rpartition(".")
+            key = f"blocks.0.{legacy[part]}.{param}"
+        old_state[key] = value
+    assert "blocks.0.norm1.weight" in old_state and "blocks.0.ffn.2.bias" in old_state
+    torch.save(old_state, path / "module.pt")
+    write_manifest(path)  # a consistent, sealed folder whose tensors carry the old names
+    loaded = Recommender.load(path)
+    split = known_answer_split()
+    np.testing.assert_array_equal(
+        loaded.score([0, 1, 2], history=split.test_history),
+        fitted.score([0, 1, 2], history=split.test_history),
+    )

@@ -122,3 +122,29 @@ def test_parse_fusion_spec() -> None:
     ]
     with pytest.raises(ConfigError, match="expected NAME"):
         parse_fusion_spec("itemknn:k")
+
+
+def test_meta_model_minimises_the_documented_class_balanced_objective() -> None:
+    import scipy.optimize
+
+    from explorec.models.fusion import _logistic_regression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = (x @ np.array([1.5, -1.0, 0.0]) + 0.5 * rng.normal(size=400) > 1.0).astype(np.float64)
+    n_pos, l2 = y.sum(), 3.0
+    s = np.where(y > 0, 0.5 / n_pos, 0.5 / (y.size - n_pos))
+
+    def objective(theta: np.ndarray) -> float:
+        margin = (2 * y - 1) * (x @ theta[:-1] + theta[-1])
+        return float(np.sum(s * np.logaddexp(0.0, -margin)) + 0.5 * l2 * theta[:-1] @ theta[:-1] / n_pos)
+
+    best = scipy.optimize.minimize(
+        objective,
+        np.zeros(4),
+        method="Nelder-Mead",
+        options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20_000},
+    )
+    coef, intercept = _logistic_regression(x, y, l2)
+    np.testing.assert_allclose(np.r_[coef, intercept], best.x, atol=2e-4)
+    assert objective(np.r_[coef, intercept]) <= best.fun + 1e-9

@@ -28,7 +28,10 @@ def test_closed_form_on_a_tiny_matrix() -> None:
     data = Interactions.from_ids(["a", "a", "b", "b", "c", "c", "c"], ["x", "y", "x", "z", "x", "y", "z"])
     model = EASEIPW(l2=2.0, eta=1.0, min_propensity=0.1).fit(data)
     x = data.to_csr().toarray()
-    w = ipw_weights(x.sum(axis=0), eta=1.0, min_propensity=0.1)
+    # counts x=3, y=2, z=2; eta = 1: p = [1, 2/3, 2/3] -> 1/p = [1, 1.5, 1.5]; the 7 interactions
+    # weigh 3 * 1 + 2 * 1.5 + 2 * 1.5 = 9, so c = 7/9 and w = [7/9, 7/6, 7/6]
+    w = np.array([7 / 9, 7 / 6, 7 / 6])
+    np.testing.assert_allclose(model.item_weights_, w, rtol=1e-6)
     gram = np.diag(w) @ x.T @ x @ np.diag(w) + 2.0 * np.eye(3)
     p = np.linalg.inv(gram)
     b = -p / np.diag(p)[None, :]

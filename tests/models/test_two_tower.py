@@ -15,6 +15,7 @@ from explorec.data.toy import known_answer_dataset
 from explorec.errors import ConfigError, DataError
 from explorec.models.base import Recommender
 from explorec.models.two_tower import TwoTower, prefix_examples
+from explorec.persist import write_manifest
 
 torch.set_num_threads(1)
 
@@ -101,12 +102,25 @@ def test_text_tower_scores_cold_items(toy: Dataset, split: Split) -> None:
     assert scores[own].mean() > scores[~own].mean()
 
 
-def test_adversarial_and_attention_pooling_train(toy: Dataset, split: Split) -> None:
-    model = TwoTower(**{**TINY, "epochs": 3}, adv_weight=0.5, pooling="attention").fit(
-        split.train, toy.catalog
-    )
-    assert {"main", "adv"} <= set(model.history_.epochs[-1].parts)
-    assert np.isfinite(model.score([0, 1])).all()
+def test_adversarial_term_is_the_loss_at_epsilon_along_each_item_vectors_gradient(
+    toy: Dataset, split: Split
+) -> None:
+    eps, weight = 1e-3, 0.5
+    params = {**TINY, "epochs": 2, "dropout": 0.0, "pooling": "attention"}
+    model = TwoTower(**params, adv_weight=weight, adv_epsilon=eps).fit(split.train, toy.catalog)
+    net = model.module_
+    batch = model._batches(split.train, toy.catalog)(0, np.random.default_rng(0))[0]
+    parts = model._loss(net, batch)
+    table = net.item_vectors()  # [N, D]
+    clean = model._in_batch_loss(net, table, batch)
+    (grad,) = torch.autograd.grad(clean, table)
+    torch.testing.assert_close(parts["main"], clean.detach())
+    # each item vector moves by eps along its own gradient: to first order the loss grows by
+    # eps * sum_i ||g_i||, the most any per-item step of size eps can add
+    gain = eps * grad.norm(dim=1).sum()
+    assert float(gain) > 0
+    np.testing.assert_allclose(float(parts["adv"] - parts["main"]), float(gain), rtol=0.02)
+    torch.testing.assert_close(parts["loss"].detach(), parts["main"] + weight * parts["adv"])
 
 
 def test_uncertainty_and_save_load(fitted: TwoTower, tmp_path: Path) -> None:
@@ -118,6 +132,7 @@ def test_uncertainty_and_save_load(fitted: TwoTower, tmp_path: Path) -> None:
     meta = json.loads((path / "module.json").read_text())
     meta["config"]["hidden"] = 64
     (path / "module.json").write_text(json.dumps(meta))
+    write_manifest(path)  # a consistent folder whose parts disagree, not a corrupt file
     with pytest.raises(ConfigError, match=r"hidden=64 in the saved module, but hidden=32"):
         Recommender.load(path)
 

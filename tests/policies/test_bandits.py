@@ -80,5 +80,5 @@ def test_uncertainty_optimism_and_sampling() -> None:
     assert matrix[1, 0] == pytest.approx(0.37, abs=0.04)
     from explorec.errors import DataError
 
-    with pytest.raises(DataError, match="std of candidate 1"):
+    with pytest.raises(DataError, match="std of item 1"):
         UncertaintyPolicy().select_from(mean, np.array([0.1, -1.0, 0.1]), 1)

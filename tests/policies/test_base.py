@@ -37,7 +37,8 @@ def test_every_policy_returns_a_valid_slate(name: str) -> None:
     assert set(slate.items.tolist()) <= set(ITEMS.tolist())
     assert np.all((slate.propensities > 0) & (slate.propensities <= 1))
     assert slate.policy == pol.name
-    assert slate.propensity_method == "exact" or "monte-carlo:50" in slate.propensity_method
+    assert slate.propensity_method == "exact" or "geometric:50" in slate.propensity_method
+    assert slate.policy_params == pol.get_params()
     assert slate.note == ""
 
 

@@ -17,7 +17,7 @@ N_DRAWS = 20_000
 
 
 def _empirical(policy, items, scores, k, n=N_DRAWS):
-    draws = policy._rank_many(items, scores, k, None, np.random.default_rng(123), n)
+    draws = policy.sample_rankings(items, k, n, scores=scores, seed=123)
     return position_marginals(draws, items.size)
 
 
@@ -80,7 +80,7 @@ def test_softmax_first_position_exact_and_monte_carlo_converges() -> None:
     z = pol.logits(scores)
     np.testing.assert_allclose(exact0, np.exp(z) / np.exp(z).sum())
     matrix, method = pol.propensity_matrix(items, 3, scores=scores)
-    assert method == f"exact[0]+monte-carlo:{N_DRAWS}"
+    assert method == f"exact[0]+monte-carlo:{N_DRAWS}"  # the matrix: frequencies, not the slate's estimate
     np.testing.assert_allclose(matrix[:, 0], exact0)
     # second position in closed form: P(i at 1) = sum_j p_j p_i / (1 - p_j)
     p = exact0
@@ -106,21 +106,22 @@ def test_two_arm_beta_probability_by_hand() -> None:
     assert beta_first_position_probabilities([2.0, 1.0], [1.0, 1.0])[0] == pytest.approx(2 / 3, abs=1e-8)
 
 
-def test_monte_carlo_propensity_of_the_shown_slate_is_positive_and_unbiased() -> None:
+def test_geometric_inverse_propensity_of_the_shown_slate_is_unbiased() -> None:
+    # E[1{item i shown} / p_hat] = 1 for every item with p_i > 0 when E[1 / p_hat | shown] = 1 / p_i
     alpha = np.array([3.0, 2.0, 6.0])
     beta = np.array([7.0, 5.0, 20.0])
     exact = beta_first_position_probabilities(alpha, beta)
-    pol = BernoulliTS(alpha=alpha, beta=beta, seed=3, n_mc=200)
-    totals = np.zeros(3)
-    counts = np.zeros(3)
-    for _ in range(600):
+    pol = BernoulliTS(alpha=alpha, beta=beta, seed=3, n_mc=5000)
+    n = 3000
+    weights = np.zeros((n, 3))
+    for t in range(n):
         slate = pol.select(np.arange(3), 1)
-        assert slate.propensities[0] > 0
-        totals[slate.items[0]] += slate.propensities[0]
-        counts[slate.items[0]] += 1
-    # average estimated propensity of the shown item ~ its exact probability
-    shown = counts > 50
-    np.testing.assert_allclose((totals / np.maximum(counts, 1))[shown], exact[shown], atol=0.03)
+        assert slate.propensity_method == "geometric:5000"
+        assert 0 < slate.propensities[0] <= 1
+        weights[t, slate.items[0]] = 1.0 / slate.propensities[0]
+    # Var(1{shown} G) = (2 - p) / p - 1 for a geometric G: standard error of the mean of n such terms
+    se = np.sqrt(((2 - exact) / exact - 1) / n)
+    np.testing.assert_array_less(np.abs(weights.mean(axis=0) - 1.0), 4 * se)
 
 
 def test_budget_exact_matches_empirical_and_respects_floor_and_cold_priority() -> None:
@@ -171,5 +172,70 @@ def test_budget_with_a_deterministic_explorer_is_exact_and_targets_cold_items() 
 
 
 def _empirical_with_context(policy, items, scores, k, context, n=3000):
-    draws = policy._rank_many(items, scores, k, context, np.random.default_rng(5), n)
+    draws = policy.sample_rankings(items, k, n, scores=scores, context=context, seed=5)
     return position_marginals(draws, items.size)
+
+
+def _ips_of_rare_arms(seeds: int = 30, n: int = 100) -> tuple[np.ndarray, np.ndarray, float]:
+    """IPS values of "uniform over the rare arms" from logs of a fixed Beta-Bernoulli TS (k = 1).
+
+    Per seed, two estimates from the same log: with the propensities the policy logs, and with the
+    old frequency ``(hits + 1) / (N + 1)`` of ``N = 100`` further draws. Returns (logged per seed,
+    frequency per seed, the true value).
+    """
+    n_arms = 20
+    alpha, beta = np.linspace(12.0, 4.0, n_arms), np.full(n_arms, 20.0)  # P(arm) from 0.17 to 0.001
+    rare = np.arange(10, 18)  # P(shown) 0.026 ... 0.003
+    reward = np.linspace(0.2, 0.8, n_arms)
+    truth = float(reward[rare].mean())
+    logged, frequency = np.zeros(seeds), np.zeros(seeds)
+    for seed in range(seeds):
+        pol = BernoulliTS(alpha=alpha, beta=beta, seed=seed, n_mc=5000)
+        rng = np.random.default_rng(1000 + seed)
+        for _ in range(n):
+            slate = pol.select(np.arange(n_arms), 1)
+            item = int(slate.items[0])
+            r = float(rng.random() < reward[item])
+            if item in rare:
+                logged[seed] += r / rare.size / float(slate.propensities[0]) / n
+                draws = pol.sample_rankings(np.arange(n_arms), 1, 100, seed=int(rng.integers(2**31)))
+                frequency[seed] += r / rare.size / ((float((draws[:, 0] == item).sum()) + 1.0) / 101.0) / n
+    return logged, frequency, truth
+
+
+def test_ips_from_the_policys_own_log_matches_the_true_value_and_the_old_estimator_does_not() -> None:
+    logged, frequency, truth = _ips_of_rare_arms()
+    se = logged.std(ddof=1) / np.sqrt(logged.size)
+    assert abs(logged.mean() - truth) <= 3 * se, (logged.mean(), se, truth)
+    # regression: the frequency estimate (hits + 1) / (N + 1), once called unbiased, under-weights
+    # rare slots (p * E[1 / p_hat] ~ 0.64 at p = 0.01, N = 100): same logs, far outside the band
+    old_se = frequency.std(ddof=1) / np.sqrt(frequency.size)
+    assert truth - frequency.mean() > 3 * max(se, old_se), (frequency.mean(), old_se, truth)
+
+
+def test_ope_on_a_thompson_sampling_log_covers_the_true_value_in_90_percent_of_50_seeds() -> None:
+    # a learning Beta-Bernoulli TS over 6 arms with close click rates (it keeps exploring), 300
+    # rounds per seed, logged as impression records; IPS of the uniform policy with a 95 % bootstrap
+    # interval must contain the true value (the mean click rate) in at least 45 of 50 seeds
+    from explorec.evaluation.ope import BanditLog, estimate
+    from explorec.impressions import ImpressionRecord
+    from explorec.policies.base import feedback_for_slate
+
+    n_arms, rounds = 6, 300
+    rate = np.linspace(0.3, 0.45, n_arms)
+    uniform = np.full((n_arms, 1), 1.0 / n_arms)
+    covered = 0
+    for seed in range(50):
+        pol = BernoulliTS(seed=seed, n_mc=5000)
+        rng = np.random.default_rng(500 + seed)
+        records, rewards = [], []
+        for step in range(rounds):
+            slate = pol.select(np.arange(n_arms), 1)
+            click = (rng.random(1) < rate[slate.items]).astype(np.float64)
+            pol.update(feedback_for_slate(slate, click, user=0))
+            records.append(ImpressionRecord.from_slate(slate, recommendation_id=f"{seed}-{step}", user=0))
+            rewards.append(click)
+        log = BanditLog.from_impressions(records, rewards, n_actions=n_arms)
+        ips = estimate(log, uniform, estimators=("ips",), n_bootstrap=300, seed=seed)["ips"]
+        covered += ips.ci_low <= rate.mean() <= ips.ci_high
+    assert covered >= 45, covered

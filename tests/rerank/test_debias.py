@@ -20,7 +20,12 @@ def test_logit_transform_hand_computed() -> None:
     out = PopularityDebias(strength=0.5, method="logit").rerank(CANDS, 3, context=ctx)
     adjusted = {0: 3 - 0.5 * math.log(100), 1: 2 - 0.5 * math.log(10), 2: 1.0}  # 0.697, 0.849, 1.0
     assert out.items.tolist() == [2, 1, 0]
-    np.testing.assert_allclose(out.scores, [adjusted[i] for i in out.items.tolist()], rtol=1e-6)
+    np.testing.assert_allclose(
+        out.column("rerank_score"), [adjusted[i] for i in out.items.tolist()], rtol=1e-6
+    )
+    # the model's own scores stay with their items (regression: they were overwritten before)
+    own = dict(zip(CANDS.items.tolist(), CANDS.scores.tolist(), strict=True))
+    assert out.scores.tolist() == [own[i] for i in out.items.tolist()]
 
 
 def test_zscore_transform_hand_computed() -> None:

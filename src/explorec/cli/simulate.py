@@ -21,7 +21,10 @@ def add_parser(sub: Any) -> None:
         help="run exploration policies in a simulated online loop built from a real dataset",
         description="Fit a ground-truth click model on a dataset, let users arrive, show slates chosen "
         "by each policy, draw clicks with position bias, release new items over time and refit the "
-        "recommender on the clicks it caused. Writes a plot and JSON, prints a table.",
+        "recommender on the clicks it caused. Policies never see the world's position-bias curve: "
+        "they start from a flat prior (or --examination-prior) and then get the curve of a "
+        "position-based click model refitted on the clicks logged so far. Writes a plot and JSON "
+        "(under runs/simulate/ unless --out is given), prints a table.",
     )
     parser.add_argument("--dataset", default="movielens-latest-small", help="registered dataset name")
     parser.add_argument("--data-dir", default=None, help="folder holding the datasets ($EXPLOREC_DATA_DIR)")
@@ -47,7 +50,42 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--cold-fraction", type=float, default=0.2, help="share of items released over time")
     parser.add_argument("--arrival", choices=("auto", "time", "random"), default="random")
     parser.add_argument(
-        "--model", default=None, help="registered model refitted in the loop (default: fold-in PureSVD)"
+        "--model",
+        default=None,
+        help="registered model refitted in the loop (default: foldin-svd, fold-in PureSVD); models that "
+        "read item text (textknn, lm-adapter, sasrec with item_input=text) get the dataset's catalogue",
+    )
+    parser.add_argument(
+        "--model-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyper-parameter of --model, e.g. epochs=3 (repeatable)",
+    )
+    parser.add_argument(
+        "--ground-truth",
+        default="svd",
+        help="model the world's click probabilities come from: svd (rank-32 truncated SVD, default), "
+        "ease, or any registered model name",
+    )
+    parser.add_argument(
+        "--gt-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyper-parameter of a model ground truth, e.g. l2=200 (repeatable)",
+    )
+    parser.add_argument(
+        "--examination-prior",
+        default=None,
+        metavar="E0,E1,...",
+        help="examination curve the policies assume before any click is logged, k values in (0, 1] "
+        "(default: flat)",
+    )
+    parser.add_argument(
+        "--fixed-examination",
+        action="store_true",
+        help="keep the prior for the whole run instead of refitting the position-bias estimate",
     )
     parser.add_argument("--refit-every", type=int, default=250, help="steps between refits (default 250)")
     parser.add_argument(
@@ -57,7 +95,9 @@ def add_parser(sub: Any) -> None:
         help="item vectors for the linear policies' features (default: the packaged all-MiniLM-L6-v2)",
     )
     parser.add_argument(
-        "--out", default="simulation", help="output folder for simulation.png and results.json"
+        "--out",
+        default=str(Path("runs") / "simulate"),
+        help="output folder for simulation.png and results.json (default: runs/simulate, which git ignores)",
     )
     parser.set_defaults(func=cmd_simulate)
 
@@ -78,6 +118,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if target not in names or not param:
             raise ConfigError(f"--policy-param {key}: expected POLICY.KEY with POLICY among {names}")
         overrides.setdefault(target, {})[param] = value
+    model_params = parse_key_values(args.model_param, "--model-param")
+    gt_params = parse_key_values(args.gt_param, "--gt-param")
+    prior = None
+    if args.examination_prior:
+        try:
+            prior = [float(v) for v in args.examination_prior.split(",")]
+        except ValueError as exc:
+            raise ConfigError(
+                f"--examination-prior: expected comma-separated numbers, got {args.examination_prior!r}"
+            ) from exc
     dataset = load_dataset(args.dataset, data_dir=args.data_dir)
     vectors = None
     if args.item_vectors != "none":
@@ -90,8 +140,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for seed in range(args.seeds):
         sim = Simulator(
             dataset.interactions,
+            catalog=dataset.catalog,
             item_vectors=vectors,
             model=args.model,
+            model_params=model_params,
+            ground_truth=args.ground_truth,
+            gt_params=gt_params,
+            examination_prior=prior,
+            estimate_examination=not args.fixed_examination,
             max_items=args.max_items or None,
             n_steps=args.steps,
             k=args.k,
@@ -148,21 +204,31 @@ def summarise(results: list[Any], names: list[str]) -> list[dict[str, Any]]:
                 "cold_clicks_mean": float(np.mean([r.cold_clicks.sum() for r in runs])),
                 "coverage_mean": float(np.mean([r.distinct_shown[-1] for r in runs])),
                 "seconds_mean": float(np.mean([r.seconds for r in runs])),
+                "examination_error_mean": _mean_or_none([r.examination_error for r in runs]),
             }
         )
     return rows
 
 
+def _mean_or_none(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
+    """The summary as text; ``exam. err`` is the largest error of the last position-bias estimate."""
     head = (
         f"{'policy':<14}{'clicks':>16}{'vs greedy':>11}{'regret':>10}{'cold imp.':>11}"
-        f"{'cold clicks':>12}{'coverage':>10}"
+        f"{'cold clicks':>12}{'coverage':>10}{'exam. err':>11}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         vs = "" if r["vs_greedy"] is None else f"{r['vs_greedy']:+.1%}"
+        err = r.get("examination_error_mean")
+        err_text = "" if err is None else f"{err:.3f}"
         lines.append(
             f"{r['policy']:<14}{r['clicks_mean']:>9.1f} ± {r['clicks_std']:<5.1f}{vs:>11}"
             f"{r['regret_mean']:>10.1f}{r['cold_impressions_mean']:>11.0f}{r['cold_clicks_mean']:>12.1f}{r['coverage_mean']:>10.0f}"
+            f"{err_text:>11}"
         )
     return "\n".join(lines)

@@ -27,6 +27,12 @@ held fixed across resamples.
 the item's features with K-fold cross-fitting (the procedure of the dataset's authors, Saito et al.
 2021); any other array of the right shape can be passed instead.
 
+Input: a log file (:func:`read_log`), the Open Bandit Dataset (:meth:`BanditLog.from_obd`), or
+impression records, the format the simulator and the service write
+(:meth:`BanditLog.from_impressions`). A propensity recorded by the geometric estimator
+(``propensity_method = "geometric:N"``) is ``1 / G`` with ``E[G] = 1 / p``: IPS multiplies by ``G``,
+so its weights are unbiased up to the cap ``N`` (see :mod:`explorec.policies.propensity`).
+
 Logs are validated strictly: a missing or zero propensity, one outside (0, 1], a reward outside the
 declared range, an action or position out of range all raise ``DataError`` naming the row (the
 1-based file line when the log was read from a file).
@@ -36,14 +42,18 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from explorec.errors import ConfigError, DataError, check_positive_int
+
+if TYPE_CHECKING:
+    from explorec.impressions import ImpressionRecord
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +152,33 @@ class BanditLog:
             action_context=np.asarray(obd.item_context, dtype=np.float64),
             source=str(obd.path),
             lines=obd.lines,
+        )
+
+    @classmethod
+    def from_impressions(
+        cls,
+        records: Sequence[ImpressionRecord],
+        rewards: Sequence[npt.ArrayLike],
+        *,
+        n_actions: int,
+        len_list: int | None = None,
+        context: npt.ArrayLike | None = None,
+        reward_range: tuple[float, float] = (0.0, 1.0),
+        source: str = "impressions",
+    ) -> BanditLog:
+        """From impression records (the simulator's traces, the service's log) and the reward of each
+        shown slot; one row per slot, the rows of a slate share a ``slate_id`` (see
+        :func:`explorec.impressions.to_bandit_log`)."""
+        from explorec.impressions import to_bandit_log
+
+        return to_bandit_log(
+            records,
+            rewards,
+            n_actions=n_actions,
+            len_list=len_list,
+            context=context,
+            reward_range=reward_range,
+            source=source,
         )
 
     def on_policy_value(self) -> float:
@@ -528,9 +565,19 @@ def action_dist_from_matrix(
     return out
 
 
-def estimates_table(results: dict[str, Estimate], truth: float | None = None) -> str:
-    """Plain-text table of estimates (and relative errors when ``truth`` is given)."""
-    head = f"{'estimator':<10}{'value':>12}{'95% CI':>26}"
+def estimates_table(results: dict[str, Estimate], truth: float | None = None, *, alpha: float = 0.05) -> str:
+    """Plain-text table of estimates (and relative errors when ``truth`` is given).
+
+    ``alpha`` is the one the estimates were computed with (``estimate(..., alpha=...)``); the interval
+    column is headed by its level ``100 (1 - alpha)`` %.
+
+    >>> print(estimates_table({"ips": Estimate("ips", 0.5, 0.4, 0.6, 0.05, 10)}, alpha=0.1).splitlines()[0])
+    estimator        value                    90% CI
+    """
+    if not 0 < alpha < 1:
+        raise ConfigError(f"alpha must lie in (0, 1), got {alpha!r}")
+    level = f"{100 * (1 - alpha):.10g}% CI"
+    head = f"{'estimator':<10}{'value':>12}{level:>26}"
     if truth is not None:
         head += f"{'rel. error':>12}"
     lines = [head, "-" * len(head)]

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from explorec.data.interactions import Interactions
 from explorec.errors import ConfigError, DataError, check_positive_int
 from explorec.evaluation import metrics as M
+from explorec.ranking import apply_mask, mask_matrix, rank_top_k
 
 if TYPE_CHECKING:
     from explorec.models.base import Recommender
@@ -212,68 +213,6 @@ def _progress(total: int, progress: bool, desc: str) -> tqdm[Any]:
 
 
 # ---------------------------------------------------------------------------------- ranking
-def _by_keys(s: npt.NDArray[np.float32], cand: I64, kk: int) -> I64:
-    """Positions of the ``kk`` largest (score, -item) pairs per row, best first.
-
-    Each score is mapped to an order-preserving 32-bit integer and packed with the inverted item index
-    into one int64 key; keys are distinct, so ``argpartition`` and ``argsort`` on them are deterministic.
-    """
-    bits = s.view(np.int32)
-    ordered = np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits).astype(np.int64)
-    keys = (ordered << 32) | np.where(cand >= 0, np.int64(0xFFFFFFFF) - cand, 0)
-    m = s.shape[1]
-    if kk < m:
-        pos = np.argpartition(keys, m - kk, axis=1)[:, m - kk :]
-    else:
-        pos = np.broadcast_to(np.arange(m), s.shape)
-    order = np.argsort(np.take_along_axis(keys, pos, axis=1), axis=1)[:, ::-1]
-    return np.take_along_axis(pos, order, axis=1)
-
-
-def rank_top_k(scores: npt.NDArray[np.float32], k: int, items: I64 | None = None) -> I64:
-    """The ``k`` best items per row, best first, ties broken by item index; ``-inf`` never ranked.
-
-    Fast path: one ``argpartition`` on the float scores, which is exact whenever no candidate left out
-    ties with the k-th score; rows where one does (and the final ordering of the k selected) go through
-    the deterministic integer keys of ``_by_keys``.
-
-    Parameters
-    ----------
-    scores : float32[B, m]
-        Scores of the candidates (``-0.0`` is treated as ``0.0``); NaN raises ``DataError``.
-    k : int
-    items : int64[B, m], optional
-        Item index of each candidate (``-1`` = no candidate); column index when None.
-
-    Returns
-    -------
-    int64[B, k]
-        Item indices; ``-1`` where fewer than ``k`` candidates have a score above ``-inf``.
-    """
-    s = np.asarray(scores, dtype=np.float32) + np.float32(0.0)
-    b, m = s.shape
-    if s.size and np.isnan(s.min()):  # min propagates NaN: one pass, no temporary mask
-        row = int(np.flatnonzero(np.isnan(s).any(axis=1))[0])
-        raise DataError(f"scores contain NaN (first in batch row {row})")
-    cand = np.broadcast_to(np.arange(m, dtype=np.int64), (b, m)) if items is None else items
-    kk = min(k, m)
-    if kk < m:
-        part = np.argpartition(s, m - kk, axis=1)[:, m - kk :]  # [B, kk], unordered
-        sel = np.take_along_axis(s, part, axis=1)
-        pos = np.take_along_axis(part, _by_keys(sel, np.take_along_axis(cand, part, axis=1), kk), axis=1)
-        tied = np.count_nonzero(s >= sel.min(axis=1, keepdims=True), axis=1) > kk
-        if tied.any():
-            rows = np.flatnonzero(tied)
-            pos[rows] = _by_keys(s[rows], cand[rows], kk)
-    else:
-        pos = _by_keys(s, cand, kk)
-    top = np.take_along_axis(cand, pos, axis=1).copy()
-    top[np.take_along_axis(s, pos, axis=1) == -np.inf] = -1
-    if kk < k:
-        top = np.hstack([top, np.full((b, k - kk), -1, dtype=np.int64)])
-    return top
-
-
 def _full_ranking(
     model: Recommender,
     users: I64,
@@ -297,8 +236,7 @@ def _full_ranking(
                     f"{type(model).__name__}.score returned shape {scores.shape}, "
                     f"expected ({batch.size}, {n_items})"
                 )
-            rows = mask[batch]
-            scores[np.repeat(np.arange(batch.size), np.diff(rows.indptr)), rows.indices] = -np.inf
+            scores = apply_mask(scores, mask_matrix(batch, n_items, seen=mask))
             top[start : start + batch.size] = rank_top_k(scores, max_k)
             bar.update(batch.size)
     return top, {"masked_history_pairs": n_masked, "test_pairs_in_history": int(repeats)}

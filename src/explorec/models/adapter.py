@@ -29,6 +29,7 @@ One code path serves warm and cold items: the caller only ever calls ``score``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Self
 
 import numpy as np
@@ -40,13 +41,22 @@ from torch import nn
 from explorec.data.interactions import Catalog, Interactions
 from explorec.encoders import item_vectors, make_encoder
 from explorec.errors import ConfigError, check_positive_int, check_range
+from explorec.models.losses import sampled_softmax_loss
 from explorec.models.torch_base import SequenceCache, TorchRecommender, pad_sequences
 from explorec.models.training import BatchFn, TrainHistory, resolve_device, seeded, torch_threads
+from explorec.models.transformer import Block, causal_padding_mask
 
 logger = logging.getLogger(__name__)
 
 #: tensors that belong to one catalogue and are not carried over by ``transfer``
 ITEM_TENSORS = ("text", "warm", "id_emb.weight")
+#: block tensor names of adapters saved before the blocks were shared, and their names now
+_LEGACY_BLOCK_NAMES = {"norm1": "ln1", "qkv": "attn.qkv", "out": "attn.out", "norm2": "ln2", "ffn.2": "ffn.3"}
+_LEGACY_BLOCK_KEY = re.compile(r"^(blocks\.\d+\.)(norm1|qkv|out|norm2|ffn\.2)\.")
+
+
+def _rename_block_key(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{_LEGACY_BLOCK_NAMES[match.group(2)]}."
 
 
 def windows(seqs: list[npt.NDArray[np.int64]], max_len: int) -> list[npt.NDArray[np.int64]]:
@@ -90,30 +100,6 @@ class MoEAdapter(nn.Module):
         return (gate * experts).sum(dim=1)  # [N, D]
 
 
-class Block(nn.Module):
-    """Pre-norm Transformer block with an explicit boolean attention mask."""
-
-    def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
-        super().__init__()
-        self.n_heads = n_heads
-        self.norm1 = nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
-        self.drop = nn.Dropout(dropout)
-        self.p = dropout
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.n_heads, d // self.n_heads).unbind(2)
-        q, k, v = (a.transpose(1, 2) for a in (q, k, v))  # [B, H, T, D/H]
-        p = self.p if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)  # [B, H, T, D/H]
-        x = x + self.drop(self.out(y.transpose(1, 2).reshape(b, t, d)))  # [B, T, D]
-        return x + self.drop(self.ffn(self.norm2(x)))  # [B, T, D]
-
-
 class AdapterNet(nn.Module):
     """Frozen text table, MoE adapter, hybrid ID embeddings and a causal sequence encoder."""
 
@@ -132,8 +118,10 @@ class AdapterNet(nn.Module):
         self.id_dropout = float(cfg["id_dropout"])
         self.pos = nn.Embedding(int(cfg["max_len"]), dim)
         nn.init.normal_(self.pos.weight, std=0.02)
+        dropout = float(cfg["dropout"])
         self.blocks = nn.ModuleList(
-            Block(dim, int(cfg["n_heads"]), float(cfg["dropout"])) for _ in range(int(cfg["n_layers"]))
+            Block(dim, int(cfg["n_heads"]), dropout=dropout, attn_dropout=dropout, ffn_mult=2)
+            for _ in range(int(cfg["n_layers"]))
         )
         self.norm = nn.LayerNorm(dim)
         self.drop = nn.Dropout(float(cfg["dropout"]))
@@ -154,11 +142,7 @@ class AdapterNet(nn.Module):
         table = torch.cat([torch.zeros_like(items[:1]), items], dim=0)  # [N+1, D], row 0 = padding
         x = table[seq] + self.pos.weight[-t:].unsqueeze(0)  # [B, T, D]
         x = self.drop(x)
-        real = seq > 0  # [B, T]
-        causal = torch.ones(t, t, dtype=torch.bool, device=seq.device).tril()  # [T, T]
-        eye = torch.eye(t, dtype=torch.bool, device=seq.device)
-        # attend to earlier real items; every position sees itself, so no row is fully masked
-        allowed = ((causal & real.unsqueeze(1)) | eye).unsqueeze(1)  # [B, 1, T, T]
+        allowed = causal_padding_mask(seq)  # [B, 1, T, T]
         for block in self.blocks:
             x = block(x, allowed)
         return self.norm(x)  # [B, T, D]
@@ -372,11 +356,7 @@ class LMAdapter(TorchRecommender):
             position[candidates] = torch.arange(candidates.numel(), device=seq.device)
             return F.cross_entropy(logits, position[labels])
         negatives = warm[torch.randint(warm.numel(), (self.n_negatives,), device=seq.device)]  # [S]
-        pos = (hidden * items[labels]).sum(-1, keepdim=True)  # [P, 1]
-        neg = hidden @ items[negatives].T  # [P, S]
-        neg = neg.masked_fill(negatives.unsqueeze(0) == labels.unsqueeze(1), float("-inf"))
-        logits = torch.cat([pos, neg], dim=1) / self.temperature  # [P, 1 + S]
-        return F.cross_entropy(logits, torch.zeros_like(labels))
+        return sampled_softmax_loss(hidden, items, labels, negatives, self.temperature)
 
     def _forward_scores(
         self, module: nn.Module, users: npt.NDArray[np.int64], history: Interactions
@@ -393,6 +373,11 @@ class LMAdapter(TorchRecommender):
     def _load_extra(self, path: Any) -> None:
         super()._load_extra(path)
         self._sequences = SequenceCache()
+
+    def _upgrade_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Saves made before the shared ``explorec.models.transformer.Block`` used the adapter's own
+        block names (``norm1``, ``qkv``, ``out``, ``norm2``, ``ffn.2``); they load unchanged in value."""
+        return {_LEGACY_BLOCK_KEY.sub(_rename_block_key, key): value for key, value in state.items()}
 
     # ------------------------------------------------------------------ transfer
     def transfer(

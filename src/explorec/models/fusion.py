@@ -19,15 +19,15 @@ above (1-based), ``k_rrf = 60``.
 
 **Learned fusion** (stacking, Wolpert 1992, as a two-stage ranker): the *pool* of a user is the
 union of every component's top ``n_candidates`` unseen items; a logistic regression (L2-regularised,
-fitted with scipy's L-BFGS) predicts whether a pool item is the user's held-out item from, for each
-component ``m``, the z-scored score ``z_m`` and the log-rank ``-log rank_m``, both also multiplied by
-``h = log(1 + history length)``, plus ``h`` itself. The ``h``-interactions let the weight of each
-component depend on how much the model knows about the user, so cold users can lean on a text model
-and heavy users on a collaborative one. Training rows are exactly the pools of the validation users
-(label 1 for held-out items in the pool, class-balanced); held-out items outside the pool are not
-added, because forcing them in would teach the model that mid-ranked items are likely positives
-(a selection bias). At scoring time the pool items come first, in meta-score order, and every other
-item after them (also in meta-score order).
+class-balanced, scikit-learn's ``LogisticRegression``) predicts whether a pool item is the user's
+held-out item from, for each component ``m``, the z-scored score ``z_m`` and the log-rank
+``-log rank_m``, both also multiplied by ``h = log(1 + history length)``, plus ``h`` itself. The
+``h``-interactions let the weight of each component depend on how much the model knows about the
+user, so cold users can lean on a text model and heavy users on a collaborative one. Training rows
+are exactly the pools of the validation users (label 1 for held-out items in the pool,
+class-balanced); held-out items outside the pool are not added, because forcing them in would teach
+the model that mid-ranked items are likely positives (a selection bias). At scoring time the pool
+items come first, in meta-score order, and every other item after them (also in meta-score order).
 Validation data: ``fit(train)`` holds out each user's last training interaction (users with at least
 two), fits the components on the rest, learns the meta-model, then refits the components on all of
 ``train`` (``refit=True``); ``fit_with_validation(train, valid)`` uses a given validation set instead.
@@ -36,15 +36,14 @@ two), fits the components on the rest, learns the meta-model, then refits the co
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
-import scipy.optimize
 import scipy.sparse as sp
-import scipy.special
 import scipy.stats
 
 from explorec.data.interactions import Catalog, Interactions
@@ -101,7 +100,7 @@ def parse_fusion_spec(spec: str) -> list[list[Any]]:
     >>> parse_fusion_spec("popularity+itemknn:k=50,shrinkage=5")
     [['popularity', {}], ['itemknn', {'k': 50, 'shrinkage': 5}]]
     """
-    import json
+    from explorec.spec import parse_value
 
     out: list[list[Any]] = []
     for piece in spec.split("+"):
@@ -111,10 +110,7 @@ def parse_fusion_spec(spec: str) -> list[list[Any]]:
             key, sep, raw = pair.partition("=")
             if not sep or not key.strip():
                 raise ConfigError(f"--fuse {spec!r}: expected NAME[:KEY=VALUE,...]+NAME..., got {piece!r}")
-            try:
-                params[key.strip()] = json.loads(raw)
-            except json.JSONDecodeError:
-                params[key.strip()] = raw.strip()
+            params[key.strip()] = parse_value(raw)
         out.append([name.strip(), params])
     parse_components(out)
     return out
@@ -198,14 +194,14 @@ class _Fusion(Recommender):
 
     def _save_extra(self, path: Path) -> None:
         for m, model in enumerate(self.components_):
-            model.save(path / f"component_{m}")
+            model.write_files(path / f"component_{m}")  # inside the fusion's own atomic version
 
     def _load_extra(self, path: Path) -> None:
         n = len(parse_components(self.components))
         missing = [m for m in range(n) if not (path / f"component_{m}" / "config.json").is_file()]
         if missing:
             raise DataError(f"{path}: saved fusion lacks component folder(s) {missing}")
-        self.components_ = [Recommender.load(path / f"component_{m}") for m in range(n)]
+        self.components_ = [Recommender.read_files(path / f"component_{m}") for m in range(n)]
 
 
 def _check_weights(weights: Sequence[float] | None, n: int) -> F64:
@@ -526,21 +522,25 @@ def _hold_out_last(train: Interactions) -> tuple[Interactions, Interactions]:
 
 
 def _logistic_regression(x: F64, y: F64, l2: float) -> tuple[F64, F64]:
-    """Class-balanced L2 logistic regression by L-BFGS; returns ``(coef [F], intercept [1])``."""
-    n_pos = y.sum()
+    """Class-balanced L2 logistic regression (scikit-learn, L-BFGS); returns ``(coef [F], intercept [1])``.
+
+    Minimises ``sum_i s_i log(1 + exp(-y~_i (x_i coef + b))) + 0.5 * l2 * ||coef||^2 / n_pos`` with
+    ``s_i = 0.5 / n_class(i)`` (each class weighs one half) and the intercept unpenalised; that is
+    scikit-learn's objective ``C sum_i s_i loss_i + 0.5 ||coef||^2`` with ``C = n_pos / l2``
+    (``C = inf``, no penalty, for ``l2 = 0``).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    n_pos = float(y.sum())
     weight = np.where(y > 0, 0.5 / n_pos, 0.5 / (y.size - n_pos))  # each class weighs one half
-    sign = 2.0 * y - 1.0
-
-    def loss(theta: F64) -> tuple[float, F64]:
-        coef, b = theta[:-1], theta[-1]
-        margin = sign * (x @ coef + b)
-        value = float(np.sum(weight * np.logaddexp(0.0, -margin)) + 0.5 * l2 * coef @ coef / n_pos)
-        d = -weight * sign * scipy.special.expit(-margin)  # d loss / d logit
-        grad = np.concatenate([x.T @ d + l2 * coef / n_pos, [d.sum()]])
-        return value, grad
-
-    result = scipy.optimize.minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B")
-    if not result.success:
-        logger.warning("fusion-learned: L-BFGS stopped early: %s", result.message)
-    theta = np.asarray(result.x, dtype=np.float64)
-    return theta[:-1].copy(), theta[-1:].copy()
+    c = np.inf if l2 == 0.0 else n_pos / l2
+    model = LogisticRegression(C=c, tol=1e-8, max_iter=1000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(x, y.astype(np.int64), sample_weight=weight)
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            logger.warning("fusion-learned: L-BFGS stopped early: %s", warning.message)
+    coef = np.asarray(model.coef_, dtype=np.float64).reshape(-1)
+    return coef.copy(), np.asarray(model.intercept_, dtype=np.float64).reshape(1).copy()

@@ -35,6 +35,7 @@ import numpy.typing as npt
 from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError
 from explorec.models.base import Recommender
+from explorec.models.ease import closed_form_weights
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +109,6 @@ class EASEIPW(Recommender):
             raise ConfigError(f"min_propensity must lie in (0, 1], got {self.min_propensity!r}")
 
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
-        import scipy.linalg
-
         self._check_params()
         x = train.to_csr(binary=True)  # [U, I]
         counts = np.asarray(x.sum(axis=0), dtype=np.float64).reshape(-1)  # users per item
@@ -117,12 +116,7 @@ class EASEIPW(Recommender):
         gram = np.asarray((x.T @ x).todense(), dtype=np.float64)  # [I, I]
         gram *= w[:, None]
         gram *= w[None, :]  # D G D
-        gram[np.diag_indices_from(gram)] += float(self.l2)
-        factor = scipy.linalg.cho_factor(gram, lower=False, overwrite_a=True, check_finite=False)
-        inverse = scipy.linalg.cho_solve(factor, np.eye(gram.shape[0]), overwrite_b=True, check_finite=False)
-        inverse /= -np.diag(inverse)[None, :]  # B_ij = -P_ij / P_jj
-        inverse[np.diag_indices_from(inverse)] = 0.0
-        self.weights_ = inverse.astype(np.float32)
+        self.weights_ = closed_form_weights(gram, float(self.l2))
         self.item_weights_ = w.astype(np.float32)
         logger.info(
             "ease-ipw: %d items, eta=%g, weights in [%.3g, %.3g]", w.size, float(self.eta), w.min(), w.max()

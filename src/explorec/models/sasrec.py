@@ -44,6 +44,7 @@ from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, check_positive_int, check_range
 from explorec.models.adversarial import fgsm_perturbation
 from explorec.models.augment import augment, check_ratios, info_nce, parse_methods
+from explorec.models.losses import sampled_softmax_loss
 from explorec.models.torch_base import (
     SequenceCache,
     TorchRecommender,
@@ -52,6 +53,7 @@ from explorec.models.torch_base import (
     text_item_vectors,
 )
 from explorec.models.training import BatchFn
+from explorec.models.transformer import Block, causal_padding_mask
 
 logger = logging.getLogger(__name__)
 
@@ -107,51 +109,8 @@ class ItemTable(nn.Module):
         return parts[0] if len(parts) == 1 else parts[0] + parts[1]  # [N+2, D]
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention where position t sees positions <= t that are not padding."""
-
-    def __init__(self, cfg: SASRecConfig) -> None:
-        super().__init__()
-        if cfg.dim % cfg.n_heads:
-            raise ConfigError(f"dim ({cfg.dim}) must be a multiple of n_heads ({cfg.n_heads})")
-        self.n_heads = cfg.n_heads
-        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
-        self.out = nn.Linear(cfg.dim, cfg.dim)
-        self.attn_dropout = cfg.attn_dropout
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        batch, length, dim = x.shape  # [B, T, D]
-        q, k, v = self.qkv(x).split(dim, dim=2)  # 3 x [B, T, D]
-        heads = (batch, length, self.n_heads, dim // self.n_heads)
-        q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))  # 3 x [B, H, T, D/H]
-        p = self.attn_dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)  # [B, H, T, D/H]
-        return self.out(y.transpose(1, 2).reshape(batch, length, dim))  # [B, T, D]
-
-
-class Block(nn.Module):
-    """Pre-norm Transformer block: x + Attn(LN(x)), then x + FFN(LN(x))."""
-
-    def __init__(self, cfg: SASRecConfig) -> None:
-        super().__init__()
-        self.ln1 = nn.LayerNorm(cfg.dim)
-        self.attn = CausalSelfAttention(cfg)
-        self.ln2 = nn.LayerNorm(cfg.dim)
-        self.ffn = nn.Sequential(
-            nn.Linear(cfg.dim, 4 * cfg.dim),
-            nn.GELU(),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(4 * cfg.dim, cfg.dim),
-        )
-        self.drop = nn.Dropout(cfg.dropout)
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), allowed))  # [B, T, D]
-        return x + self.drop(self.ffn(self.ln2(x)))  # [B, T, D]
-
-
 class SASRecNet(nn.Module):
-    """Item table + learned positions + causal Transformer blocks + final layer norm."""
+    """Item table + learned positions + shared causal Transformer blocks + final layer norm."""
 
     def __init__(self, cfg: SASRecConfig) -> None:
         super().__init__()
@@ -160,7 +119,17 @@ class SASRecNet(nn.Module):
         self.pos = nn.Embedding(cfg.max_len, cfg.dim)
         nn.init.normal_(self.pos.weight, std=0.02)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.blocks = nn.ModuleList(
+            Block(
+                cfg.dim,
+                cfg.n_heads,
+                dropout=cfg.dropout,
+                attn_dropout=cfg.attn_dropout,
+                ffn_mult=4,
+                ffn_dropout=cfg.dropout,
+            )
+            for _ in range(cfg.n_layers)
+        )
         self.ln_f = nn.LayerNorm(cfg.dim)
         self.category_head = nn.Linear(cfg.dim, cfg.n_categories) if cfg.n_categories else None
 
@@ -186,10 +155,7 @@ class SASRecNet(nn.Module):
         length = seq.shape[1]
         positions = torch.arange(self.cfg.max_len - length, self.cfg.max_len, device=seq.device)  # [T]
         x = self.drop(table[seq] + self.pos(positions))  # [B, T, D]
-        causal = torch.ones(length, length, dtype=torch.bool, device=seq.device).tril()  # [T, T]
-        real = (seq != 0)[:, None, None, :]  # [B, 1, 1, T]
-        # a padded query would see no key at all; letting every position see itself avoids NaNs
-        allowed = (causal & real) | torch.eye(length, dtype=torch.bool, device=seq.device)  # [B, 1, T, T]
+        allowed = causal_padding_mask(seq)  # [B, 1, T, T]
         for block in self.blocks:
             x = block(x, allowed)  # [B, T, D]
         return self.ln_f(x), table  # [B, T, D], [N+2, D]
@@ -469,12 +435,7 @@ class SASRec(TorchRecommender):
         if self.loss == "full":
             return F.cross_entropy(hidden @ items.T, target - 1)  # logits [M, N]
         negatives = torch.randint(0, self.n_items_, (self.n_negatives,), device=hidden.device)  # [S]
-        pos = (hidden * items[target - 1]).sum(-1, keepdim=True)  # [M, 1]
-        neg = hidden @ items[negatives].T  # [M, S]
-        # an accidental hit (a negative equal to the target) is not a negative
-        neg = neg.masked_fill(negatives[None, :] == (target - 1)[:, None], float("-inf"))  # [M, S]
-        logits = torch.cat([pos, neg], dim=1)  # [M, 1+S]
-        return F.cross_entropy(logits, torch.zeros_like(target))
+        return sampled_softmax_loss(hidden, items, target - 1, negatives)
 
     def _forward_scores(
         self, module: nn.Module, users: npt.NDArray[np.int64], history: Interactions

@@ -20,7 +20,8 @@ so that ``get_params`` sees them): ``epochs``, ``batch_size``, ``lr``, ``weight_
 ``patience``, ``seed``, ``device`` and ``num_threads``, ``progress`` (defaults in ``TRAINING_DEFAULTS``).
 
 ``fit(train, catalog, valid=...)`` early-stops on full-ranking NDCG@10 of ``valid`` with ``train`` as the
-users' history (``explorec.evaluation.evaluate``), and restores the best epoch.
+users' history (as ``explorec.evaluation.evaluate`` ranks, via ``explorec.ranking``), and restores the
+best epoch.
 
 Saving adds ``module.pt`` (``torch.save`` of the ``state_dict``, loaded back with
 ``torch.load(weights_only=True)``: no pickle of arbitrary objects) and ``module.json`` (the
@@ -197,12 +198,19 @@ class TorchRecommender(Recommender):
         self.module_.eval()
 
     def validation_metric(self, valid: Interactions, history: Interactions) -> float:
-        """Full-ranking ``valid_metric`` (NDCG@10) of the current weights on ``valid``."""
-        from explorec.evaluation import evaluate
+        """Full-ranking ``valid_metric`` (NDCG@10) of the current weights on ``valid``.
+
+        Ranks as ``explorec.evaluation.evaluate`` does (history masked except the validation pairs)
+        through :func:`explorec.ranking.full_ranking_ndcg`, so models do not import the evaluation
+        package (which imports models).
+        """
+        from explorec.ranking import full_ranking_ndcg
 
         k = int(self.valid_metric.rpartition("@")[2])
-        result = evaluate(self, valid, history=history, k=(k,))
-        return float(result.metrics[self.valid_metric])
+        keys = valid.user * np.int64(valid.n_items) + valid.item
+        hist_keys = history.user * np.int64(history.n_items) + history.item
+        seen = history.select(~np.isin(hist_keys, keys)).to_csr()
+        return full_ranking_ndcg(lambda u: self.score(u, history=history), valid.user, valid.item, seen, k)
 
     # ------------------------------------------------------------------ score
     def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
@@ -267,6 +275,10 @@ class TorchRecommender(Recommender):
         return draws.mean(axis=0).astype(np.float32), draws.std(axis=0).astype(np.float32)
 
     # ------------------------------------------------------------------ persistence
+    def _upgrade_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Rename the tensors of a ``module.pt`` written by an older layout (default: unchanged)."""
+        return state
+
     def _save_extra(self, path: Path) -> None:
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
         torch.save(state, path / MODULE_WEIGHTS)
@@ -274,8 +286,12 @@ class TorchRecommender(Recommender):
         (path / MODULE_CONFIG).write_text(json.dumps(meta, indent=2))
 
     def _load_extra(self, path: Path) -> None:
-        meta = json.loads((path / MODULE_CONFIG).read_text())
-        config: dict[str, Any] = meta["config"]
+        from explorec.persist import read_json_object
+
+        meta = read_json_object(path / MODULE_CONFIG)
+        config = meta.get("config")
+        if not isinstance(config, dict):
+            raise DataError(f"{path / MODULE_CONFIG}: 'config' must be a JSON object")
         params = self.get_params()
         for key, saved in config.items():
             if key in params and _as_json(params[key]) != saved:
@@ -295,8 +311,12 @@ class TorchRecommender(Recommender):
             device = torch.device("cpu")
         with seeded(int(self._param("seed"))):
             module = self._build_module(config)
-        state = torch.load(path / MODULE_WEIGHTS, map_location="cpu", weights_only=True)
-        load_state_checked(module, state, str(path / MODULE_WEIGHTS))
+        try:
+            state = torch.load(path / MODULE_WEIGHTS, map_location="cpu", weights_only=True)
+        except Exception as exc:  # garbled weights fail in many ways (zip, unpickler, storage)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"{path / MODULE_WEIGHTS}: not readable torch weights ({reason})") from None
+        load_state_checked(module, self._upgrade_state(state), str(path / MODULE_WEIGHTS))
         self.device_ = device
         self.module_config_ = config
         self.module_ = module.to(device).eval()

@@ -5,7 +5,8 @@
     score(u, i) = <u, v_i>
 
 ``f_item`` and ``f_user`` are residual MLPs (x + MLP(x)); ``pool`` is the mean of the history's item
-vectors or an attention pooling with a learned query and recency positions. A user with an empty
+vectors or an attention pooling with a learned query and recency positions (single-query attention,
+``explorec.models.transformer.attention_weights``, shared with the sequence models). A user with an empty
 history gets a learned "no history" vector (plus their features), which is trained on the first event
 of every training sequence, so the cold-user path is a real prediction, not a fallback.
 
@@ -43,6 +44,7 @@ from explorec.models.torch_base import (
     text_item_vectors,
 )
 from explorec.models.training import BatchFn
+from explorec.models.transformer import attention_weights
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +140,7 @@ class UserTower(nn.Module):
         else:
             length = hist.shape[1]
             keys = vecs + self.pos.weight[-length:]  # [B, L, D]
-            logits = keys @ self.query / keys.shape[-1] ** 0.5  # [B, L]
-            weights = torch.softmax(logits.masked_fill(~real, float("-inf")), dim=1).nan_to_num(0.0)  # [B, L]
+            weights = attention_weights(keys, self.query, real)  # [B, L]
         pooled = (weights[..., None] * vecs).sum(1) / weights.sum(1, keepdim=True).clamp_min(1e-9)  # [B, D]
         empty = ~real.any(1, keepdim=True)  # [B, 1]
         x = torch.where(empty, self.empty.expand_as(pooled), pooled)  # [B, D]
@@ -208,6 +209,7 @@ class TwoTower(TorchRecommender):
 
     name = "two-tower"
     uses_history = True
+    folds_in_new_users = False  # per-user feature codes: only users seen in fit
     scores_cold_items = False
 
     def __init__(

@@ -1,6 +1,7 @@
 """Exploration under a budget: a set share of slots, never below a relevance floor, new items first.
 
-``BudgetedExploration`` shows the best-scored candidates in the top slots and explores in the
+``BudgetedExploration`` shows the first candidates of the frame's order (the score order, or the
+re-rankers') in the top slots and explores in the
 bottom ``M`` slots, where ``M`` has mean ``explore_share * k`` (``floor`` of it, plus one more with
 probability equal to the fractional part). Safety and priorities:
 
@@ -22,7 +23,8 @@ given ``M`` an exploited item is shown at its rank with probability 1 and a memb
 ``P`` from which ``m_P`` items are drawn appears at a given exploration slot with probability
 ``(m_P / P) * (1 / M)``; the two possible values of ``M`` are mixed with their probabilities. With a
 deterministic explorer (UCB, LinUCB) the slate for each value of ``M`` is fixed and the propensities
-are again exact; with a stochastic explorer they are Monte-Carlo estimates.
+are again exact; with a stochastic explorer they are geometric inverse-propensity estimates
+(:mod:`explorec.policies.propensity`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from explorec.errors import check_range
-from explorec.policies.base import FeedbackBatch, FloatArray, IntArray, Policy, grow, top_k
+from explorec.policies.base import FeedbackBatch, FloatArray, IntArray, Policy, grow
+from explorec.types import CandidateFrame
 
 
 class BudgetedExploration(Policy):
@@ -54,7 +57,8 @@ class BudgetedExploration(Policy):
         Items shown fewer than this many times (as seen through ``update``) also count as cold.
     explorer : Policy, optional
         Chooses within the exploration pools (and learns from every feedback); uniform when None.
-        Its ``context`` is the rows of ``select``'s context for the pool members.
+        It sees the pool members' rows of the frame, with the columns it declares (the budget
+        requires what its explorer requires).
     seed, n_mc : see :class:`~explorec.policies.base.Policy`.
     """
 
@@ -87,9 +91,21 @@ class BudgetedExploration(Policy):
 
     def _reset_state(self) -> None:
         self.shows_ = np.zeros(0)
-        self._m: int = 0
         if self.explorer is not None:
             self.explorer.reset()
+
+    def columns_needed(self) -> tuple[str, ...]:
+        return () if self.explorer is None else self.explorer.columns_needed()
+
+    def design_matrix(self, frame: CandidateFrame) -> FloatArray | None:
+        return None if self.explorer is None else self.explorer.design_matrix(frame)
+
+    def _context_columns(self, context: Any, n: int) -> dict[str, npt.NDArray[Any]]:
+        return {} if self.explorer is None else self.explorer._context_columns(context, n)
+
+    def _check_frame(self, frame: CandidateFrame) -> None:
+        if self.explorer is not None:
+            self.explorer._check_frame(frame)
 
     def set_cold_items(self, items: npt.ArrayLike) -> None:
         """Replace the explicit set of cold items (new arrivals)."""
@@ -109,10 +125,11 @@ class BudgetedExploration(Policy):
         return cold
 
     def _plan(
-        self, items: IntArray, scores: FloatArray, k: int, m: int
+        self, frame: CandidateFrame, k: int, m: int
     ) -> tuple[IntArray, list[tuple[IntArray, int]], int]:
-        """For ``m`` wanted exploration slots: (exploited in order, [(pool, draws)], slots used)."""
-        order = top_k(scores, scores.shape[0])
+        """For ``m`` wanted exploration slots: (exploited rows in order, [(pool, draws)], slots used)."""
+        items, scores = frame.items, frame.scores.astype(np.float64)
+        order = np.arange(items.size, dtype=np.int64)  # rows come in position order
         threshold = np.quantile(scores, self.relevance_floor, method="lower") if scores.size else 0.0
         cold = self.is_cold(items)
         for m_eff in range(m, -1, -1):
@@ -136,75 +153,82 @@ class BudgetedExploration(Policy):
         return [(lo, 1.0 - frac), (lo + 1, frac)]
 
     # ------------------------------------------------------------------ policy hooks
-    def _rank_many(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator, n: int
-    ) -> IntArray:
-        return np.stack([self._rank(items, scores, k, context, rng) for _ in range(n)])
-
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
+    def _draws(
+        self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int
+    ) -> tuple[IntArray, IntArray]:
+        """``n`` draws: (rows int64[n, k] in display order, exploration slots used per draw int64[n])."""
         dist = self._m_distribution(k)
-        m = dist[0][0] if len(dist) == 1 else (dist[1][0] if rng.random() < dist[1][1] else dist[0][0])
-        exploited, pools, m_eff = self._plan(items, scores, k, m)
-        picks = [self._picks(pool, draws, items, scores, context, rng) for pool, draws in pools if draws > 0]
-        explored = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
-        if self.explorer is None:
-            explored = rng.permutation(explored)
-        self._m = m_eff
-        return np.concatenate([exploited, explored]).astype(np.int64)
+        if len(dist) == 1:
+            ms = np.full(n, dist[0][0], dtype=np.int64)
+        else:
+            ms = np.where(rng.random(n) < dist[1][1], dist[1][0], dist[0][0]).astype(np.int64)
+        ranks = np.empty((n, k), dtype=np.int64)
+        used = np.empty(n, dtype=np.int64)
+        for m in np.unique(ms):
+            idx = np.flatnonzero(ms == m)
+            exploited, pools, m_eff = self._plan(frame, k, int(m))
+            picks = [self._picks(frame, pool, draws, rng, idx.size) for pool, draws in pools if draws > 0]
+            explored = np.hstack(picks) if picks else np.zeros((idx.size, 0), dtype=np.int64)
+            if self.explorer is None and explored.shape[1] > 1:  # uniform order over the slots
+                order = np.argsort(rng.random(explored.shape), axis=1)
+                explored = np.take_along_axis(explored, order, axis=1)
+            ranks[idx] = np.hstack([np.tile(exploited, (idx.size, 1)), explored])
+            used[idx] = m_eff
+        return ranks, used
+
+    def _draw(
+        self, frame: CandidateFrame, k: int, rng: np.random.Generator
+    ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        ranks, used = self._draws(frame, k, rng, 1)
+        return ranks[0], np.arange(k) >= k - int(used[0])
+
+    def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
+        return self._draws(frame, k, rng, 1)[0][0]
+
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        return self._draws(frame, k, rng, n)[0]
 
     def _picks(
-        self,
-        pool: IntArray,
-        draws: int,
-        items: IntArray,
-        scores: FloatArray,
-        context: Any,
-        rng: np.random.Generator,
+        self, frame: CandidateFrame, pool: IntArray, draws: int, rng: np.random.Generator, n: int
     ) -> IntArray:
-        """``draws`` members of ``pool`` (candidate indices): uniform, or the explorer's first choices."""
+        """``n`` times ``draws`` members of ``pool`` (rows), int64[n, draws]: a uniform ordered sample
+        without replacement, or the explorer's first choices."""
         if self.explorer is None:
-            return np.asarray(rng.choice(pool, size=draws, replace=False), dtype=np.int64)
-        sub = None if context is None else np.asarray(context)[pool]
-        sub = self.explorer._check_context(sub, pool.size)
-        return pool[self.explorer._rank(items[pool], scores[pool], draws, sub, rng)]
+            keys = rng.random((n, pool.size))  # random keys: the first draws form a uniform sample
+            return np.asarray(pool[np.argsort(keys, axis=1)[:, :draws]], dtype=np.int64)
+        sub = frame.take(pool)
+        self.explorer._check_frame(sub)
+        return np.asarray(pool[self.explorer._rank_many(sub, draws, rng, n)], dtype=np.int64)
 
-    def _explorer_is_deterministic(self, items: IntArray, scores: FloatArray, context: Any) -> bool:
+    def _explorer_is_deterministic(self, frame: CandidateFrame) -> bool:
         assert self.explorer is not None
-        sub = self.explorer._check_context(context, items.size)
-        m = self.explorer._exact_matrix(items, scores, 1, sub)
+        m = self.explorer._exact_matrix(frame, 1)
         return m is not None and bool(np.all((m == 0) | (m == 1)))
 
-    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray | None:
-        n = scores.shape[0]
+    def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray | None:
+        n = len(frame)
         out = np.zeros((n, k))
         if self.explorer is not None:
-            if not self._explorer_is_deterministic(items, scores, context):
+            if not self._explorer_is_deterministic(frame):
                 return None
             for m, weight in self._m_distribution(k):
-                rank = self._rank_for(items, scores, k, context, m)
+                rank = self._rank_for(frame, k, m)
                 out[rank, np.arange(rank.size)] += weight
             return out
         for m, weight in self._m_distribution(k):
-            exploited, pools, m_eff = self._plan(items, scores, k, m)
+            exploited, pools, m_eff = self._plan(frame, k, m)
             out[exploited, np.arange(exploited.size)] += weight
             for pool, draws in pools:
                 if draws > 0:
                     out[pool[:, None], np.arange(k - m_eff, k)[None, :]] += weight * draws / pool.size / m_eff
         return out
 
-    def _rank_for(self, items: IntArray, scores: FloatArray, k: int, context: Any, m: int) -> IntArray:
+    def _rank_for(self, frame: CandidateFrame, k: int, m: int) -> IntArray:
         """The slate for a given ``M`` with a deterministic explorer."""
-        exploited, pools, _ = self._plan(items, scores, k, m)
+        exploited, pools, _ = self._plan(frame, k, m)
         rng = np.random.default_rng(0)  # unused by a deterministic explorer
-        picks = [self._picks(pool, draws, items, scores, context, rng) for pool, draws in pools if draws > 0]
+        picks = [self._picks(frame, pool, draws, rng, 1)[0] for pool, draws in pools if draws > 0]
         return np.concatenate([exploited, *picks]).astype(np.int64)
-
-    def _explored(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rank: IntArray
-    ) -> npt.NDArray[np.bool_]:
-        return np.arange(k) >= k - self._m
 
     def _update(self, batch: FeedbackBatch) -> None:
         self.shows_ = grow(self.shows_, int(batch.items.max()) + 1)

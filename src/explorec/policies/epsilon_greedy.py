@@ -2,12 +2,13 @@
 
 Each of the ``k`` slots is an exploration slot with probability ``epsilon``; the number of
 exploration slots is therefore ``M ~ Binomial(k, epsilon)``. The first ``k - M`` positions show the
-``k - M`` best-scored candidates in score order (exploitation), and the last ``M`` positions show a
-uniformly random ordered sample, without replacement, of the remaining candidates. The best items
-thus keep the most visible positions, and exploration only ever replaces the lower slots — unlike
-epsilon-greedy over whole lists, which shuffles everything ``epsilon`` of the time.
+first ``k - M`` candidates of the frame's order (the score order, or the re-rankers'; exploitation),
+and the last ``M`` positions show a uniformly random ordered sample, without replacement, of the
+remaining candidates. The best items thus keep the most visible positions, and exploration only
+ever replaces the lower slots — unlike epsilon-greedy over whole lists, which shuffles everything
+``epsilon`` of the time.
 
-Exact propensities (closed form). Let ``r`` be a candidate's rank by score (0 = best), ``n`` the
+Exact propensities (closed form). Let ``r`` be a candidate's rank in the frame's order (0 = first), ``n`` the
 number of candidates and ``B(m) = C(k, m) epsilon^m (1 - epsilon)^(k - m)``. Position ``j`` is an
 exploration slot when ``m >= k - j``; rank ``r`` is in the exploration pool when ``m >= k - r``, and
 each pool member is equally likely to be drawn into a given exploration slot, with probability
@@ -19,14 +20,13 @@ each pool member is equally likely to be drawn into a given exploration slot, wi
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import binom
 
 from explorec.errors import check_range
-from explorec.policies.base import FloatArray, IntArray, Policy, top_k
+from explorec.policies.base import FloatArray, IntArray, Policy
+from explorec.types import CandidateFrame
 
 
 def epsilon_greedy_rank_matrix(n: int, k: int, epsilon: float) -> FloatArray:
@@ -87,35 +87,26 @@ class EpsilonGreedy(Policy):
         check_range("epsilon", epsilon, 0.0, 1.0)
         super().__init__(seed=seed, n_mc=n_mc)
 
-    def _rank_many(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator, n: int
-    ) -> IntArray:
-        n_cand = scores.shape[0]
-        order = top_k(scores, n_cand)  # rank -> candidate index
+    def _draws(self, n_cand: int, k: int, rng: np.random.Generator, n: int) -> tuple[IntArray, IntArray]:
+        """``n`` draws: (rows int64[n, k] in display order, exploration slots per draw int64[n])."""
         m = rng.binomial(k, self.epsilon, size=n)  # [n] exploration slots per draw
         keys = rng.random((n, n_cand))  # [n, n_cand] random order of the exploration pool
         ranks = np.arange(n_cand)[None, :]
         exploited = ranks < (k - m)[:, None]  # [n, n_cand]
         keys = np.where(exploited, ranks - n_cand - 1.0, keys)  # exploited ranks first, in rank order
-        sel = np.argsort(keys, axis=1, kind="stable")[:, :k]  # [n, k] ranks in display order
-        self._last_m = m
-        return order[sel].astype(np.int64)
+        return np.argsort(keys, axis=1, kind="stable")[:, :k].astype(np.int64), m
 
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
-        return self._rank_many(items, scores, k, context, rng, 1)[0]
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        return self._draws(len(frame), k, rng, n)[0]
 
-    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray:
-        n = scores.shape[0]
-        order = top_k(scores, n)
-        by_rank = epsilon_greedy_rank_matrix(n, k, self.epsilon)  # [n, k] indexed by rank
-        out = np.empty_like(by_rank)
-        out[order] = by_rank
-        return out
+    def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
+        return self._draws(len(frame), k, rng, 1)[0][0]
 
-    def _explored(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rank: IntArray
-    ) -> npt.NDArray[np.bool_]:
-        m = int(self._last_m[0])
-        return np.arange(k) >= k - m
+    def _draw(
+        self, frame: CandidateFrame, k: int, rng: np.random.Generator
+    ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        ranks, m = self._draws(len(frame), k, rng, 1)
+        return ranks[0], np.arange(k) >= k - int(m[0])
+
+    def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray:
+        return epsilon_greedy_rank_matrix(len(frame), k, self.epsilon)  # rows are in rank order

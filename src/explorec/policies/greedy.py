@@ -1,16 +1,17 @@
-"""Greedy: show the ``k`` best-scored candidates; no exploration."""
+"""Greedy: show the first ``k`` candidates in the frame's order; no exploration."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import numpy.typing as npt
 
-from explorec.policies.base import FloatArray, IntArray, Policy, one_hot_matrix, top_k
+from explorec.policies.base import FloatArray, IntArray, Policy, one_hot_matrix
+from explorec.types import CandidateFrame
 
 
 class Greedy(Policy):
-    """Top-``k`` by score (ties: earlier candidate first). Every propensity is exactly 1.
+    """The first ``k`` candidates in the frame's order: the score order (ties: lower item index), or
+    the re-rankers' order when they ran. Every propensity is exactly 1.
 
     Greedy learns nothing itself; the model behind it learns on refit.
 
@@ -27,10 +28,14 @@ class Greedy(Policy):
     def __init__(self, *, seed: int = 0, n_mc: int = 1000) -> None:
         super().__init__(seed=seed, n_mc=n_mc)
 
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
-        return top_k(scores, k)
+    def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
+        return np.arange(k, dtype=np.int64)  # rows come in position order
 
-    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray:
-        return one_hot_matrix(top_k(scores, k), scores.shape[0])
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        return np.tile(self._rank(frame, k, rng), (n, 1))
+
+    def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray:
+        return one_hot_matrix(np.arange(k, dtype=np.int64), len(frame))
+
+    def _explored(self, frame: CandidateFrame, k: int, rank: IntArray) -> npt.NDArray[np.bool_]:
+        return np.zeros(k, dtype=bool)

@@ -1,9 +1,10 @@
 """LinUCB (Li, Chu, Langford & Schapire, WWW 2010): disjoint and hybrid linear models with
 upper-confidence ranking, updated incrementally with the Sherman-Morrison formula.
 
-Every candidate comes with a feature row (``context``, float[n, d]): for instance the item's
-vector from the language model (``explorec.encoders.item_vectors``) multiplied element-wise by the
-user's profile, plus the model score. The policy shows the ``k`` candidates with the largest
+Every candidate comes with a feature row (the frame's ``features`` column, float[n, d]): for
+instance the item's vector from the language model (``explorec.encoders.item_vectors``) multiplied
+element-wise by the user's profile, plus the model score. The policy shows the ``k`` candidates
+with the largest
 
 * disjoint (Algorithm 1): ``x . theta_a + alpha * sqrt(x^T A_a^-1 x)`` with one ridge model per item
   ``a`` (``A_a = lambda I + sum x x^T``, ``theta_a = A_a^-1 b_a``), or one model shared by every item
@@ -36,6 +37,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from explorec.errors import ConfigError, DataError
 from explorec.policies.base import (
@@ -43,11 +45,12 @@ from explorec.policies.base import (
     FloatArray,
     IntArray,
     Policy,
-    check_context_matrix,
+    check_feature_rows,
     one_hot_matrix,
     position_weights,
     top_k,
 )
+from explorec.types import CandidateFrame
 
 
 def sherman_morrison(a_inv: FloatArray, x: FloatArray) -> FloatArray:
@@ -102,25 +105,28 @@ class _OptimisticIndex(Policy):
     def estimates(self, items: IntArray, context: FloatArray) -> tuple[FloatArray, FloatArray]:
         raise NotImplementedError
 
-    def _check_context(self, context: Any, n: int) -> FloatArray:
-        x = check_context_matrix(context, n, type(self).__name__)
-        self._init_dim(x.shape[1])
-        return x
+    def design_matrix(self, frame: CandidateFrame) -> FloatArray:
+        return check_feature_rows(frame.column("features"), len(frame), type(self).__name__)
 
-    def _index(self, items: IntArray, scores: FloatArray, context: FloatArray) -> FloatArray:
-        mean, width = self.estimates(items, context)
-        return (scores if self.offset else 0.0) + mean + self.alpha * width
+    def _check_frame(self, frame: CandidateFrame) -> None:
+        self._init_dim(self.design_matrix(frame).shape[1])
 
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
-        return top_k(self._index(items, scores, context), k)
+    def _index(self, frame: CandidateFrame) -> FloatArray:
+        mean, width = self.estimates(frame.items, self.design_matrix(frame))
+        return (frame.scores.astype(np.float64) if self.offset else 0.0) + mean + self.alpha * width
 
-    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray:
-        return one_hot_matrix(top_k(self._index(items, scores, context), k), scores.shape[0])
+    def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
+        return top_k(self._index(frame), k)
 
-    def _point_scores(self, items: IntArray, scores: FloatArray, context: Any) -> FloatArray:
-        return (scores if self.offset else 0.0) + self.estimates(items, context)[0]
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        return np.tile(self._rank(frame, k, rng), (n, 1))  # deterministic given the state
+
+    def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray:
+        return one_hot_matrix(self._rank(frame, k, self.rng_), len(frame))
+
+    def _point_scores(self, frame: CandidateFrame) -> FloatArray:
+        mean = self.estimates(frame.items, self.design_matrix(frame))[0]
+        return np.asarray((frame.scores if self.offset else 0.0) + mean, dtype=np.float64)
 
 
 class LinUCB(_OptimisticIndex):
@@ -140,10 +146,12 @@ class LinUCB(_OptimisticIndex):
         Take the candidate score as prior mean and learn the residual.
     seed, n_mc : see :class:`~explorec.policies.base.Policy`.
 
-    ``select`` needs ``context``: float[n_candidates, d], one feature row per candidate.
+    ``select`` needs the frame's ``features`` column: float[n_candidates, d], one feature row per
+    candidate (``context=`` is the shorthand).
     """
 
     name = "linucb"
+    requires = ("features",)
 
     def __init__(
         self,
@@ -255,6 +263,8 @@ class HybridLinUCB(_OptimisticIndex):
     """
 
     name = "linucb-hybrid"
+    #: ``features`` are the shared part ``z`` (``shared_dim`` columns), ``arm_features`` the per-item part
+    requires = ("features", "arm_features")
 
     def __init__(
         self,
@@ -288,6 +298,20 @@ class HybridLinUCB(_OptimisticIndex):
         self.a_inv_ = np.zeros((0, 0, 0))  # [n_arms, d, d]
         self.bmat_ = np.zeros((0, 0, k))  # [n_arms, d, k]
         self.b_ = np.zeros((0, 0))  # [n_arms, d]
+
+    def design_matrix(self, frame: CandidateFrame) -> FloatArray:
+        z = check_feature_rows(frame.column("features"), len(frame), "HybridLinUCB")
+        x = check_feature_rows(frame.column("arm_features"), len(frame), "HybridLinUCB", "arm_features")
+        if z.shape[1] != self.shared_dim:
+            raise ConfigError(
+                f"HybridLinUCB: the features column has {z.shape[1]} columns but "
+                f"shared_dim={self.shared_dim}; set shared_dim={z.shape[1]}"
+            )
+        return np.hstack([z, x])
+
+    def _context_columns(self, context: Any, n: int) -> dict[str, npt.NDArray[Any]]:
+        x = check_feature_rows(context, n, "HybridLinUCB", "context")
+        return {"features": x[:, : self.shared_dim], "arm_features": x[:, self.shared_dim :]}
 
     def _init_dim(self, total: int) -> None:
         d = total - self.shared_dim

@@ -6,10 +6,13 @@ Plackett 1975, Luce 1959). Draws use the Gumbel-top-k trick: the ``k`` largest o
 ``s_i / temperature + G_i`` with i.i.d. standard Gumbel ``G_i`` form an exact Plackett-Luce sample
 (Kool, van Hoof & Welling 2019).
 
+The logits are the frame's own model scores (a re-ranker's order is not used: the draw is over
+scores, as Plackett-Luce defines it).
+
 Propensities. ``P(i at position 0)`` is the softmax itself (exact). For later positions the marginal
-``P(i at position j)`` sums over every ordered prefix of length ``j`` (``O(n^j)`` terms), so it is
-estimated by Monte Carlo (:mod:`explorec.policies.propensity`); the slate records
-``propensity_method = "exact[0]+monte-carlo:N"`` (or ``"exact"`` when ``k = 1``).
+``P(i at position j)`` sums over every ordered prefix of length ``j`` (``O(n^j)`` terms), so its
+inverse is estimated by the geometric estimator (:mod:`explorec.policies.propensity`); the slate
+records ``propensity_method = "exact[0]+geometric:N"`` (or ``"exact"`` when ``k = 1``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from explorec.errors import ConfigError
-from explorec.policies.base import FloatArray, IntArray, Policy, _as_candidates, top_k_rows
+from explorec.policies.base import FloatArray, IntArray, Policy, top_k
+from explorec.types import CandidateFrame
 
 
 class Softmax(Policy):
@@ -46,7 +51,7 @@ class Softmax(Policy):
         self.standardize = standardize
         super().__init__(seed=seed, n_mc=n_mc)
 
-    def logits(self, scores: FloatArray) -> FloatArray:
+    def logits(self, scores: npt.ArrayLike) -> FloatArray:
         """float64[n]: the Plackett-Luce log-weights of the candidates."""
         s = np.asarray(scores, dtype=np.float64)
         if self.standardize and s.size > 1:
@@ -54,27 +59,23 @@ class Softmax(Policy):
             s = (s - s.mean()) / (sd if sd > 0 else 1.0)
         return s / self.temperature
 
-    def first_position_probabilities(self, scores: FloatArray) -> FloatArray:
+    def first_position_probabilities(self, scores: npt.ArrayLike) -> FloatArray:
         """Exact ``P(i at position 0)``: the softmax of the logits, float64[n]."""
         z = self.logits(scores)
         e = np.exp(z - z.max())
         return e / e.sum()
 
-    def _rank_many(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator, n: int
-    ) -> IntArray:
-        z = self.logits(scores)
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        z = self.logits(frame.scores)
         keys = z[None, :] + rng.gumbel(size=(n, z.shape[0]))  # [n, n_cand]
-        return top_k_rows(keys, k)
+        return top_k(keys, k)
 
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
-        return self._rank_many(items, scores, k, context, rng, 1)[0]
+    def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
+        return self._rank_many(frame, k, rng, 1)[0]
 
-    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray | None:
+    def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray | None:
         if k == 1:
-            return self.first_position_probabilities(scores)[:, None]
+            return self.first_position_probabilities(frame.scores)[:, None]
         return None
 
     def propensity_matrix(
@@ -89,15 +90,15 @@ class Softmax(Policy):
         matrix, method = super().propensity_matrix(candidates, k, scores=scores, context=context)
         if method == "exact":
             return matrix, method
-        _, sc = _as_candidates(candidates, scores)
-        matrix[:, 0] = self.first_position_probabilities(sc)
+        frame, rows, _ = self._frame(candidates, scores, context)
+        matrix[:, 0] = 0.0
+        matrix[rows, 0] = self.first_position_probabilities(frame.scores)
         return matrix, f"exact[0]+{method}"
 
-    def _propensities(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rank: IntArray
-    ) -> tuple[FloatArray, str]:
+    def _propensities(self, frame: CandidateFrame, k: int, rank: IntArray) -> tuple[FloatArray, str]:
+        first = self.first_position_probabilities(frame.scores)
         if k == 1:
-            return self.first_position_probabilities(scores)[rank], "exact"
-        props = self._monte_carlo(items, scores, k, context, rank)
-        props[0] = self.first_position_probabilities(scores)[rank[0]]
-        return props, f"exact[0]+monte-carlo:{self.n_mc}"
+            return first[rank], "exact"
+        props = self._geometric(frame, k, rank)
+        props[0] = first[rank[0]]
+        return props, f"exact[0]+geometric:{self.n_mc}"

@@ -10,15 +10,14 @@ the production prior of the Open Bandit Dataset's Bernoulli TS) or centred on th
 ``A = lambda I + sum x x^T`` (inverse kept by Sherman-Morrison updates) and ``theta_hat = A^-1 b``,
 draws ``theta`` and shows the ``k`` candidates with the largest ``x_c . theta``.
 
-Neither has a closed-form position marginal for ``k`` of ``n`` arms, so the slate's propensities are
-Monte-Carlo estimates over ``n_mc`` further posterior draws (see
-:mod:`explorec.policies.propensity`); ``propensity_method`` records ``"monte-carlo:N"``.
+Neither has a closed-form position marginal for ``k`` of ``n`` arms, so the slate's propensities come
+from the geometric inverse-propensity estimator over further posterior draws, capped at ``n_mc``
+(see :mod:`explorec.policies.propensity`); ``propensity_method`` records ``"geometric:N"``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,12 +28,13 @@ from explorec.policies.base import (
     FloatArray,
     IntArray,
     Policy,
-    check_context_matrix,
+    check_feature_rows,
     position_weights,
-    top_k_rows,
+    top_k,
 )
 from explorec.policies.linucb import RidgeState, _targets
 from explorec.policies.ucb import ArmStats
+from explorec.types import CandidateFrame
 
 
 class BernoulliTS(Policy):
@@ -105,20 +105,16 @@ class BernoulliTS(Policy):
         shows, clicks = self.stats_.get(items)
         return a + clicks, b + np.maximum(shows - clicks, 0.0)
 
-    def _rank_many(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator, n: int
-    ) -> IntArray:
-        a, b = self.posterior(items, scores)
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        a, b = self.posterior(frame.items, frame.scores.astype(np.float64))
         draws = rng.beta(a[None, :], b[None, :], size=(n, a.shape[0]))  # [n, n_cand]
-        return top_k_rows(draws, k)
+        return top_k(draws, k)
 
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
-        return self._rank_many(items, scores, k, context, rng, 1)[0]
+    def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
+        return self._rank_many(frame, k, rng, 1)[0]
 
-    def _point_scores(self, items: IntArray, scores: FloatArray, context: Any) -> FloatArray:
-        a, b = self.posterior(items, scores)
+    def _point_scores(self, frame: CandidateFrame) -> FloatArray:
+        a, b = self.posterior(frame.items, frame.scores.astype(np.float64))
         return a / (a + b)
 
     def _update(self, batch: FeedbackBatch) -> None:
@@ -146,10 +142,12 @@ class LinearTS(Policy):
         Take the candidate score as prior mean and learn the residual (see ``LinUCB``).
     seed, n_mc : see :class:`~explorec.policies.base.Policy`.
 
-    ``select`` needs ``context``: float[n_candidates, d], one feature row per candidate.
+    ``select`` needs the frame's ``features`` column: float[n_candidates, d], one feature row per
+    candidate (``context=`` is the shorthand).
     """
 
     name = "lints"
+    requires = ("features",)
 
     def __init__(
         self,
@@ -174,15 +172,17 @@ class LinearTS(Policy):
     def _reset_state(self) -> None:
         self.state_: RidgeState | None = None
 
-    def _check_context(self, context: Any, n: int) -> FloatArray:
-        x = check_context_matrix(context, n, "LinearTS")
+    def design_matrix(self, frame: CandidateFrame) -> FloatArray:
+        return check_feature_rows(frame.column("features"), len(frame), "LinearTS")
+
+    def _check_frame(self, frame: CandidateFrame) -> None:
+        x = self.design_matrix(frame)
         if self.state_ is None:
             self.state_ = RidgeState(x.shape[1], self.ridge)
         elif x.shape[1] != self.state_.dim:
             raise DataError(
-                f"LinearTS: context has {x.shape[1]} columns, the policy learned {self.state_.dim}"
+                f"LinearTS: the features have {x.shape[1]} columns, the policy learned {self.state_.dim}"
             )
-        return x
 
     def _thetas(self, rng: np.random.Generator, n: int) -> FloatArray:
         assert self.state_ is not None
@@ -191,22 +191,19 @@ class LinearTS(Policy):
         z = rng.standard_normal((n, theta.shape[0]))  # [n, d]
         return theta[None, :] + self.v * z @ chol.T  # [n, d]
 
-    def _rank_many(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator, n: int
-    ) -> IntArray:
-        values = self._thetas(rng, n) @ context.T  # [n, n_cand]
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        values = self._thetas(rng, n) @ self.design_matrix(frame).T  # [n, n_cand]
         if self.offset:
-            values = values + scores[None, :]
-        return top_k_rows(values, k)
+            values = values + frame.scores.astype(np.float64)[None, :]
+        return top_k(values, k)
 
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
-        return self._rank_many(items, scores, k, context, rng, 1)[0]
+    def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
+        return self._rank_many(frame, k, rng, 1)[0]
 
-    def _point_scores(self, items: IntArray, scores: FloatArray, context: Any) -> FloatArray:
+    def _point_scores(self, frame: CandidateFrame) -> FloatArray:
         assert self.state_ is not None
-        return np.asarray(context @ self.state_.theta() + (scores if self.offset else 0.0), dtype=np.float64)
+        mean = self.design_matrix(frame) @ self.state_.theta()
+        return np.asarray(mean + (frame.scores if self.offset else 0.0), dtype=np.float64)
 
     def _update(self, batch: FeedbackBatch) -> None:
         if batch.contexts is None:

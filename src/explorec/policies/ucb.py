@@ -19,7 +19,6 @@ The index is deterministic given the state, so the slate's propensities are exac
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from explorec.policies.base import (
     position_weights,
     top_k,
 )
+from explorec.types import CandidateFrame
 
 
 class ArmStats:
@@ -118,16 +118,17 @@ class UCB(Policy):
             index = np.where(finite, index, top + 1.0 + spread)
         return index
 
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
-        return top_k(self._index(items, scores), k)
+    def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
+        return top_k(self._index(frame.items, frame.scores.astype(np.float64)), k)
 
-    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray:
-        return one_hot_matrix(top_k(self._index(items, scores), k), scores.shape[0])
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        return np.tile(self._rank(frame, k, rng), (n, 1))  # deterministic given the state
 
-    def _point_scores(self, items: IntArray, scores: FloatArray, context: Any) -> FloatArray:
-        mean, _ = self.indices(items, scores)
+    def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray:
+        return one_hot_matrix(self._rank(frame, k, self.rng_), len(frame))
+
+    def _point_scores(self, frame: CandidateFrame) -> FloatArray:
+        mean, _ = self.indices(frame.items, frame.scores.astype(np.float64))
         return mean
 
     def _update(self, batch: FeedbackBatch) -> None:

@@ -7,20 +7,21 @@ model is unsure about get a bonus ("optimism in the face of uncertainty", Auer 2
 ``sample=True`` each candidate's score is drawn from ``N(mean, std^2)`` instead (Gaussian Thompson
 sampling).
 
-Propensities: exact (1) for the deterministic optimistic rule; Monte-Carlo over further draws when
-sampling.
+The standard deviations come in the frame's ``uncertainty`` column (``requires``), built by
+:func:`explorec.pipeline.build_columns` from a model's ``score_uncertainty``.
+
+Propensities: exact (1) for the deterministic optimistic rule; the geometric inverse-propensity
+estimate (:mod:`explorec.policies.propensity`) when sampling.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from explorec.errors import ConfigError, DataError
-from explorec.policies.base import FloatArray, IntArray, Policy, one_hot_matrix, top_k, top_k_rows
-from explorec.types import Slate
+from explorec.policies.base import FloatArray, IntArray, Policy, one_hot_matrix, top_k
+from explorec.types import CandidateFrame, Slate
 
 
 class UncertaintyPolicy(Policy):
@@ -34,11 +35,13 @@ class UncertaintyPolicy(Policy):
         Draw scores from ``N(mean, std^2)`` instead of adding ``beta * std``.
     seed, n_mc : see :class:`~explorec.policies.base.Policy`.
 
-    ``select(candidates, k, context=std)``: the candidates' scores are the means and ``context`` the
-    standard deviations, float[n] >= 0. :meth:`select_from` takes the two arrays directly.
+    ``select(frame, k)``: the frame's scores are the means and its ``uncertainty`` column the
+    standard deviations, float[n] >= 0 (``context=std`` is the shorthand). :meth:`select_from` takes
+    the two arrays directly.
     """
 
     name = "uncertainty"
+    requires = ("uncertainty",)
 
     def __init__(self, *, beta: float = 1.0, sample: bool = False, seed: int = 0, n_mc: int = 1000) -> None:
         if beta < 0:
@@ -55,34 +58,35 @@ class UncertaintyPolicy(Policy):
         it = np.arange(m.shape[0]) if items is None else np.asarray(items, dtype=np.int64).reshape(-1)
         return self.select(it, k, scores=m, context=std)
 
-    def _check_context(self, context: Any, n: int) -> FloatArray:
-        if context is None:
-            raise ConfigError("UncertaintyPolicy needs context=std, float[n_candidates]")
-        std = np.asarray(context, dtype=np.float64).reshape(-1)
-        if std.shape[0] != n:
-            raise DataError(f"UncertaintyPolicy: {std.shape[0]} standard deviations for {n} candidates")
+    def _check_frame(self, frame: CandidateFrame) -> None:
+        std = np.asarray(frame.column("uncertainty"), dtype=np.float64)
+        if std.shape != (len(frame),):
+            raise DataError(f"UncertaintyPolicy: {std.shape} standard deviations for {len(frame)} candidates")
         bad = ~np.isfinite(std) | (std < 0)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
-            raise DataError(f"UncertaintyPolicy: std of candidate {j} is {std[j]}; must be finite and >= 0")
-        return std
+            raise DataError(
+                f"UncertaintyPolicy: std of item {int(frame.items[j])} is {std[j]}; must be finite and >= 0"
+            )
 
-    def _rank_many(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator, n: int
-    ) -> IntArray:
+    @staticmethod
+    def _mean_std(frame: CandidateFrame) -> tuple[FloatArray, FloatArray]:
+        return frame.scores.astype(np.float64), np.asarray(frame.column("uncertainty"), dtype=np.float64)
+
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
         if not self.sample:
-            return np.tile(self._rank(items, scores, k, context, rng), (n, 1))
-        draws = scores[None, :] + context[None, :] * rng.standard_normal((n, scores.shape[0]))  # [n, n_cand]
-        return top_k_rows(draws, k)
+            return np.tile(self._rank(frame, k, rng), (n, 1))
+        mean, std = self._mean_std(frame)
+        draws = mean[None, :] + std[None, :] * rng.standard_normal((n, mean.shape[0]))  # [n, n_cand]
+        return top_k(draws, k)
 
-    def _rank(
-        self, items: IntArray, scores: FloatArray, k: int, context: Any, rng: np.random.Generator
-    ) -> IntArray:
+    def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
         if self.sample:
-            return self._rank_many(items, scores, k, context, rng, 1)[0]
-        return top_k(scores + self.beta * context, k)
+            return self._rank_many(frame, k, rng, 1)[0]
+        mean, std = self._mean_std(frame)
+        return top_k(mean + self.beta * std, k)
 
-    def _exact_matrix(self, items: IntArray, scores: FloatArray, k: int, context: Any) -> FloatArray | None:
+    def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray | None:
         if self.sample:
             return None
-        return one_hot_matrix(top_k(scores + self.beta * context, k), scores.shape[0])
+        return one_hot_matrix(self._rank(frame, k, self.rng_), len(frame))

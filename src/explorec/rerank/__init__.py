@@ -2,7 +2,7 @@
 
 They sit between scoring and the exploration policy in :func:`explorec.pipeline.recommend`; the
 policy stays the only random stage. See :mod:`explorec.rerank.base` for the shared conventions
-(rank-consistent output scores, ``k`` larger than the list, errors) and :mod:`explorec.rerank.spec`
+(each item keeps its own score, ``k`` larger than the list, errors) and :mod:`explorec.rerank.spec`
 for the ``--rerank`` grammar.
 
 Examples
@@ -21,8 +21,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from explorec.errors import DataError, check_positive_int
+from explorec.ranking import apply_mask, mask_matrix, top_k
 from explorec.rerank.base import RerankContext, Reranker, category_matrix, popularity_buckets
 from explorec.rerank.calibration import Calibration
 from explorec.rerank.debias import PopularityDebias
@@ -30,7 +32,7 @@ from explorec.rerank.dpp import DPP, greedy_map
 from explorec.rerank.fairness import FairExposure
 from explorec.rerank.mmr import MMR
 from explorec.rerank.spec import RerankChain, parse_rerank_spec
-from explorec.types import ScoredItems
+from explorec.types import CandidateFrame
 
 __all__ = [
     "DPP",
@@ -42,6 +44,7 @@ __all__ = [
     "RerankContext",
     "Reranker",
     "apply_rerankers",
+    "as_chain",
     "category_matrix",
     "greedy_map",
     "parse_rerank_spec",
@@ -57,36 +60,25 @@ def top_candidates(
     n_candidates: int,
     *,
     masked: npt.NDArray[np.bool_] | None = None,
-) -> list[ScoredItems]:
+) -> list[CandidateFrame]:
     """The ``n_candidates`` best items of each row, best first (ties: lower item index first).
 
-    Masked and non-finite entries are never candidates, so a row may yield fewer.
+    Masked entries (see :func:`explorec.ranking.mask_matrix`) are never candidates, so a row may
+    yield fewer; NaN scores raise ``DataError``.
     """
     n_candidates = check_positive_int("n_candidates", n_candidates)
-    s = np.array(scores, dtype=np.float32, ndmin=2)  # copy [B, n_items]
-    if masked is not None:
-        if masked.shape != s.shape:
-            raise DataError(f"masked has shape {masked.shape}, scores {s.shape}")
-        s[masked] = -np.inf
-    s[~np.isfinite(s)] = -np.inf
-    n = min(n_candidates, s.shape[1])
-    part = (
-        np.argpartition(-s, n - 1, axis=1)[:, :n]
-        if n < s.shape[1]
-        else np.tile(np.arange(s.shape[1]), (s.shape[0], 1))
-    )
+    s = apply_mask(scores, masked)  # [B, n_items], masked = -inf
+    pos = top_k(s, n_candidates)  # [B, n] column = item index, ties: lower item
     out = []
-    for row, idx in zip(s, part, strict=True):
+    for row, idx in zip(s, pos, strict=True):
         vals = row[idx]
-        order = np.lexsort((idx, -vals))
-        idx, vals = idx[order], vals[order]
-        keep = np.isfinite(vals)
-        out.append(ScoredItems(idx[keep].astype(np.int64), vals[keep].astype(np.float32)))
+        keep = vals > -np.inf
+        out.append(CandidateFrame(idx[keep], vals[keep], np.arange(int(keep.sum()), dtype=np.int64)))
     return out
 
 
 def apply_rerankers(
-    scores_or_candidates: npt.ArrayLike | ScoredItems | Sequence[ScoredItems],
+    scores_or_candidates: npt.ArrayLike | CandidateFrame | Sequence[CandidateFrame],
     rerankers: Reranker | Sequence[Reranker] | str,
     k: int,
     item_vectors: npt.ArrayLike | None = None,
@@ -96,12 +88,12 @@ def apply_rerankers(
     exclude_seen: bool = True,
     masked: npt.NDArray[np.bool_] | None = None,
     n_candidates: int = 100,
-) -> list[ScoredItems]:
+) -> list[CandidateFrame]:
     """Re-rank a batch: what the pipeline's ``recommend()`` and the CLI's ``--rerank`` call.
 
     Parameters
     ----------
-    scores_or_candidates : float[B, n_items], ScoredItems or sequence of ScoredItems
+    scores_or_candidates : float[B, n_items], CandidateFrame or sequence of CandidateFrame
         A score matrix (the top ``n_candidates`` unmasked items of each row become the candidates)
         or ready candidate lists.
     rerankers : Reranker, sequence of Reranker, or spec string (``"mmr:0.3,fair:0.5"``)
@@ -124,14 +116,14 @@ def apply_rerankers(
 
     Returns
     -------
-    list of ScoredItems, one per row (per candidate list).
+    list of CandidateFrame, one per row (per candidate list).
     """
     k = check_positive_int("k", k)
-    chain = _as_chain(rerankers)
-    if isinstance(scores_or_candidates, ScoredItems):
+    chain = as_chain(rerankers)
+    if isinstance(scores_or_candidates, CandidateFrame):
         cand_lists = [scores_or_candidates]
     elif isinstance(scores_or_candidates, Sequence) and all(
-        isinstance(c, ScoredItems) for c in scores_or_candidates
+        isinstance(c, CandidateFrame) for c in scores_or_candidates
     ):
         cand_lists = list(scores_or_candidates)  # type: ignore[arg-type]
     else:
@@ -141,8 +133,7 @@ def apply_rerankers(
         mask = np.zeros(s.shape, dtype=bool) if masked is None else masked.copy()
         if histories is not None and exclude_seen:
             _check_rows(histories, s.shape[0])
-            for row, hist in enumerate(histories):
-                mask[row, np.asarray(hist, dtype=np.int64)] = True
+            mask |= mask_matrix(np.arange(s.shape[0]), s.shape[1], seen=_rows_csr(histories, s.shape[1]))
         cand_lists = top_candidates(s, max(n_candidates, k), masked=mask)
     if histories is not None:
         _check_rows(histories, len(cand_lists))
@@ -154,7 +145,8 @@ def apply_rerankers(
     return out
 
 
-def _as_chain(rerankers: Reranker | Sequence[Reranker] | str) -> RerankChain:
+def as_chain(rerankers: Reranker | Sequence[Reranker] | str) -> RerankChain:
+    """One ``RerankChain`` from a re-ranker, a sequence of them or a spec string."""
     if isinstance(rerankers, str):
         return parse_rerank_spec(rerankers)
     if isinstance(rerankers, RerankChain):
@@ -162,6 +154,13 @@ def _as_chain(rerankers: Reranker | Sequence[Reranker] | str) -> RerankChain:
     if isinstance(rerankers, Reranker):
         return RerankChain([rerankers])
     return RerankChain(list(rerankers))
+
+
+def _rows_csr(histories: Sequence[npt.ArrayLike], n_items: int) -> sp.csr_matrix:
+    rows = [np.asarray(h, dtype=np.int64).reshape(-1) for h in histories]
+    indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
+    indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    return sp.csr_matrix((np.ones(indices.size, dtype=bool), indices, indptr), shape=(len(rows), n_items))
 
 
 def _check_rows(histories: Sequence[npt.ArrayLike], n_rows: int) -> None:

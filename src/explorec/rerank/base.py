@@ -1,16 +1,20 @@
 """The re-ranker interface and what re-rankers share.
 
-A re-ranker takes one user's candidate list (``ScoredItems``) and returns a list of at most ``k`` of
-those items in a new order. Re-rankers are **deterministic**: the exploration policy, which comes
-after them in :func:`explorec.pipeline.recommend`, is the only random stage.
+A re-ranker takes one user's candidates (a :class:`~explorec.types.CandidateFrame`) and returns a
+frame of at most ``k`` of those items in a new order. Re-rankers are **deterministic**: the
+exploration policy, which comes after them in :func:`explorec.pipeline.recommend`, is the only random stage.
 
 Conventions every re-ranker here follows (documented once, relied on by the pipeline):
 
-* **Order is the answer, and scores agree with it.** The returned items are best first. The
-  returned scores are *rank-consistent*: position ``t`` carries the ``t``-th largest input score
-  (score re-writers such as :class:`~explorec.rerank.debias.PopularityDebias` return their adjusted
-  scores instead, which are sorted by construction). So a later stage that sorts by score
-  (``ScoredItems.top``, a score-based policy) keeps the re-ranked order and sees the same scale.
+* **Order is the answer; scores stay each item's own.** A re-ranker returns a
+  :class:`~explorec.types.CandidateFrame` of the picked rows in the new order (``positions`` =
+  ``0..k-1``); every row keeps its own model score and its columns. A score re-writer such as
+  :class:`~explorec.rerank.debias.PopularityDebias` writes its adjusted scores into the
+  ``rerank_score`` column, which later re-rankers use as relevance; the model score is never
+  replaced, so the slate and the impression log record what the model said about each item.
+* **Input order.** ``_select`` sees the unmasked rows in the previous stage's order (the score order
+  for the first stage, ties: lower item index) and the relevance values aligned with them; "the
+  first" among equals is the earlier one in that order. Masked rows are never returned.
 * **Relevance** inside a trade-off objective is the candidate score min-max normalised to ``[0, 1]``
   over the candidate list (all ones when every score is equal), so a weight means the same for an
   EASE score, a cosine or a popularity count.
@@ -32,7 +36,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from explorec.errors import ConfigError, DataError, check_positive_int
-from explorec.types import ScoredItems
+from explorec.types import CandidateFrame
 
 if TYPE_CHECKING:
     from explorec.data.interactions import Catalog, Interactions
@@ -222,32 +226,35 @@ def popularity_buckets(popularity: npt.ArrayLike, *, n_buckets: int = 3) -> I64:
 class Reranker(ABC):
     """Re-orders one user's candidates; subclasses implement ``_select``.
 
-    The public :meth:`rerank` validates the input, handles ``k > len(candidates)``, sorts candidates
-    best first (stable, so ties keep their input order) and turns the selected order into the output
-    (rank-consistent scores, see the module docstring).
+    The public :meth:`rerank` validates the input, drops masked rows, handles ``k > len(candidates)``
+    and turns the selected order into the output frame (own scores kept, see the module docstring).
     """
 
     #: spec name (``parse_rerank_spec``)
     name: ClassVar[str] = ""
-    #: True when the re-ranker writes its own scores instead of rank-consistent ones
+    #: True when the re-ranker writes adjusted scores (into the ``rerank_score`` column)
     rescoring: ClassVar[bool] = False
+
+    #: frame columns the re-ranker reads (none: item-level side information comes from the
+    #: ``RerankContext`` and ``item_vectors``)
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def rerank(
         self,
-        candidates: ScoredItems,
+        candidates: CandidateFrame,
         k: int,
         *,
         item_vectors: npt.ArrayLike | None = None,
         context: RerankContext | None = None,
-    ) -> ScoredItems:
+    ) -> CandidateFrame:
         """Select and order at most ``k`` of ``candidates``.
 
         Parameters
         ----------
-        candidates : ScoredItems
-            One user's candidates (internal item ids, model scores); any order.
+        candidates : CandidateFrame
+            One user's candidates (internal item ids, own model scores, the order so far).
         k : int
-            How many to return (all candidates when fewer exist; logged).
+            How many to return (all unmasked candidates when fewer exist; logged).
         item_vectors : float[n_items, dim], optional
             Vectors of *all* items, indexed by internal item id (MMR, DPP).
         context : RerankContext, optional
@@ -255,21 +262,24 @@ class Reranker(ABC):
 
         Returns
         -------
-        ScoredItems
-            ``min(k, len(candidates))`` distinct candidate items, best first.
+        CandidateFrame
+            ``min(k, n_unmasked)`` distinct candidate rows in the new order, own scores kept.
         """
         k = check_positive_int("k", k)
-        n = len(candidates)
+        frame = candidates.unmasked()  # rows in the previous stage's order, masked rows dropped
+        n = len(frame)
         if n == 0:
-            return ScoredItems(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-        scores = np.asarray(candidates.scores, dtype=np.float64)
-        if not np.isfinite(scores).all():
-            bad = int(np.flatnonzero(~np.isfinite(scores))[0])
+            return frame
+        values = np.asarray(
+            frame.column("rerank_score") if frame.has("rerank_score") else frame.scores, dtype=np.float64
+        )
+        if not np.isfinite(values).all():
+            bad = int(np.flatnonzero(~np.isfinite(values))[0])
             raise DataError(
-                f"{type(self).__name__}.rerank: candidate {bad} (item {int(candidates.items[bad])}) has "
-                f"score {scores[bad]}; leave masked items out of the candidate list instead"
+                f"{type(self).__name__}.rerank: candidate {bad} (item {int(frame.items[bad])}) has "
+                f"score {values[bad]}; mask the item (leave it out, or set the frame's mask) instead"
             )
-        items = np.asarray(candidates.items, dtype=np.int64)
+        items = frame.items
         if items.min() < 0:
             raise DataError(f"{type(self).__name__}.rerank: negative item index {int(items.min())}")
         present = np.zeros(int(items.max()) + 1, dtype=bool)
@@ -279,14 +289,11 @@ class Reranker(ABC):
         if k > n:
             logger.info("%s: k=%d but only %d candidates; returning all of them", type(self).__name__, k, n)
             k = n
-        order = np.argsort(-scores, kind="stable")
-        items, scores = items[order], scores[order]
-        picked, new_scores = self._select(items, scores, k, item_vectors, context)
-        if new_scores is None:
-            out_scores = scores[:k]  # rank-consistent: position t gets the t-th largest score
-        else:
-            out_scores = new_scores
-        return ScoredItems(items[picked].astype(np.int64), np.asarray(out_scores, dtype=np.float32))
+        picked, new_scores = self._select(items, values, k, item_vectors, context)
+        out = frame.take(picked)
+        if new_scores is not None:
+            out = out.with_columns(rerank_score=np.asarray(new_scores, dtype=np.float64))
+        return out
 
     @abstractmethod
     def _select(
@@ -297,9 +304,11 @@ class Reranker(ABC):
         item_vectors: npt.ArrayLike | None,
         context: RerankContext | None,
     ) -> tuple[I64, F64 | None]:
-        """Positions (into ``items``, which are sorted best first) of the ``k`` picks, in order.
+        """Positions (into ``items``, in the previous stage's order) of the ``k`` picks, in order.
 
-        Returns the positions and, for re-scoring re-rankers, the new scores of the picks (else None).
+        ``scores`` are the relevance values aligned with ``items`` (the own model scores, or an
+        earlier re-scoring stage's ``rerank_score``). Returns the positions and, for re-scoring
+        re-rankers, the new scores of the picks (else None).
         """
 
     def __repr__(self) -> str:

@@ -68,9 +68,9 @@ class Calibration(Reranker):
     Examples
     --------
     >>> import numpy as np
-    >>> from explorec.types import ScoredItems
+    >>> from explorec.types import CandidateFrame
     >>> ctx = RerankContext(item_categories=np.array([[1, 0], [1, 0], [0, 1]]), history=np.array([0, 2]))
-    >>> cands = ScoredItems(np.array([0, 1, 2]), np.array([1.0, 0.9, 0.5], dtype=np.float32))
+    >>> cands = CandidateFrame(np.array([0, 1, 2]), np.array([1.0, 0.9, 0.5], dtype=np.float32))
     >>> Calibration(weight=0.5).rerank(cands, 2, context=ctx).items.tolist()
     [0, 2]
     """

@@ -13,8 +13,9 @@ Two documented transforms of the candidate scores ``s_i`` with popularity ``n_i`
   the standardisation over the candidate list, so that ``strength = 1`` weighs one standard
   deviation of relevance against one of log-popularity whatever the model's score scale.
 
-``strength = 0`` leaves the order unchanged. The output scores are the adjusted scores (sorted), so
-a later re-ranker (MMR, DPP) uses the debiased relevance.
+``strength = 0`` leaves the order unchanged. The adjusted scores go into the frame's
+``rerank_score`` column (the model's own scores stay as they are), so a later re-ranker (MMR, DPP)
+uses the debiased relevance while the slate still records each item's model score.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ class PopularityDebias(Reranker):
     Examples
     --------
     >>> import numpy as np
-    >>> from explorec.types import ScoredItems
+    >>> from explorec.types import CandidateFrame
     >>> ctx = RerankContext(item_popularity=np.array([100.0, 1.0]))
-    >>> cands = ScoredItems(np.array([0, 1]), np.array([1.0, 0.9], dtype=np.float32))
+    >>> cands = CandidateFrame(np.array([0, 1]), np.array([1.0, 0.9], dtype=np.float32))
     >>> PopularityDebias(strength=0.5, method="logit").rerank(cands, 2, context=ctx).items.tolist()
     [1, 0]
     """

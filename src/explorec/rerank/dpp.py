@@ -81,9 +81,9 @@ class DPP(Reranker):
     Examples
     --------
     >>> import numpy as np
-    >>> from explorec.types import ScoredItems
+    >>> from explorec.types import CandidateFrame
     >>> vectors = np.array([[1, 0], [1, 0.01], [0, 1]], dtype=np.float32)
-    >>> cands = ScoredItems(np.array([0, 1, 2]), np.array([1.0, 0.9, 0.5], dtype=np.float32))
+    >>> cands = CandidateFrame(np.array([0, 1, 2]), np.array([1.0, 0.9, 0.5], dtype=np.float32))
     >>> DPP(diversity=0.5).rerank(cands, 2, item_vectors=vectors).items.tolist()
     [0, 2]
     """

@@ -60,9 +60,9 @@ class FairExposure(Reranker):
     Examples
     --------
     >>> import numpy as np
-    >>> from explorec.types import ScoredItems
+    >>> from explorec.types import CandidateFrame
     >>> ctx = RerankContext(item_groups=np.array([0, 0, 0, 1, 1]))
-    >>> cands = ScoredItems(np.arange(5), np.array([5, 4, 3, 2, 1], dtype=np.float32))
+    >>> cands = CandidateFrame(np.arange(5), np.array([5, 4, 3, 2, 1], dtype=np.float32))
     >>> FairExposure(max_share=0.5).rerank(cands, 4, context=ctx).items.tolist()
     [0, 1, 3, 4]
     """
@@ -109,7 +109,7 @@ class FairExposure(Reranker):
         for t in range(k):
             fits = available & (used[groups] + weights[t] <= budget)
             if fits.any():
-                j = int(np.argmax(fits))  # first = best score (candidates are sorted)
+                j = int(np.argmax(fits))  # the first in the input order (the best score for a first stage)
             else:
                 after = np.where(available, used[groups] + weights[t], np.inf)
                 j = int(np.argmin(after))  # smallest resulting exposure; ties: best score

@@ -1,0 +1,88 @@
+"""``explorec serve``: the HTTP service (FastAPI on uvicorn), bound to 127.0.0.1 unless configured."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="run the recommendation service (HTTP API, every impression logged)",
+        description="Serve recommendations over HTTP (see docs/service.md). Configuration: a TOML file "
+        "(--config), then EXPLOREC_* environment variables (e.g. EXPLOREC_DATABASE_URL), then the "
+        "options below. Every /v1 route needs an API key (`explorec keys create --scope write`).",
+    )
+    parser.add_argument("--config", default=None, help="configuration file (TOML); see docs/service.md")
+    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or the config's)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8000, or the config's)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="serve the embedded generated shop: seeds a store under --demo-dir, prints a ready API key",
+    )
+    parser.add_argument(
+        "--demo-dir", default="runs/serve-demo", help="store folder of --demo (runs/serve-demo)"
+    )
+    parser.add_argument(
+        "--encoder",
+        default=None,
+        help="text encoder: default (the packaged all-MiniLM-L6-v2) or hashing:DIM (overrides the config)",
+    )
+    parser.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from explorec.service.app import create_app
+    from explorec.service.settings import load_settings
+
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.encoder is not None:
+        overrides["encoder"] = args.encoder
+    key = None
+    if args.demo:
+        folder = Path(args.demo_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        overrides.setdefault("database_url", f"sqlite:///{folder / 'explorec.db'}")
+    settings = load_settings(args.config, **overrides)
+    if args.demo:
+        key = _prepare_demo(settings.database_url)
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"explorec service on {base}  (API docs: {base}/docs, metrics: {base}/metrics)")
+    print(f"store: {settings.database_url}")
+    if key is not None:
+        print(f"API key (scope admin, shown once): {key}")
+        print(f'try:  curl -H "Authorization: Bearer {key}" {base}/v1/users/U00000/recommendations?k=5')
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=settings.access_log,
+    )
+    return 0
+
+
+def _prepare_demo(database_url: str) -> str:
+    from explorec.service.demo import seed_demo
+    from explorec.store import Store
+
+    store = Store.open(database_url)
+    try:
+        store.migrate()
+        counts = seed_demo(store)
+        print(f"demo shop: {counts.items} items, {counts.users} users, {counts.events} events (generated)")
+        return store.create_key(scope="admin", name="demo")
+    finally:
+        store.close()

@@ -1,0 +1,56 @@
+"""Sampled softmax: the next-item cross-entropy against a shared set of sampled negatives.
+
+For a batch of hidden states ``h_m`` with targets ``t_m`` and ``S`` negatives ``n_1..n_S`` shared by
+the batch (sampled softmax, Jean et al., ACL 2015), with ``s(m, i) = <h_m, e_i> / tau``::
+
+    loss = mean_m  -log( exp s(m, t_m) / (exp s(m, t_m) + sum_s exp s(m, n_s)) )
+
+A negative equal to the row's target (an accidental hit) is dropped from that row. With every item
+drawn exactly once as a negative, the loss is the full softmax cross-entropy over the catalogue.
+SASRec and the LM adapter both train with it (``loss="sampled"`` / ``n_negatives=...``).
+
+Examples
+--------
+>>> import torch
+>>> items = torch.eye(3)
+>>> hidden = torch.tensor([[2.0, 0.0, 0.0]])
+>>> target = torch.tensor([0])
+>>> full = torch.nn.functional.cross_entropy(hidden @ items.T, target)
+>>> bool(torch.isclose(sampled_softmax_loss(hidden, items, target, torch.arange(3)), full))
+True
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def sampled_softmax_loss(
+    hidden: torch.Tensor,
+    items: torch.Tensor,
+    target: torch.Tensor,
+    negatives: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Mean sampled-softmax cross-entropy (module docstring).
+
+    Parameters
+    ----------
+    hidden : float[M, D]
+        One query per prediction.
+    items : float[N, D]
+        Item representations; ``target`` and ``negatives`` index its rows.
+    target : int64[M]
+        Each query's positive item.
+    negatives : int64[S]
+        Negatives shared by all queries (duplicates count as often as they are drawn).
+    temperature : float
+        Logits are divided by it.
+    """
+    pos = (hidden * items[target]).sum(-1, keepdim=True)  # [M, 1]
+    neg = hidden @ items[negatives].T  # [M, S]
+    # an accidental hit (a negative equal to the target) is not a negative
+    neg = neg.masked_fill(negatives[None, :] == target[:, None], float("-inf"))  # [M, S]
+    logits = torch.cat([pos, neg], dim=1) / temperature  # [M, 1 + S]
+    return F.cross_entropy(logits, torch.zeros_like(target))

@@ -1,0 +1,130 @@
+"""The attention pieces shared by the neural recommenders: one Transformer block, one mask, one pooling.
+
+SASRec (``explorec.models.sasrec``) and the LM adapter (``explorec.models.adapter``) run the same
+pre-norm causal Transformer block (Vaswani et al., 2017, with the pre-norm placement of GPT-2)::
+
+    x = x + Dropout(Attn(LN1(x)))           causal multi-head self-attention, padding keys hidden
+    x = x + Dropout(FFN(LN2(x)))            FFN = Linear(D, m D) -> GELU -> Dropout -> Linear(m D, D)
+
+They differ only in settings: SASRec uses ``ffn_mult=4`` with dropout inside the FFN and a separate
+attention dropout; the adapter uses ``ffn_mult=2``, no FFN dropout and its one dropout rate for
+attention. The two-tower model's history pooling is single-query scaled dot-product attention
+(``attention_weights``), which is the same attention without projections.
+
+The state-dict layout of a block is ``ln1``, ``attn.qkv``, ``attn.out``, ``ln2``, ``ffn.0``,
+``ffn.3`` (SASRec's layout since its first release). Parameters are created in the order
+qkv, out, ffn.0, ffn.3, so a seeded model draws the same initial weights it drew before the blocks
+were shared.
+
+Examples
+--------
+>>> import torch
+>>> block = Block(8, 2, dropout=0.0, attn_dropout=0.0).eval()
+>>> seq = torch.tensor([[0, 3, 5]])
+>>> block(torch.randn(1, 3, 8), causal_padding_mask(seq)).shape
+torch.Size([1, 3, 8])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explorec.errors import ConfigError
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention under a boolean mask ``allowed`` (True = may attend)."""
+
+    def __init__(self, dim: int, n_heads: int, attn_dropout: float) -> None:
+        super().__init__()
+        if dim % n_heads:
+            raise ConfigError(f"dim ({dim}) must be a multiple of n_heads ({n_heads})")
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.attn_dropout = attn_dropout
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        batch, length, dim = x.shape  # [B, T, D]
+        q, k, v = self.qkv(x).split(dim, dim=2)  # 3 x [B, T, D]
+        heads = (batch, length, self.n_heads, dim // self.n_heads)
+        q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))  # 3 x [B, H, T, D/H]
+        p = self.attn_dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)  # [B, H, T, D/H]
+        return self.out(y.transpose(1, 2).reshape(batch, length, dim))  # [B, T, D]
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block: ``x + Attn(LN(x))``, then ``x + FFN(LN(x))``.
+
+    Parameters
+    ----------
+    dim, n_heads : int
+        Hidden size and attention heads (``dim`` divisible by ``n_heads``).
+    dropout : float
+        Dropout on both residual branches.
+    attn_dropout : float
+        Dropout on the attention weights.
+    ffn_mult : int
+        Width of the feed-forward layer in multiples of ``dim``.
+    ffn_dropout : float
+        Dropout between the two feed-forward layers (0 = none).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int,
+        *,
+        dropout: float,
+        attn_dropout: float,
+        ffn_mult: int = 4,
+        ffn_dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(dim)
+        self.attn = CausalSelfAttention(dim, n_heads, attn_dropout)
+        self.ln2 = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, ffn_mult * dim),
+            nn.GELU(),
+            nn.Dropout(ffn_dropout),
+            nn.Linear(ffn_mult * dim, dim),
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), allowed))  # [B, T, D]
+        return x + self.drop(self.ffn(self.ln2(x)))  # [B, T, D]
+
+
+def causal_padding_mask(seq: torch.Tensor) -> torch.Tensor:
+    """``bool[B, 1, T, T]``: position t attends to real (non-zero) positions <= t, and always to itself.
+
+    ``seq`` is ``int64[B, T]`` with 0 = padding. A padded query would see no key at all; letting every
+    position see itself keeps softmax rows finite (no NaN), and padded positions are never read.
+    """
+    length = seq.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool, device=seq.device).tril()  # [T, T]
+    real = (seq != 0)[:, None, None, :]  # [B, 1, 1, T]
+    return (causal & real) | torch.eye(length, dtype=torch.bool, device=seq.device)  # [B, 1, T, T]
+
+
+def attention_weights(keys: torch.Tensor, query: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Single-query scaled dot-product attention weights ``softmax(K q / sqrt(D))`` over real positions.
+
+    Parameters
+    ----------
+    keys : float[B, L, D]
+    query : float[D]
+    real : bool[B, L]
+        False positions get weight 0; a row without any real position gets all zeros (not NaN).
+
+    Returns
+    -------
+    float[B, L]
+    """
+    logits = keys @ query / keys.shape[-1] ** 0.5  # [B, L]
+    return torch.softmax(logits.masked_fill(~real, float("-inf")), dim=1).nan_to_num(0.0)  # [B, L]

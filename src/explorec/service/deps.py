@@ -1,0 +1,52 @@
+"""Per-request dependencies: the store, the served state, the settings and the metrics of the app."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from explorec.service.errors import ApiError
+from explorec.service.metrics import ServiceMetrics
+from explorec.service.served import ServedState
+from explorec.service.settings import ServiceSettings
+
+
+def get_store(request: Request) -> Any:
+    return request.app.state.store
+
+
+def get_state(request: Request) -> ServedState:
+    state: ServedState = request.app.state.served
+    if not state.loaded:
+        raise ApiError(
+            503, "not_ready", "the service is still loading its catalogue from the store; retry shortly"
+        )
+    return state
+
+
+def get_settings(request: Request) -> ServiceSettings:
+    settings: ServiceSettings = request.app.state.settings
+    return settings
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    metrics: ServiceMetrics = request.app.state.metrics
+    return metrics
+
+
+StoreDep = Annotated[Any, Depends(get_store)]
+StateDep = Annotated[ServedState, Depends(get_state)]
+SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+
+
+def check_batch(n: int, settings: ServiceSettings, what: str) -> None:
+    """413 when a batch holds more than ``max_batch`` entries."""
+    if n > settings.max_batch:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"{what}: {n} entries; a batch holds at most {settings.max_batch} (max_batch)",
+            what,
+        )

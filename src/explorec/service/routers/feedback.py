@@ -1,0 +1,76 @@
+"""``/v1/feedback``: durable, idempotent ingestion of events."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from explorec.service.auth import Principal, require
+from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
+from explorec.service.errors import ApiError
+from explorec.service.routers import COMMON, errors
+from explorec.service.schemas import FeedbackBatch, FeedbackResult
+
+router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
+
+
+@router.post("", response_model=FeedbackResult, responses=errors(*COMMON, 400, 404, 413))
+def post_feedback(
+    body: FeedbackBatch,
+    store: StoreDep,
+    state: StateDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    key: Annotated[Principal, Depends(require("write"))],
+) -> FeedbackResult:
+    """Store events; answered only after the store committed them.
+
+    Idempotent on ``event_id``: a replayed event adds nothing and is listed in ``duplicates``.
+    Users seen for the first time are created. An event quoting a ``recommendation_id`` is attributed
+    to the slot that showed its item; one quoting an unknown slate, or a slate that did not show the
+    item, is stored too and listed in ``unattributed``.
+    """
+    from explorec.store import EventIn, UserIn
+
+    check_batch(len(body.events), settings, "events")
+    for j, event in enumerate(body.events):
+        if event.item_id not in state.item_index and store.get_item(event.item_id) is None:
+            raise ApiError(
+                404,
+                "unknown_item",
+                f"events[{j}].item_id: unknown item_id {event.item_id!r} (event_id {event.event_id!r}); "
+                "add it with POST /v1/items first",
+                f"events[{j}].item_id",
+            )
+    new_users = [u for u in dict.fromkeys(e.user_id for e in body.events) if u not in state.user_index]
+    missing = [u for u in new_users if store.get_user(u) is None]
+    if missing:
+        for user_id, index in zip(
+            missing, store.upsert_users([UserIn(user_id=u, fields={}) for u in missing]), strict=True
+        ):
+            state.user_index[user_id] = int(index)
+    now = time.time()
+    events = [
+        EventIn(
+            event_id=e.event_id,
+            user_id=e.user_id,
+            item_id=e.item_id,
+            type=e.type,
+            value=e.value,
+            timestamp=now if e.timestamp is None else e.timestamp,
+            recommendation_id=e.recommendation_id,
+        )
+        for e in body.events
+    ]
+    result = store.append_events(events)
+    accepted = set(result.accepted)
+    state.apply_local_events(
+        [(e.event_id, e.user_id, e.item_id, e.timestamp) for e in events if e.event_id in accepted]
+    )
+    metrics.events.inc(len(accepted))
+    metrics.duplicates.inc(len(result.duplicates))
+    return FeedbackResult(
+        accepted=len(accepted), duplicates=list(result.duplicates), unattributed=list(result.unattributed)
+    )

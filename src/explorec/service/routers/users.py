@@ -1,0 +1,173 @@
+"""``/v1/users``: batch upsert, right-to-be-forgotten deletion, recommendations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from explorec.service.auth import Principal, require
+from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
+from explorec.service.errors import ApiError
+from explorec.service.routers import COMMON, errors
+from explorec.service.schemas import (
+    K_MAX,
+    Deleted,
+    Id,
+    Name,
+    Recommendations,
+    RecommendedItem,
+    UserBatch,
+    UsersUpserted,
+)
+from explorec.service.settings import REQUEST_POLICIES, REQUEST_RERANKERS
+from explorec.service.slates import SlateRequest, build_slate
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+_WEIGHT = r"(0(\.[0-9]+)?|1(\.0+)?|\.[0-9]+)"  # a number in [0, 1]
+_POSITIVE = r"([0-9]*\.?[0-9]*[1-9][0-9]*)"  # a number > 0
+#: the offered policies and their main knob (epsilon in [0, 1], temperature > 0)
+POLICY_PATTERN = rf"^(greedy|(eps-greedy|epsilon-greedy)(:{_WEIGHT})?|softmax(:{_POSITIVE})?)$"
+_RERANKER = rf"(mmr|dpp)(:{_WEIGHT})?"
+#: the offered re-rankers and their diversity weight in [0, 1], chained with commas, or none
+RERANK_PATTERN = rf"^(none|{_RERANKER}(,{_RERANKER}){{0,3}})$"
+Spec = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=POLICY_PATTERN,
+        description="exploration policy, e.g. eps-greedy:0.1, softmax:0.5, greedy",
+    ),
+]
+RerankSpec = Annotated[
+    str,
+    Query(min_length=1, max_length=128, pattern=RERANK_PATTERN, description="e.g. mmr:0.3, dpp:0.5, none"),
+]
+
+
+@router.post("", response_model=UsersUpserted, responses=errors(*COMMON, 400, 409, 413))
+def upsert_users(
+    body: UserBatch,
+    store: StoreDep,
+    state: StateDep,
+    settings: SettingsDep,
+    key: Annotated[Principal, Depends(require("write"))],
+) -> UsersUpserted:
+    from explorec.store import UserIn
+
+    check_batch(len(body.users), settings, "users")
+    ids = [u.user_id for u in body.users]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ApiError(409, "duplicate_id", f"users: user_id {dup!r} appears twice in the batch", "users")
+    indices = store.upsert_users([UserIn(user_id=u.user_id, fields=dict(u.fields)) for u in body.users])
+    for user_id, index in zip(ids, indices, strict=True):
+        state.user_index[user_id] = int(index)
+    return UsersUpserted(upserted=len(ids))
+
+
+@router.delete("/{user_id}", response_model=Deleted, responses=errors(*COMMON, 404))
+def delete_user(
+    user_id: Id, store: StoreDep, state: StateDep, key: Annotated[Principal, Depends(require("admin"))]
+) -> Deleted:
+    """Delete the user's profile, events and impressions from the store and from the served state."""
+    if not store.delete_user(user_id):
+        raise ApiError(404, "not_found", f"unknown user_id {user_id!r}", "user_id")
+    state.forget_user(user_id)
+    return Deleted(id=user_id, deleted=True)
+
+
+def _spec(value: str | None, default: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    if value is None:
+        return default
+    if name == "rerank" and value == "none":
+        return None
+    from explorec.policies.spec import ALIASES
+
+    for part in value.split(","):
+        head = part.split(":", 1)[0]
+        if ALIASES.get(head, head) not in allowed:
+            raise ApiError(
+                422,
+                "invalid_parameter",
+                f"{name}: {head!r} is not offered; choose from {', '.join(allowed)}"
+                + (" or none" if name == "rerank" else ""),
+                name,
+            )
+    return value
+
+
+@router.get("/{user_id}/recommendations", response_model=Recommendations, responses=errors(*COMMON))
+def recommendations(
+    user_id: Id,
+    store: StoreDep,
+    state: StateDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    key: Annotated[Principal, Depends(require("read"))],
+    k: Annotated[int | None, Query(ge=1, le=K_MAX, description="slate length (default k_default)")] = None,
+    policy: Spec | None = None,
+    rerank: RerankSpec | None = None,
+    exclude: Annotated[list[Id] | None, Query(max_length=1000, description="item_ids never to show")] = None,
+    category: Annotated[Name | None, Query(description="only items of this category")] = None,
+    exclude_seen: Annotated[bool, Query(description="hide the items in the user's history")] = True,
+) -> Recommendations:
+    """A slate for the user, logged as an impression before it is returned.
+
+    Unknown users get a cold-start answer (popular and newest items, with exploration).
+    """
+    size = settings.k_default if k is None else k
+    policy_spec = _spec(policy, settings.policy, REQUEST_POLICIES, "policy") or settings.policy
+    rerank_spec = _spec(rerank, settings.rerank, REQUEST_RERANKERS, "rerank")
+    # asked every time: a user erased through another replica must not be served from this one's memory
+    row = store.get_user(user_id)
+    if row is None:
+        user = -1
+        if state.history(user_id):
+            state.forget_user(user_id)
+    else:
+        user = int(row.index)
+        state.user_index[user_id] = user
+    from explorec.errors import ConfigError, DataError
+
+    request = SlateRequest(
+        user_id, user, size, policy_spec, rerank_spec, tuple(exclude or ()), category, exclude_seen
+    )
+    try:
+        record = build_slate(state, request, seed=settings.seed)
+    except (ConfigError, DataError) as exc:
+        field = "policy" if "polic" in str(exc) else ("rerank" if "rerank" in str(exc).lower() else None)
+        raise ApiError(422, "invalid_parameter", str(exc), field) from None
+    store.append_impression(record)
+    metrics.impressions.inc()
+    for stage in record.stages:
+        metrics.stages.labels(stage).inc()
+    return Recommendations(
+        recommendation_id=record.recommendation_id,
+        model_version=record.model_version,
+        user_id=user_id,
+        policy=record.policy,
+        items=[
+            RecommendedItem(
+                item_id=item_id,
+                score=None if score != score else score,
+                position=pos,
+                propensity=prop,
+                explored=exp,
+                stage=stage,  # type: ignore[arg-type]
+            )
+            for pos, (item_id, score, prop, exp, stage) in enumerate(
+                zip(
+                    record.item_ids,
+                    record.scores,
+                    record.propensities,
+                    record.explored,
+                    record.stages,
+                    strict=True,
+                )
+            )
+        ],
+        note=record.note,
+    )

@@ -1,0 +1,195 @@
+"""Every request and response body of the HTTP API: the one module where pydantic models live.
+
+Unknown fields are rejected (``extra="forbid"``), every string and list is bounded, numbers are
+finite and ranged, and external ids are short strings of letters, digits and ``._:@+~-`` starting
+with a letter or digit (they appear in URL paths). The OpenAPI document generated from these
+models is the contract that the property-based tests check the service against.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+#: longest external id
+ID_MAX = 128
+#: hard cap on a batch (the configurable ``max_batch`` is at most this; the OpenAPI document states it)
+BATCH_MAX = 10_000
+#: longest slate / neighbour list a request may ask for
+K_MAX = 100
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+~-]*$"
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+EventType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+Timestamp = Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False, description="unix seconds")]
+Scalar = (
+    Annotated[str, StringConstraints(max_length=1000)]
+    | bool
+    | int
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | None
+)
+Fields = Annotated[dict[Name, Scalar], Field(max_length=64)]
+
+
+class Strict(BaseModel):
+    # strict: "12" is not a number and 1 is not a string; JSON ints are still valid floats
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# ---------------------------------------------------------------------- errors
+class ErrorDetail(Strict):
+    code: str = Field(description="machine-readable error code, e.g. 'validation_error', 'not_found'")
+    message: str = Field(description="one line naming the field, the allowed values and the value received")
+    field: str | None = Field(None, description="the offending field or parameter, when there is one")
+
+
+class ErrorResponse(Strict):
+    error: ErrorDetail
+
+
+# ---------------------------------------------------------------------- items
+class ItemIn(Strict):
+    item_id: Id
+    text: Annotated[str, StringConstraints(max_length=10_000)] = Field(
+        "", description="the text the language model embeds (title, description, ...)"
+    )
+    fields: Fields = Field(default_factory=dict)
+    categories: Annotated[list[Name], Field(max_length=32)] = Field(default_factory=list)
+    available: bool = True
+    timestamp: Timestamp | None = Field(None, description="when the item arrived (default: now)")
+
+
+class ItemBatch(Strict):
+    items: Annotated[list[ItemIn], Field(min_length=1, max_length=BATCH_MAX)]
+
+
+class ItemsUpserted(Strict):
+    upserted: int = Field(ge=0, description="items written")
+    created: int = Field(ge=0, description="items that were new")
+
+
+class ItemOut(Strict):
+    item_id: Id
+    text: str
+    fields: dict[str, Any]
+    categories: list[str]
+    available: bool
+    timestamp: float
+    created_at: float
+
+
+class Deleted(Strict):
+    id: str
+    deleted: bool
+
+
+# ---------------------------------------------------------------------- users
+class UserIn(Strict):
+    user_id: Id
+    fields: Fields = Field(default_factory=dict)
+
+
+class UserBatch(Strict):
+    users: Annotated[list[UserIn], Field(min_length=1, max_length=BATCH_MAX)]
+
+
+class UsersUpserted(Strict):
+    upserted: int = Field(ge=0)
+
+
+# ---------------------------------------------------------------------- feedback
+class EventIn(Strict):
+    event_id: Id = Field(description="idempotency key: a replayed event_id is stored once")
+    user_id: Id
+    item_id: Id
+    type: EventType = Field("click", description="click, view, purchase, rating, ...")
+    value: Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)] = 1.0
+    timestamp: Timestamp | None = Field(None, description="when it happened (default: now)")
+    recommendation_id: Id | None = Field(None, description="the slate this event answers, if any")
+
+
+class FeedbackBatch(Strict):
+    events: Annotated[list[EventIn], Field(min_length=1, max_length=BATCH_MAX)]
+
+
+class FeedbackResult(Strict):
+    accepted: int = Field(ge=0, description="events stored by this request")
+    duplicates: list[str] = Field(description="event_ids that were already stored (nothing added)")
+    unattributed: list[str] = Field(
+        default_factory=list,
+        description="stored event_ids whose recommendation_id is unknown or did not show the item",
+    )
+
+
+# ---------------------------------------------------------------------- recommendations
+Stage = Literal["model", "item-to-item", "popular", "newest", "exploration"]
+
+
+class RecommendedItem(Strict):
+    item_id: str
+    score: float | None = Field(description="the item's own model score (null for fallback stages)")
+    position: int = Field(ge=0)
+    propensity: float = Field(gt=0, le=1, description="P(this item at this position | context)")
+    explored: bool
+    stage: Stage = Field(description="which stage of the fallback chain produced the item")
+
+
+class Recommendations(Strict):
+    recommendation_id: str = Field(description="quote it in feedback to attribute the event to its slot")
+    model_version: str
+    user_id: str
+    policy: str
+    items: list[RecommendedItem]
+    note: str = ""
+
+
+class Neighbour(Strict):
+    item_id: str
+    score: float
+
+
+class Similar(Strict):
+    item_id: str
+    language_model: list[Neighbour] = Field(description="nearest items by text embedding (cosine)")
+    collaborative: list[Neighbour] = Field(description="items most often interacted with by the same users")
+
+
+class Impression(Strict):
+    """The impression record (:mod:`explorec.impressions`) as logged."""
+
+    schema_version: int
+    recommendation_id: str
+    user: int
+    user_id: str
+    items: list[int]
+    item_ids: list[str]
+    positions: list[int]
+    scores: list[float | None]
+    propensities: list[float]
+    explored: list[bool]
+    stages: list[Stage]
+    policy: str
+    policy_params: dict[str, Any]
+    propensity_method: str
+    model_version: str
+    timestamp: float
+    experiment: str
+    variant: str
+    k: int
+    note: str
+
+
+# ---------------------------------------------------------------------- health
+class Health(Strict):
+    status: Literal["ok"]
+
+
+class Ready(Strict):
+    ready: bool
+    store: bool
+    model: bool
+    n_items: int
+    model_version: str

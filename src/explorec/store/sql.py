@@ -1,0 +1,831 @@
+"""The service's store on SQLAlchemy 2: one class for SQLite (embedded default) and PostgreSQL.
+
+Durability
+    ``append_events`` and ``append_impression`` return only after their transaction committed:
+    on SQLite in WAL mode with ``synchronous=FULL`` (the WAL is fsynced at every commit), on
+    PostgreSQL with its default ``synchronous_commit=on``.
+Group commit
+    A committer thread owns all event and impression writes. Callers put their batch on a queue
+    and wait; the committer takes everything that queued up while the previous commit was being
+    flushed and writes it in one transaction, so one fsync serves many concurrent callers
+    (Gray & Reuter, *Transaction Processing*, 9.4.7). A caller never waits for a timer.
+Idempotency
+    ``INSERT ... ON CONFLICT (event_id) DO NOTHING``: a replayed event adds nothing and is reported
+    as a duplicate; impressions are idempotent on ``recommendation_id`` the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
+
+from explorec.errors import ConfigError, DataError
+from explorec.impressions import ImpressionRecord
+from explorec.store.base import (
+    MAX_ID_LENGTH,
+    SCOPES,
+    AppendResult,
+    EventIn,
+    EventRow,
+    ItemIn,
+    ItemRow,
+    KeyRow,
+    StoreUnavailable,
+    UserIn,
+    UserRow,
+)
+from explorec.store.tables import ApiKey, Counter, Event, Impression, Item, User
+
+logger = logging.getLogger(__name__)
+
+#: key of the PostgreSQL advisory lock that serialises event/impression appends across replicas,
+#: so that ``seq`` order is commit order and a reader's cursor never skips a late commit
+_APPEND_LOCK = 0x6578_7072_6563  # "explrec"
+#: key of the advisory lock held while migrating (two replicas starting together)
+_MIGRATE_LOCK = _APPEND_LOCK + 1
+#: rows per IN (...) lookup: well below SQLite's and PostgreSQL's bound-parameter limits
+_CHUNK = 5000
+_KEY_PREFIX = "exr_"
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _check_id(kind: str, value: object, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        raise DataError(
+            f"{where}: {kind} must be a non-empty string of at most {MAX_ID_LENGTH} characters, "
+            f"got {value!r:.80}"
+        )
+    return value
+
+
+def _hash_secret(secret: str) -> str:
+    # API secrets are 256-bit random tokens, so a fast hash is enough (no dictionary to guess from).
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Job:
+    """One caller's write, waiting for the committer."""
+
+    events: Sequence[EventIn] = ()
+    impression: ImpressionRecord | None = None
+    future: Future[Any] = field(default_factory=Future)
+
+    @property
+    def size(self) -> int:
+        return len(self.events) if self.impression is None else 1
+
+
+class Store:
+    """Items, users, feedback events, impressions and API keys in one SQL database.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        Made by :meth:`open` (which sets the SQLite pragmas); one engine per process.
+    max_batch_rows : int
+        Most rows the committer writes in one transaction (a bound on a commit's latency).
+
+    Examples
+    --------
+    >>> store = Store.open("sqlite:///service.db")  # doctest: +SKIP
+    >>> store.migrate()                               # doctest: +SKIP
+    """
+
+    def __init__(self, engine: Engine, *, max_batch_rows: int = 20_000) -> None:
+        self.engine = engine
+        self.max_batch_rows = max_batch_rows
+        self._write_engine = engine.execution_options(explorec_write=True)
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._committer: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        # item_id -> index; safe to cache because an item's index never changes and item rows are
+        # never removed (deletion only marks them), so a cached hit can never be stale
+        self._item_index: dict[str, int] = {}
+        #: transactions the committer has committed (for tests and metrics)
+        self.commits = 0
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 8, max_batch_rows: int = 20_000) -> Store:
+        """Connect to ``url``: ``sqlite:///path/file.db`` or ``postgresql[+psycopg]://...``.
+
+        A plain ``postgresql://`` URL is served by psycopg 3. The SQLite file's folder is created
+        when missing. Nothing is created in the database until :meth:`migrate`.
+        """
+        try:
+            parsed = make_url(url)
+        except sa_exc.ArgumentError:
+            raise ConfigError(
+                f"database_url {url!r} is not a URL; expected sqlite:///FILE or postgresql://..."
+            ) from None
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            if parsed.database in (None, "", ":memory:") or (parsed.query.get("mode") == "memory"):
+                raise ConfigError(
+                    f"database_url {url!r}: an in-memory SQLite database is not durable; "
+                    "give a file, e.g. sqlite:///explorec.db"
+                )
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(
+                parsed.set(drivername="sqlite+pysqlite"),
+                pool_size=pool_size,
+                connect_args={"timeout": 30.0},
+            )
+            _configure_sqlite(engine)
+        elif backend == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            elif parsed.get_driver_name() != "psycopg":
+                raise ConfigError(
+                    f"database_url {url!r}: driver {parsed.get_driver_name()!r} is not supported; "
+                    "use postgresql:// or postgresql+psycopg:// (psycopg 3)"
+                )
+            engine = create_engine(parsed, pool_size=pool_size, pool_pre_ping=True)
+        else:
+            raise ConfigError(
+                f"database_url {url!r}: unsupported database {backend!r}; allowed: sqlite, postgresql"
+            )
+        return cls(engine, max_batch_rows=max_batch_rows)
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden (safe to log)."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (``alembic upgrade head``; idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        script_location = resources.files("explorec.store") / "migrations"
+        config = Config()
+        config.set_main_option("script_location", str(script_location))
+        with self._guard("migrate"), self._write_engine.begin() as conn:
+            if self.backend == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        logger.info("store %s migrated to head", self.url)
+
+    def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` when the database cannot answer ``SELECT 1``."""
+        with self._guard("ping"), self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        """Commit what is queued, stop the committer and close the connections."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            committer = self._committer
+        if committer is not None:
+            self._queue.put(None)
+            committer.join()
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """Turn "cannot reach the database" into :class:`StoreUnavailable` (HTTP 503)."""
+        try:
+            yield
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            raise StoreUnavailable(f"store {self.url} unavailable during {what}: {exc.orig}") from exc
+        except sa_exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(f"store {self.url} lost the connection during {what}") from exc
+            raise
+
+    # ------------------------------------------------------------------ items
+    def upsert_items(self, items: Sequence[ItemIn]) -> list[int]:
+        """Insert or update ``items``; return their internal indices, aligned with the input.
+
+        A new item gets the next free index; an existing one keeps its index and has every field
+        replaced (a deleted item posted again is recommendable again, at its old index).
+        """
+        ids = [_check_id("item_id", it.item_id, f"items[{j}]") for j, it in enumerate(items)]
+        _no_repeats("item_id", ids)
+        for j, it in enumerate(items):
+            if any(not isinstance(c, str) for c in it.categories):
+                raise DataError(f"items[{j}] ({it.item_id!r}): categories must be strings")
+        now = time.time()
+        with self._guard("upsert_items"), self._write_engine.begin() as conn:
+            start = self._lock_counter(conn, "items")  # before reading: see concurrent inserts
+            existing = self._existing(conn, Item, Item.item_id, ids)
+            new_ids = [i for i in ids if i not in existing]
+            assigned = self._reserve(conn, "items", start, len(new_ids))
+            index = {**existing, **dict(zip(new_ids, assigned, strict=True))}
+            rows = [
+                {
+                    "index": index[it.item_id],
+                    "item_id": it.item_id,
+                    "text": it.text,
+                    "fields": dict(it.fields),
+                    "categories": list(it.categories),
+                    "available": bool(it.available),
+                    "deleted": False,
+                    "timestamp": float(it.timestamp),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for it in items
+            ]
+            fresh = [r for r in rows if r["item_id"] not in existing]
+            if fresh:
+                conn.execute(insert(Item), _columns(Item, fresh))
+            old = [{f"b_{k}": v for k, v in r.items()} for r in rows if r["item_id"] in existing]
+            if old:
+                conn.execute(_UPDATE_ITEM, old)
+        self._item_index.update(index)
+        return [index[i] for i in ids]
+
+    def get_item(self, item_id: str) -> ItemRow | None:
+        """The stored item (deleted ones too, with ``deleted=True``), or None when unknown."""
+        with self._guard("get_item"), self.engine.connect() as conn:
+            row = conn.execute(select(Item.__table__).where(Item.item_id == item_id)).first()
+        return None if row is None else _item_row(row._mapping)
+
+    def delete_item(self, item_id: str) -> bool:
+        """Mark the item deleted (never recommended again; its index stays reserved).
+
+        Returns False when the item is unknown or already deleted.
+        """
+        with self._guard("delete_item"), self._write_engine.begin() as conn:
+            result = conn.execute(
+                update(Item)
+                .where(Item.item_id == item_id, Item.deleted.is_(False))
+                .values(deleted=True, updated_at=time.time())
+            )
+        return bool(result.rowcount)
+
+    def items(self, after_index: int = -1) -> list[ItemRow]:
+        """Items with ``index > after_index`` in index order (deleted ones included, flagged)."""
+        with self._guard("items"), self.engine.connect() as conn:
+            rows = conn.execute(select(Item.__table__).where(Item.index > after_index).order_by(Item.index))
+            return [_item_row(r._mapping) for r in rows]
+
+    # ------------------------------------------------------------------ users
+    def upsert_users(self, users: Sequence[UserIn]) -> list[int]:
+        """Insert or update user profiles; return their internal indices, aligned with the input."""
+        ids = [_check_id("user_id", u.user_id, f"users[{j}]") for j, u in enumerate(users)]
+        _no_repeats("user_id", ids)
+        now = time.time()
+        with self._guard("upsert_users"), self._write_engine.begin() as conn:
+            start = self._lock_counter(conn, "users")  # before reading: see concurrent inserts
+            existing = self._existing(conn, User, User.user_id, ids)
+            new_ids = [i for i in ids if i not in existing]
+            assigned = self._reserve(conn, "users", start, len(new_ids))
+            index = {**existing, **dict(zip(new_ids, assigned, strict=True))}
+            fresh = [
+                {
+                    "index": index[u.user_id],
+                    "user_id": u.user_id,
+                    "fields": dict(u.fields),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for u in users
+                if u.user_id not in existing
+            ]
+            if fresh:
+                conn.execute(insert(User), _columns(User, fresh))
+            old = [
+                {"b_index": index[u.user_id], "b_fields": dict(u.fields), "b_updated_at": now}
+                for u in users
+                if u.user_id in existing
+            ]
+            if old:
+                conn.execute(_UPDATE_USER, old)
+        return [index[i] for i in ids]
+
+    def get_user(self, user_id: str) -> UserRow | None:
+        with self._guard("get_user"), self.engine.connect() as conn:
+            row = conn.execute(select(User.__table__).where(User.user_id == user_id)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return UserRow(int(m["idx"]), m["user_id"], dict(m["fields"]), m["created_at"], m["updated_at"])
+
+    def delete_user(self, user_id: str) -> bool:
+        """Forget the user: profile, events and impressions, in one transaction.
+
+        Returns True when anything was deleted. The user's index is not reused.
+        """
+        with self._guard("delete_user"), self._write_engine.begin() as conn:
+            self._lock_appends(conn)
+            n = 0
+            for table, column in (
+                (Event, Event.user_id),
+                (Impression, Impression.user_id),
+                (User, User.user_id),
+            ):
+                n += conn.execute(delete(table).where(column == user_id)).rowcount
+        logger.info("deleted user (%d rows)", n)
+        return n > 0
+
+    # ------------------------------------------------------------------ events and impressions
+    def append_events(self, events: Sequence[EventIn]) -> AppendResult:
+        """Store ``events`` durably (committed when this returns), idempotent on ``event_id``.
+
+        Raises
+        ------
+        DataError
+            An event names an item the store does not know, or has a malformed field; the message
+            names the event_id. Nothing of this call is stored then.
+        StoreUnavailable
+            The database could not be reached; nothing of this call is stored.
+        """
+        for j, ev in enumerate(events):
+            _check_event(j, ev)
+        if not events:
+            return AppendResult((), ())
+        result: AppendResult = self._submit(_Job(events=tuple(events)))
+        return result
+
+    def append_impression(self, record: ImpressionRecord) -> None:
+        """Log a shown slate durably (committed when this returns); idempotent on its id."""
+        if not isinstance(record, ImpressionRecord):
+            raise DataError(f"append_impression: expected an ImpressionRecord, got {type(record).__name__}")
+        _check_id("recommendation_id", record.recommendation_id, "impression")
+        self._submit(_Job(impression=record))
+
+    def read_events(self, after: int = 0, limit: int | None = None) -> list[EventRow]:
+        """Events with ``seq > after`` in ``seq`` (commit) order; at most ``limit`` of them."""
+        stmt = select(Event.__table__).where(Event.seq > after).order_by(Event.seq)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._guard("read_events"), self.engine.connect() as conn:
+            return [_event_row(r._mapping) for r in conn.execute(stmt)]
+
+    def user_events(self, user_id: str, limit: int = 100) -> list[EventRow]:
+        """The user's ``limit`` most recent events (by event timestamp), newest last."""
+        stmt = (
+            select(Event.__table__)
+            .where(Event.user_id == user_id)
+            .order_by(Event.timestamp.desc(), Event.seq.desc())
+            .limit(limit)
+        )
+        with self._guard("user_events"), self.engine.connect() as conn:
+            rows = [_event_row(r._mapping) for r in conn.execute(stmt)]
+        return rows[::-1]
+
+    def count_events(self) -> int:
+        with self._guard("count_events"), self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Event)).scalar_one())
+
+    def get_impression(self, recommendation_id: str) -> ImpressionRecord | None:
+        with self._guard("get_impression"), self.engine.connect() as conn:
+            raw = conn.execute(
+                select(Impression.record).where(Impression.recommendation_id == recommendation_id)
+            ).scalar_one_or_none()
+        return None if raw is None else ImpressionRecord.from_dict(json.loads(raw), source="impression log")
+
+    def read_impressions(
+        self, after: int = 0, limit: int | None = None
+    ) -> list[tuple[int, ImpressionRecord]]:
+        """``(seq, record)`` of the impressions with ``seq > after``, in commit order."""
+        stmt = (
+            select(Impression.seq, Impression.record).where(Impression.seq > after).order_by(Impression.seq)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._guard("read_impressions"), self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            (int(seq), ImpressionRecord.from_dict(json.loads(raw), source=f"impression log seq {seq}"))
+            for seq, raw in rows
+        ]
+
+    # ------------------------------------------------------------------ API keys
+    def create_key(self, scope: str, name: str = "") -> str:
+        """Create an API key of ``scope`` (read, write or admin); return its secret (shown once)."""
+        if scope not in SCOPES:
+            raise ConfigError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+        if not isinstance(name, str) or len(name) > MAX_ID_LENGTH:
+            raise ConfigError(f"key name must be a string of at most {MAX_ID_LENGTH} characters")
+        key_id = secrets.token_hex(6)
+        secret = f"{_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        with self._guard("create_key"), self._write_engine.begin() as conn:
+            conn.execute(
+                insert(ApiKey),
+                {
+                    "key_id": key_id,
+                    "secret_hash": _hash_secret(secret),
+                    "scope": scope,
+                    "name": name,
+                    "created_at": time.time(),
+                    "revoked": False,
+                },
+            )
+        logger.info("created API key %s (scope %s)", key_id, scope)
+        return secret
+
+    def verify_key(self, secret: str) -> KeyRow | None:
+        """The key whose secret is ``secret``, or None (unknown, malformed or revoked).
+
+        The secret's hash is compared in constant time (``hmac.compare_digest``); the lookup is by
+        the public ``key_id`` part, so timing reveals nothing about the secret part.
+        """
+        if not isinstance(secret, str) or not secret.startswith(_KEY_PREFIX) or len(secret) > 200:
+            return None
+        key_id, sep, _ = secret[len(_KEY_PREFIX) :].partition("_")
+        if not sep:
+            return None
+        with self._guard("verify_key"), self.engine.connect() as conn:
+            row = conn.execute(select(ApiKey.__table__).where(ApiKey.key_id == key_id)).first()
+        expected = row._mapping["secret_hash"] if row is not None else "0" * 64
+        ok = hmac.compare_digest(expected.encode(), _hash_secret(secret).encode())
+        if row is None or not ok or row._mapping["revoked"]:
+            return None
+        return _key_row(row._mapping)
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke a key by its public id; False when unknown or already revoked."""
+        with self._guard("revoke_key"), self._write_engine.begin() as conn:
+            result = conn.execute(
+                update(ApiKey).where(ApiKey.key_id == key_id, ApiKey.revoked.is_(False)).values(revoked=True)
+            )
+        return bool(result.rowcount)
+
+    def keys(self) -> list[KeyRow]:
+        """All keys (without secrets), oldest first."""
+        with self._guard("keys"), self.engine.connect() as conn:
+            rows = conn.execute(select(ApiKey.__table__).order_by(ApiKey.created_at, ApiKey.key_id))
+            return [_key_row(r._mapping) for r in rows]
+
+    # ------------------------------------------------------------------ internals: writes
+    def _existing(
+        self, conn: Connection, table: type[Item] | type[User], column: Any, ids: Sequence[str]
+    ) -> dict[str, int]:
+        """``{external id: index}`` of the ids already stored."""
+        found: dict[str, int] = {}
+        for chunk in _chunks(ids):
+            for ext, idx in conn.execute(select(column, table.index).where(column.in_(chunk))):
+                found[ext] = int(idx)
+        return found
+
+    def _lock_counter(self, conn: Connection, name: str) -> int:
+        """Lock vocabulary ``name``'s counter row until commit; return the next free index.
+
+        Taken before the inserter looks up which ids exist: a concurrent inserter of the same new
+        id then waits here and, once it may go on, sees the committed row (READ COMMITTED reads a
+        fresh snapshot per statement). SQLite's BEGIN IMMEDIATE already serialises writers.
+        """
+        stmt = select(Counter.next_value).where(Counter.name == name).with_for_update()
+        return int(conn.execute(stmt).scalar_one())
+
+    def _reserve(self, conn: Connection, name: str, start: int, n: int) -> list[int]:
+        """Take the ``n`` indices from ``start`` on (the counter row is locked by this transaction)."""
+        if n:
+            conn.execute(update(Counter).where(Counter.name == name).values(next_value=start + n))
+        return list(range(start, start + n))
+
+    def _lock_appends(self, conn: Connection) -> None:
+        if self.backend == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
+
+    def _insert(self, table: Any) -> Any:
+        dialect = pg_dialect if self.backend == "postgresql" else sqlite_dialect
+        return dialect.insert(table)
+
+    def _submit(self, job: _Job) -> Any:
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable(f"store {self.url} is closed")
+            if self._committer is None:
+                self._committer = threading.Thread(
+                    target=self._commit_loop, name="explorec-committer", daemon=True
+                )
+                self._committer.start()
+            self._queue.put(job)
+        return job.future.result()
+
+    def _commit_loop(self) -> None:
+        stop = False
+        while not stop:
+            job = self._queue.get()
+            if job is None:
+                break
+            jobs, size = [job], job.size
+            # everything that queued while the previous commit was flushing joins this transaction
+            while size < self.max_batch_rows:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+                size += nxt.size
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        try:
+            with self._guard("append"):
+                outcomes = self._write_batch(jobs)
+        except StoreUnavailable as exc:
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        except Exception as exc:
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(exc)
+                return
+            # one caller's write broke the shared transaction: retry each alone, so the others
+            # are not failed for it
+            logger.warning("group commit of %d writes failed (%s); retrying them one by one", len(jobs), exc)
+            for job in jobs:
+                self._commit([job])
+            return
+        self.commits += 1
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
+
+    def _write_batch(self, jobs: list[_Job]) -> list[AppendResult | BaseException | None]:
+        """Write every job in one transaction; a job's own bad input becomes its outcome."""
+        outcomes: list[AppendResult | BaseException | None] = [None] * len(jobs)
+        now = time.time()
+        with self._write_engine.begin() as conn:
+            self._lock_appends(conn)
+            impressions = [job.impression for job in jobs if job.impression is not None]
+            if impressions:
+                conn.execute(
+                    self._insert(Impression).on_conflict_do_nothing(index_elements=["recommendation_id"]),
+                    [
+                        {
+                            "recommendation_id": r.recommendation_id,
+                            "user_id": r.user_id,
+                            "timestamp": float(r.timestamp),
+                            "record": r.to_json(),
+                        }
+                        for r in impressions
+                    ],
+                )
+            event_jobs = [j for j, job in enumerate(jobs) if job.impression is None]
+            if not event_jobs:
+                return outcomes
+            item_index = self._item_indices(conn, {ev.item_id for j in event_jobs for ev in jobs[j].events})
+            valid: list[int] = []
+            for j in event_jobs:
+                unknown = next((ev for ev in jobs[j].events if ev.item_id not in item_index), None)
+                if unknown is None:
+                    valid.append(j)
+                else:
+                    outcomes[j] = DataError(
+                        f"event {unknown.event_id!r}: item_id {unknown.item_id!r} is not in the catalogue"
+                    )
+            slots = self._slots(
+                conn,
+                {
+                    ev.recommendation_id
+                    for j in valid
+                    for ev in jobs[j].events
+                    if ev.recommendation_id is not None
+                },
+            )
+            rows: list[tuple[Any, ...]] = []  # in _EVENT_COLUMNS order
+            owner: dict[str, EventIn] = {}  # event_id -> the occurrence that may be stored
+            for j in valid:
+                for ev in jobs[j].events:
+                    if ev.event_id in owner:
+                        continue
+                    owner[ev.event_id] = ev
+                    rec_id = ev.recommendation_id
+                    position = None if rec_id is None else slots.get(rec_id, {}).get(ev.item_id)
+                    rows.append((
+                        ev.event_id, ev.user_id, ev.item_id, item_index[ev.item_id], ev.type,
+                        float(ev.value), float(ev.timestamp), rec_id, position, position is not None, now,
+                    ))  # fmt: skip
+            inserted = self._insert_events(conn, rows) if rows else set()
+        for j in valid:
+            accepted: list[str] = []
+            duplicates: list[str] = []
+            unattributed: list[str] = []
+            for ev in jobs[j].events:
+                if owner[ev.event_id] is ev and ev.event_id in inserted:
+                    accepted.append(ev.event_id)
+                    if ev.recommendation_id is not None and ev.item_id not in slots.get(
+                        ev.recommendation_id, {}
+                    ):
+                        unattributed.append(ev.event_id)
+                else:
+                    duplicates.append(ev.event_id)
+            outcomes[j] = AppendResult(tuple(accepted), tuple(duplicates), tuple(unattributed))
+        return outcomes
+
+    def _insert_events(self, conn: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
+        """``INSERT ... ON CONFLICT (event_id) DO NOTHING``; the event ids actually inserted."""
+        if self.backend == "postgresql":
+            # One statement with one array per column: psycopg would otherwise parse a multi-row
+            # VALUES statement of 11 parameters per event anew for every batch (~0.3 s per 1,000).
+            columns = zip(*rows, strict=True)
+            arrays = {name: list(values) for (name, _), values in zip(_EVENT_COLUMNS, columns, strict=True)}
+            return set(conn.execute(_PG_INSERT_EVENTS, arrays).scalars().all())
+        # SQLite: this transaction holds the database's write lock (BEGIN IMMEDIATE), so the ids
+        # found here cannot change before the insert; a plain executemany on the driver is then
+        # exact and skips SQLAlchemy's per-row parameter processing (half the time of a batch).
+        stored: set[str] = set()
+        for chunk in _chunks([row[0] for row in rows]):
+            stored.update(conn.execute(select(Event.event_id).where(Event.event_id.in_(chunk))).scalars())
+        fresh = [row for row in rows if row[0] not in stored]
+        if fresh:
+            conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, fresh)
+        return {row[0] for row in fresh}
+
+    def _item_indices(self, conn: Connection, item_ids: Iterable[str]) -> dict[str, int]:
+        cache = self._item_index
+        wanted = set(item_ids)
+        missing = sorted(i for i in wanted if i not in cache)
+        for chunk in _chunks(missing):
+            for ext, idx in conn.execute(select(Item.item_id, Item.index).where(Item.item_id.in_(chunk))):
+                cache[ext] = int(idx)
+        return {i: cache[i] for i in wanted if i in cache}
+
+    def _slots(self, conn: Connection, recommendation_ids: set[str]) -> dict[str, dict[str, int]]:
+        """``{recommendation_id: {item_id: position}}`` of the logged impressions among the ids."""
+        slots: dict[str, dict[str, int]] = {}
+        for chunk in _chunks(sorted(recommendation_ids)):
+            stmt = select(Impression.recommendation_id, Impression.record).where(
+                Impression.recommendation_id.in_(chunk)
+            )
+            for rec_id, raw in conn.execute(stmt):
+                shown = json.loads(raw)["item_ids"]
+                slots[rec_id] = {item_id: pos for pos, item_id in enumerate(shown)}
+        return slots
+
+
+# ---------------------------------------------------------------------- helpers
+# one executemany for all the existing rows of an upsert (bind names must differ from column names)
+_ITEM_FIELDS = ("text", "fields", "categories", "available", "deleted", "timestamp", "updated_at")
+_UPDATE_ITEM = (
+    update(Item)
+    .where(Item.index == bindparam("b_index"))
+    .values({name: bindparam(f"b_{name}") for name in _ITEM_FIELDS})
+)
+_UPDATE_USER = (
+    update(User)
+    .where(User.index == bindparam("b_index"))
+    .values(fields=bindparam("b_fields"), updated_at=bindparam("b_updated_at"))
+)
+_EVENT_COLUMNS = (
+    ("event_id", "text"), ("user_id", "text"), ("item_id", "text"), ("item", "int4"), ("type", "text"),
+    ("value", "float8"), ("timestamp", "float8"), ("recommendation_id", "text"), ("position", "int4"),
+    ("attributed", "bool"), ("received_at", "float8"),
+)  # fmt: skip
+_PG_INSERT_EVENTS = text(
+    f"INSERT INTO events ({', '.join(name for name, _ in _EVENT_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{name} AS {kind}[])' for name, kind in _EVENT_COLUMNS)}) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+_SQLITE_INSERT_EVENTS = (
+    f"INSERT INTO events ({', '.join(name for name, _ in _EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)}) ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, ``synchronous=FULL`` and our own BEGIN (IMMEDIATE for writes) on every connection."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # let SQLAlchemy's "begin" event, not pysqlite's implicit BEGIN, start transactions
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # a writer takes the write lock at BEGIN: a deferred transaction that reads and then writes
+        # can fail with SQLITE_BUSY instead of waiting for the lock
+        if conn.get_execution_options().get("explorec_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _no_repeats(kind: str, ids: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for j, value in enumerate(ids):
+        if value in seen:
+            raise DataError(f"{kind} {value!r} appears twice in one batch (again at position {j})")
+        seen.add(value)
+
+
+def _check_event(j: int, ev: EventIn) -> None:
+    where = f"events[{j}]"
+    _check_id("event_id", ev.event_id, where)
+    where = f"event {ev.event_id!r}"
+    _check_id("user_id", ev.user_id, where)
+    _check_id("item_id", ev.item_id, where)
+    if not isinstance(ev.type, str) or not ev.type or len(ev.type) > 64:
+        raise DataError(
+            f"{where}: type must be a non-empty string of at most 64 characters, got {ev.type!r:.80}"
+        )
+    if ev.recommendation_id is not None:
+        _check_id("recommendation_id", ev.recommendation_id, where)
+    for name in ("value", "timestamp"):
+        value = getattr(ev, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise DataError(f"{where}: {name} must be a number, got {value!r}")
+
+
+def _columns(table: type[Item] | type[User], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rename the ``index`` attribute to its column name ``idx`` for Core inserts."""
+    return [{("idx" if k == "index" else k): v for k, v in row.items()} for row in rows]
+
+
+def _item_row(m: Any) -> ItemRow:
+    return ItemRow(
+        index=int(m["idx"]),
+        item_id=m["item_id"],
+        text=m["text"],
+        fields=dict(m["fields"]),
+        categories=tuple(m["categories"]),
+        available=bool(m["available"]),
+        deleted=bool(m["deleted"]),
+        timestamp=float(m["timestamp"]),
+        created_at=float(m["created_at"]),
+        updated_at=float(m["updated_at"]),
+    )
+
+
+def _event_row(m: Any) -> EventRow:
+    return EventRow(
+        seq=int(m["seq"]),
+        event_id=m["event_id"],
+        user_id=m["user_id"],
+        item_id=m["item_id"],
+        item=int(m["item"]),
+        type=m["type"],
+        value=float(m["value"]),
+        timestamp=float(m["timestamp"]),
+        recommendation_id=m["recommendation_id"],
+        position=m["position"],
+        attributed=bool(m["attributed"]),
+        received_at=float(m["received_at"]),
+    )
+
+
+def _key_row(m: Any) -> KeyRow:
+    return KeyRow(
+        key_id=m["key_id"],
+        scope=m["scope"],
+        name=m["name"],
+        created_at=float(m["created_at"]),
+        revoked=bool(m["revoked"]),
+    )

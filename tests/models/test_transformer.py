@@ -1,0 +1,65 @@
+"""The shared attention pieces: parity with torch's reference encoder layer, the mask, the pooling."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from explorec.errors import ConfigError
+from explorec.models.transformer import Block, attention_weights, causal_padding_mask
+
+
+def test_block_equals_torchs_pre_norm_encoder_layer() -> None:
+    torch.manual_seed(0)
+    dim, heads, length = 8, 2, 5
+    block = Block(dim, heads, dropout=0.0, attn_dropout=0.0, ffn_mult=4).eval()
+    reference = nn.TransformerEncoderLayer(
+        dim, heads, dim_feedforward=4 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+    ).eval()
+    with torch.no_grad():
+        reference.self_attn.in_proj_weight.copy_(block.attn.qkv.weight)
+        reference.self_attn.in_proj_bias.copy_(block.attn.qkv.bias)
+        reference.self_attn.out_proj.weight.copy_(block.attn.out.weight)
+        reference.self_attn.out_proj.bias.copy_(block.attn.out.bias)
+        reference.linear1.load_state_dict(block.ffn[0].state_dict())
+        reference.linear2.load_state_dict(block.ffn[3].state_dict())
+        reference.norm1.load_state_dict(block.ln1.state_dict())
+        reference.norm2.load_state_dict(block.ln2.state_dict())
+        x = torch.randn(3, length, dim)
+        seq = torch.ones(3, length, dtype=torch.long)  # no padding: the mask is the causal one
+        ours = block(x, causal_padding_mask(seq))
+        future = torch.ones(length, length, dtype=torch.bool).triu(1)  # True = may NOT attend
+        theirs = reference(x, src_mask=future)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_state_dict_layout_is_sasrecs() -> None:
+    keys = set(Block(4, 2, dropout=0.1, attn_dropout=0.1).state_dict())
+    assert keys == {
+        f"{name}.{p}"
+        for name in ("ln1", "attn.qkv", "attn.out", "ln2", "ffn.0", "ffn.3")
+        for p in ("weight", "bias")
+    }
+    with pytest.raises(ConfigError, match=r"dim \(6\) must be a multiple of n_heads \(4\)"):
+        Block(6, 4, dropout=0.0, attn_dropout=0.0)
+
+
+def test_mask_by_hand() -> None:
+    allowed = causal_padding_mask(torch.tensor([[0, 3, 5], [2, 4, 6]]))
+    assert allowed.shape == (2, 1, 3, 3)
+    t, f = True, False
+    # row 0: the padded position sees only itself; later positions see real earlier ones
+    assert allowed[0, 0].tolist() == [[t, f, f], [f, t, f], [f, t, t]]
+    assert allowed[1, 0].tolist() == [[t, f, f], [t, t, f], [t, t, t]]
+
+
+def test_attention_pooling_weights_by_hand() -> None:
+    keys = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]], [[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]])
+    query = torch.tensor([math.sqrt(2) * math.log(3), 0.0])  # logits ln 3, 0 and (masked) 5 ln 3
+    real = torch.tensor([[True, True, False], [False, False, False]])
+    weights = attention_weights(keys, query, real)
+    torch.testing.assert_close(weights[0], torch.tensor([0.75, 0.25, 0.0]))
+    torch.testing.assert_close(weights[1], torch.zeros(3))  # no real position: zeros, not NaN
