@@ -48,7 +48,9 @@ IntArray = npt.NDArray[np.int64]
 #: positions tracked separately (later positions share the last row)
 N_POSITIONS = 20
 #: score bins of the calibration over [-1, 1] (cosine scores); NaN scores use their own bin
-N_BINS = 20
+N_BINS = 200
+#: prior slope of the logistic score calibration (logit per unit of cosine score)
+PRIOR_SLOPE = 5.0
 #: explored slots needed before the examination estimate uses them alone
 MIN_EXPLORED_SHOWS = 500
 #: pseudo-shows that pull a sparse position / bin towards the overall click rate
@@ -137,15 +139,54 @@ class KeyStats:
         return shows, clicks
 
     def calibrate(self, scores: FloatArray, exam: FloatArray) -> FloatArray:
-        """Prior click probability (once examined) of slots with model ``scores``."""
+        """Prior click probability (once examined) of slots with model ``scores``.
+
+        A logistic calibration ``sigmoid(a + b * score)`` fitted (MAP, Newton steps) on the binned
+        shows and clicks of the key, with a Gaussian prior that keeps the slope positive until the
+        data says otherwise (``b ~ N(PRIOR_SLOPE, 2^2)``, ``a ~ N(logit(overall), 2^2)``): with no
+        feedback the model's order is the prior's order, with feedback the scale is the observed one.
+        NaN scores (slots of the fallback stages) get the smoothed click rate of their own bin.
+        """
+        a, b, nan_rate = self._calibration(exam)
+        z = np.asarray(scores, dtype=np.float64)
+        finite = np.isfinite(z)
+        out = np.full(z.shape[0], nan_rate)
+        out[finite] = 1.0 / (1.0 + np.exp(-(a + b * z[finite])))
+        return np.clip(out, 1e-4, 1 - 1e-4)
+
+    def _calibration(self, exam: FloatArray) -> tuple[float, float, float]:
+        version = (self.impressions, self.clicks)
+        cached = getattr(self, "_fit", None)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         overall = self.clicks / max(float(self.pos_shows @ exam), 1.0) if self.clicks else DEFAULT_CTR
-        eff = self.bin_shows @ exam  # [B + 1]
-        rate = (self.bin_clicks + SMOOTHING * overall) / (eff + SMOOTHING)
-        bins = np.array([_bin(float(s)) for s in scores], dtype=np.int64)
-        return np.clip(rate[bins], 1e-4, 1 - 1e-4)
+        overall = min(max(overall, 1e-3), 0.5)
+        eff = self.bin_shows @ exam  # [B + 1] examination-weighted shows
+        nan_rate = (self.bin_clicks[N_BINS] + SMOOTHING * overall) / (eff[N_BINS] + SMOOTHING)
+        centres = (np.arange(N_BINS) + 0.5) / N_BINS * 2.0 - 1.0
+        clicks = self.bin_clicks[:N_BINS]
+        misses = np.maximum(eff[:N_BINS] - clicks, 0.0)
+        prior = np.array([math.log(overall / (1 - overall)), PRIOR_SLOPE])
+        theta = prior.copy()
+        x = np.stack([np.ones(N_BINS), centres], axis=1)  # [B, 2]
+        precision = np.eye(2) / 4.0
+        for _ in range(20):
+            p = 1.0 / (1.0 + np.exp(-(x @ theta)))
+            grad = x.T @ (clicks - (clicks + misses) * p) - precision @ (theta - prior)
+            hess = -(x.T * ((clicks + misses) * p * (1 - p))) @ x - precision
+            step = np.linalg.solve(hess, grad)
+            theta = theta - step
+            if np.abs(step).max() < 1e-8:
+                break
+        fit = (float(theta[0]), float(theta[1]), float(nan_rate))
+        self._fit = (version, fit)
+        return fit
 
     def total_shows(self, exam: FloatArray) -> float:
         return float(self.pos_shows @ exam)
+
+
+_EMPTY = KeyStats()
 
 
 @dataclass(frozen=True)
@@ -174,7 +215,7 @@ class ArmView:
 
     def calibrate(self, scores: FloatArray) -> FloatArray:
         if self.stats is None:
-            return np.full(scores.shape[0], DEFAULT_CTR)
+            return _EMPTY.calibrate(scores, self.examination)  # the prior calibration alone
         with self.lock:
             return self.stats.calibrate(scores, self.examination)
 

@@ -69,7 +69,7 @@ def _out(experiment: Any) -> ExperimentOut:
     return ExperimentOut.model_validate(experiment.to_dict())
 
 
-@router.put("/{name}", response_model=ExperimentOut, responses=errors(*COMMON))
+@router.put("/{name}", response_model=ExperimentOut, responses=errors(*COMMON, 400))
 def put_experiment(
     name: ExperimentName,
     body: ExperimentIn,

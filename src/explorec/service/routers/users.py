@@ -99,7 +99,7 @@ def _spec(value: str | None, default: str | None, allowed: tuple[str, ...], name
     return value
 
 
-@router.get("/{user_id}/recommendations", response_model=Recommendations, responses=errors(*COMMON))
+@router.get("/{user_id}/recommendations", response_model=Recommendations, responses=errors(*COMMON, 404))
 def recommendations(
     http: Request,
     user_id: Id,
