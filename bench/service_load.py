@@ -169,6 +169,7 @@ def main() -> None:
         "rate_limit": "1000000/minute",
         "refresh_interval_s": 1.0,
         "access_log": False,
+        "catalogue_reload_s": 3600.0,  # one replica: nobody else deletes items
     }
     folder = Path(tempfile.mkdtemp(prefix="explorec-load-"))
     port = free_port()

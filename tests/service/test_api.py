@@ -402,3 +402,25 @@ def test_recommendation_answer_is_never_empty_while_items_exist(api: Api, size: 
     add_catalogue(api)
     r = api.get("/v1/users/anyone/recommendations", params={"k": size}).json()
     assert len(r["items"]) == min(size, 6)
+
+
+def test_faiss_retrieval_serves_like_the_exact_index(start_api: Callable[..., Api], sqlite_url: str) -> None:
+    exact = start_api(service_settings(sqlite_url.replace("service.db", "exact.db"), index="exact"))
+    faiss = start_api(service_settings(sqlite_url, index="faiss", n_candidates=4, history_length=2))
+    for api in (exact, faiss):
+        add_catalogue(api)
+        api.post("/v1/feedback", {"events": [{"event_id": "e1", "user_id": "u1", "item_id": "boots-1"}]})
+        api.delete("/v1/items/tent-1")
+        api.post(
+            "/v1/items",
+            {"items": [{"item_id": "boots-new", "text": "trail hiking boots waterproof leather"}]},
+        )
+    assert faiss.state.index_backend == "faiss-hnsw" and exact.state.index_backend == "exact"
+    answers = [
+        [i["item_id"] for i in api.get("/v1/users/u1/recommendations", params={"k": 4}).json()["items"]]
+        for api in (exact, faiss)
+    ]
+    assert answers[0] == answers[1]
+    assert answers[1][0] == "boots-new" and "tent-1" not in answers[1] and "boots-1" not in answers[1]
+    music = faiss.get("/v1/users/u1/recommendations", params={"k": 2, "category": "music"}).json()
+    assert {i["item_id"] for i in music["items"]} <= {"jazz-1", "jazz-2", "jazz-3"}

@@ -53,6 +53,7 @@ class ServedTextModel(TextKNN):
     name = "textknn-served"
 
     blocked_: npt.NDArray[np.int64]
+    query_: npt.NDArray[np.float32] | None
     index_: Index | None
     index_lock_: threading.Lock
     retrieve_: int | None
@@ -80,9 +81,26 @@ class ServedTextModel(TextKNN):
         model.index_ = index
         model.index_lock_ = index_lock or threading.Lock()
         model.retrieve_ = retrieve
+        model.query_ = None
+        return model
+
+    @classmethod
+    def over_candidates(
+        cls, vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32], *, encoder: str
+    ) -> ServedTextModel:
+        """The model restricted to retrieved candidates (rows of ``vectors``), for one user's ``query``.
+
+        Its scores are ``vectors @ query``: the same as the full model's for these items, because the
+        query (the user's text profile) was computed over the whole catalogue.
+        """
+        model = cls.over(vectors, encoder=encoder, blocked=np.zeros(0, dtype=np.int64))
+        model.query_ = np.asarray(query, dtype=np.float32).reshape(1, -1)
         return model
 
     def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
+        fixed = getattr(self, "query_", None)
+        if fixed is not None:
+            return np.repeat(fixed @ self.item_vectors_.T, users.size, axis=0).astype(np.float32)  # [B, n]
         q = self.user_vectors(users, history)  # [B, dim]
         index = getattr(self, "index_", None)
         retrieve = getattr(self, "retrieve_", None)
@@ -337,7 +355,7 @@ class ServedState:
         s = self.settings
         use_faiss = s.index == "faiss" or (s.index == "auto" and self.n_items >= s.faiss_min_items)
         with self._index_lock:
-            if self.index is not None and (self.index_backend == "faiss") == use_faiss:
+            if self.index is not None and self.index_backend.startswith("faiss") == use_faiss:
                 self.index.add(block)
                 return
             vectors = self.vectors.view()
@@ -412,6 +430,46 @@ class ServedState:
                 retrieve=retrieve,
                 max_history=self.settings.history_length,
             )
+
+    @property
+    def retrieves(self) -> bool:
+        """True when the score stage retrieves candidates from FAISS instead of scoring every item."""
+        return self.index_backend != "exact"
+
+    def candidate_space(
+        self, user_id: str, history: Sequence[tuple[int, float]], excluded: set[int]
+    ) -> tuple[npt.NDArray[np.int64], ServedTextModel, Interactions]:
+        """The retrieved candidates of a user, the model over them, and the history mapped into them.
+
+        The pipeline then runs over ``len(candidates)`` columns instead of the whole catalogue; slate
+        item ``j`` is catalogue item ``candidates[j]``.
+        """
+        full = self.model()
+        hist = self.user_interactions(user_id, history)
+        query = full.user_vectors(np.zeros(1, dtype=np.int64), hist)  # [1, dim]
+        retrieve = min(self.n_items, 2 * self.settings.n_candidates + self.settings.history_length)
+        with self._index_lock:
+            assert self.index is not None  # retrieves only with an index
+            found, _ = self.index.search(query, retrieve + len(excluded & self.blocked))
+        seen = {item for item, _ in history}
+        keep = [int(i) for i in found[0] if i >= 0 and i not in excluded and i not in self.blocked]
+        # the user's seen items stay in the space so that exclude_seen=False can show them again
+        cands = np.array(list(dict.fromkeys(keep + [i for i in seen if i not in excluded])), dtype=np.int64)
+        position = {int(item): j for j, item in enumerate(cands)}
+        sub_items = np.array([position[i] for i, _ in history if i in position], dtype=np.int64)
+        sub_times = np.array([t for i, t in history if i in position], dtype=np.float64)
+        sub_hist = Interactions(
+            np.zeros(sub_items.size, dtype=np.int64),
+            sub_items,
+            sub_times,
+            np.ones(sub_items.size, dtype=np.float32),
+            np.array([user_id], dtype=object),
+            np.array([str(i) for i in cands], dtype=object),
+        )
+        model = ServedTextModel.over_candidates(
+            self.vectors.view()[cands], query[0], encoder=self.settings.encoder
+        )
+        return cands, model, sub_hist
 
     def user_interactions(self, user_id: str, history: Sequence[tuple[int, float]]) -> Interactions:
         """``history`` as Interactions over a one-user vocabulary and the served item vocabulary."""

@@ -71,7 +71,7 @@ class ServiceSettings(BaseSettings):
         1.0, ge=0.05, le=3600, description="how often a replica reads other replicas' writes"
     )
     catalogue_reload_s: float = Field(
-        30.0, ge=0.1, le=86_400, description="how often every item is re-read (deletions by other replicas)"
+        300.0, ge=0.1, le=86_400, description="how often every item is re-read (deletions by other replicas)"
     )
     key_cache_s: float = Field(10.0, ge=0, le=3600, description="seconds a verified key is trusted")
     seed: int = Field(0, ge=0, description="seed mixed into every slate's policy seed")
