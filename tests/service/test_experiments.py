@@ -181,11 +181,11 @@ def test_report_numbers_on_a_known_case() -> None:
     # b from a's log: IPS = mean(0.5 * r / 1) over 400 slots = 0.5 * 40 / 400; SNIPS = 40 / 400
     assert b["off_policy"]["ips"]["value"] == pytest.approx(0.05)
     assert b["off_policy"]["snips"]["value"] == pytest.approx(0.1)
-    assert b["off_policy"]["support"] == 1.0 and b["off_policy"]["from_variants"] == ["a"]
+    assert b["off_policy"]["overlap"] == 0.5 and b["off_policy"]["from_variants"] == ["a"]
     # a from b's log: only position 0 is in a's support; IPS = (30 clicks * 1 / 0.25) / 200 slots
     assert a["off_policy"]["ips"]["value"] == pytest.approx(30 * 4 / 200)
     assert a["off_policy"]["snips"]["value"] == pytest.approx((30 * 4) / (50 * 4))
-    assert a["off_policy"]["support"] == pytest.approx(0.25)
+    assert a["off_policy"]["overlap"] == pytest.approx(0.25)
     low, high = b["off_policy"]["ips"]["ci"]
     assert low <= 0.05 <= high and low < high
 

@@ -404,11 +404,13 @@ def off_policy_estimate(
         alpha=alpha,
         seed=seed,
     )
-    support = float(np.mean(e > 0))
+    # how much of the logged traffic the variant would have shown the same way: near 0, the estimate
+    # rests on few slots (a deterministic log covers an exploring variant only where the two agree)
+    overlap = float(np.mean(e))
     return {
         "from_variants": [name for name in by_variant if name != target and by_variant[name]],
         "slates": len(rows),
         "impressions": n,
-        "support": support,
+        "overlap": overlap,
         **{name: {"value": r.value, "ci": [r.ci_low, r.ci_high]} for name, r in results.items()},
     }

@@ -248,7 +248,9 @@ class OffPolicyOut(Strict):
     from_variants: list[str] = Field(description="the variants whose slates the estimate reads")
     slates: int
     impressions: int
-    support: float = Field(description="share of logged slots the variant could have shown (pi_e > 0)")
+    overlap: float = Field(
+        description="mean probability that the variant shows the logged item at the logged position"
+    )
     ips: EstimateOut
     snips: EstimateOut
     dr: EstimateOut
