@@ -9,7 +9,8 @@ off-policy estimate of each variant from the other variant's log next to its on-
 
     python bench/service_simulate.py --datasets movielens-latest-small,amazon-scientific --steps 3000
 
-Writes ``bench/results/service_simulate.json``.
+Writes ``bench/results/service_simulate.json`` (one entry per dataset, each with its provenance; the
+entries of datasets not run this time are kept).
 """
 
 from __future__ import annotations
@@ -116,12 +117,14 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "service_simulate.json"))
     args = parser.parse_args()
-    results: dict[str, Any] = {"runs": {}}
+    path = Path(args.out)
+    # runs of other datasets already in the file are kept: each run carries its own provenance
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     for dataset in [d.strip() for d in args.datasets.split(",") if d.strip()]:
-        results["runs"][dataset] = run_one(dataset, args)
-        path = Path(args.out)
+        run = run_one(dataset, args)
+        run["provenance"] = prov.finish()
+        results["runs"][dataset] = run
         path.parent.mkdir(parents=True, exist_ok=True)
-        results["provenance"] = prov.finish()
         path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
         print(f"{dataset}: wrote {path}", flush=True)
 
