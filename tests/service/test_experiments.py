@@ -159,8 +159,7 @@ def test_report_numbers_on_a_known_case() -> None:
     for j in range(100):
         records.append(_record(f"a{j}", "a", [1.0] * 4))
         rewards.append(np.array([1.0 if j < 40 else 0.0, 0, 0, 0]))
-        # with the reward model stored at serving time: q(logged item) = 0.2, b's DM term 0.16
-        cf[f"a{j}"] = {"b": [0.5] * 4, "b#dm": [0.16] * 4, "#q": [0.2] * 4}
+        cf[f"a{j}"] = {"b": [0.5] * 4}
     # b: 50 slates of 4 slots with propensity 0.25, 30 clicks; a's probability of them is 1 or 0
     for j in range(50):
         records.append(_record(f"b{j}", "b", [0.25] * 4))
@@ -183,8 +182,6 @@ def test_report_numbers_on_a_known_case() -> None:
     assert b["off_policy"]["ips"]["value"] == pytest.approx(0.05)
     assert b["off_policy"]["snips"]["value"] == pytest.approx(0.1)
     assert b["off_policy"]["overlap"] == 0.5 and b["off_policy"]["from_variants"] == ["a"]
-    # DR = mean(dm) + mean(w * (r - q0)) = 0.16 + 0.5 * (0.1 - 0.2)
-    assert b["off_policy"]["dr"]["value"] == pytest.approx(0.11)
     # a from b's log: only position 0 is in a's support; IPS = (30 clicks * 1 / 0.25) / 200 slots
     assert a["off_policy"]["ips"]["value"] == pytest.approx(30 * 4 / 200)
     assert a["off_policy"]["snips"]["value"] == pytest.approx((30 * 4) / (50 * 4))

@@ -221,9 +221,7 @@ def load_experiment(store: Any, name: str) -> Experiment | None:
 def save_counterfactual(
     store: Any, record: ImpressionRecord, propensities: Mapping[str, Sequence[float]]
 ) -> None:
-    """Store, for a slate shown in an experiment, each other variant's probability of each shown slot
-    (key: the variant's name), its direct-method term per slot (``NAME#dm``) and the reward model's
-    value of each shown slot (``#q``)."""
+    """Store, for a slate shown in an experiment, each other variant's probability of each shown slot."""
     from sqlalchemy import insert
 
     from explorec.store.tables import Counterfactual
@@ -234,11 +232,7 @@ def save_counterfactual(
                 recommendation_id=record.recommendation_id,
                 experiment=record.experiment,
                 variant=record.variant,
-                # JSON has no NaN: a slot without a value is stored as null
-                propensities={
-                    k: [float(p) if math.isfinite(float(p)) else None for p in v]
-                    for k, v in propensities.items()
-                },
+                propensities={k: [float(p) for p in v] for k, v in propensities.items()},
                 timestamp=float(record.timestamp),
             )
         )
@@ -367,26 +361,18 @@ def off_policy_estimate(
         for j in js
         if target in counterfactuals.get(records[j].recommendation_id, {})
     ]
-    dm_key = f"{target}#dm"
     if not rows:
         return None
     pe: list[float] = []
-    q_logged: list[float] = []
-    dm: list[float] = []
     pb: list[float] = []
     pos: list[int] = []
     rew: list[float] = []
     slate: list[int] = []
     for s, j in enumerate(rows):
-        stored = counterfactuals[records[j].recommendation_id]
-        probs = stored[target]
+        probs = counterfactuals[records[j].recommendation_id][target]
         rec = records[j]
-        nan = [float("nan")] * len(rec)
-        qs, dms = stored.get("#q", nan), stored.get(dm_key, nan)
         for p in range(len(rec)):
             pe.append(float(probs[p]))
-            q_logged.append(float("nan") if qs[p] is None else float(qs[p]))
-            dm.append(float("nan") if dms[p] is None else float(dms[p]))
             pb.append(float(rec.propensities[p]))
             pos.append(p)
             rew.append(float(rewards[j][p]))
@@ -407,23 +393,8 @@ def off_policy_estimate(
     dist = np.zeros((n, 2, length))
     dist[:, 0, :] = e[:, None]
     dist[:, 1, :] = 1.0 - e[:, None]
-    # reward model: the logging variant's calibrated click model, stored at serving time: q of the
-    # logged item, and the target's expected q over its whole slot distribution (the DM term);
-    # action 1's q is set so that pi_e(0) q0 + pi_e(1) q1 equals that DM term. Slots without it
-    # (fill stages, older rows) use the log's mean reward at their position.
     mean_by_pos = np.array([log.reward[log.position == p].mean() for p in range(length)])
-    q0 = np.asarray(q_logged)
-    dmv = np.asarray(dm)
-    fallback = mean_by_pos[log.position]
-    have = np.isfinite(q0) & np.isfinite(dmv)
-    q0 = np.where(have, q0, fallback)
-    dmv = np.where(have, dmv, fallback)
-    rest = 1.0 - e
-    q1 = np.where(rest > 1e-12, (dmv - e * q0) / np.where(rest > 1e-12, rest, 1.0), 0.0)
-    q1 = np.clip(q1, 0.0, 1.0)
-    q = np.zeros((n, 2, length))
-    q[:, 0, :] = q0[:, None]
-    q[:, 1, :] = q1[:, None]
+    q = np.repeat(mean_by_pos[None, None, :], 2, axis=1).repeat(n, axis=0)  # [n, 2, L]
     results = estimate(
         log,
         dist,

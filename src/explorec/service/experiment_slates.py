@@ -88,35 +88,14 @@ def build_experiment_slate(
             props.append(float(prop))
             explored.append(bool(exp))
             stages.append("exploration" if exp else (origin.get(int(item), "newest") if cold else "model"))
-        # the DR reward model: the shown variant's calibrated click probability times its
-        # examination estimate, q(a, j) = exam_j * rel(a), from the state the slate was built on
-        reward_view = online.view(f"{experiment.name}/{variant.name}")
-        exam = np.asarray(reward_view.examination, dtype=np.float64)
-
-        def relevance(f: CandidateFrame) -> np.ndarray:
-            z = np.full(len(f), np.nan) if cold else f.scores.astype(np.float64)
-            return reward_view.calibrate(z)
-
-        if len(slate):
-            own = _lookup(relevance(frame)[:, None] * np.ones((1, len(slate))), frame, slate)
-            cross["#q"] = [float(exam[min(j, exam.size - 1)] * r) for j, r in enumerate(own)]
         for other in experiment.variants:
             if other.name != variant.name and len(slate):
-                f = frame_for(other)
-                probs, dm = _probabilities(other, policies[other.name], f, slate, relevance(f), exam)
-                cross[other.name] = probs
-                cross[f"{other.name}#dm"] = dm
+                cross[other.name] = _probabilities(other, policies[other.name], frame_for(other), slate)
     n_policy = len(items)
     if len(items) < k and state.n_items:
         _fill(state, request, items, scores, props, explored, stages, excluded, seen)
-    for name, values in cross.items():
-        if "#" not in name:
-            values.extend([1.0] * (len(items) - n_policy))
-    # fill slots: every variant would show them (probability 1), so the DM term is the logged q
-    q_fill = [float("nan")] * (len(items) - n_policy)
-    for name, values in cross.items():
-        if "#" in name:
-            values.extend(q_fill)
+    for values in cross.values():
+        values.extend([1.0] * (len(items) - n_policy))
     note = f"only {len(items)} servable items for k={k}" if len(items) < k else ""
     full = Slate(
         np.array(items, dtype=np.int64),
@@ -220,29 +199,15 @@ def _lookup(matrix: np.ndarray, frame: CandidateFrame, slate: Slate) -> list[flo
     return out
 
 
-def _probabilities(
-    variant: Variant,
-    policy: Policy,
-    frame: CandidateFrame,
-    slate: Slate,
-    relevance: np.ndarray,
-    exam: np.ndarray,
-) -> tuple[list[float], list[float]]:
-    """(the probability that ``variant`` shows each of ``slate``'s items at its position on ``frame``,
-    the direct-method term per slot: ``exam_j * sum_a P(a at j) * relevance(a)``)."""
+def _probabilities(variant: Variant, policy: Policy, frame: CandidateFrame, slate: Slate) -> list[float]:
+    """The probability that ``variant`` shows each of ``slate``'s items at its position on ``frame``."""
     k = len(slate)
-    matrix = policy.propensity_matrix(frame, k)[0]  # [n, k_eff]
-    if variant.exploration is not None:
-        e = float(variant.exploration)
-        greedy = Greedy().select(frame, k)
-        row_of = {int(item): r for r, item in enumerate(frame.items.tolist())}
-        one_hot = np.zeros_like(matrix)
-        for j, item in enumerate(greedy.items.tolist()[: matrix.shape[1]]):
-            one_hot[row_of[int(item)], j] = 1.0
-        matrix = e * matrix + (1.0 - e) * one_hot
-    probs = _lookup(matrix, frame, slate)
-    mass = relevance @ matrix  # [k_eff]
-    dm = [
-        float(exam[min(j, exam.size - 1)] * mass[j]) if j < mass.shape[0] else float("nan") for j in range(k)
+    p_policy = _lookup(policy.propensity_matrix(frame, k)[0], frame, slate)
+    if variant.exploration is None:
+        return p_policy
+    greedy = Greedy().select(frame, k)
+    same = [
+        1.0 if j < len(greedy) and int(greedy.items[j]) == int(i) else 0.0 for j, i in enumerate(slate.items)
     ]
-    return probs, dm
+    e = float(variant.exploration)
+    return [e * p + (1.0 - e) * g for p, g in zip(p_policy, same, strict=True)]
