@@ -46,7 +46,7 @@ ANCHORS = {
     "0.044 UniSRec, 0.021 SASRec",
     # RecBole is run, not quoted: bench/peers/compare_recbole.py measures it on this same split
     "warm:amazon-scientific": "same split: RecBole SASRec in "
-    "bench/results/peers_recbole_amazon-scientific.json; "
+    "bench/results/peers_recbole_amazon-scientific_sasrec.json; "
     "VQ-Rec (published) 0.0645 / 0.1238",
 }
 
@@ -208,7 +208,7 @@ def part_cross(args: argparse.Namespace) -> dict[str, Any]:
         epochs=5,
         transfer_params={"template": args.target},
     )
-    if (saved / "config.json").is_file():
+    if (saved / "CURRENT").is_file():  # a folder of saved versions (explorec.persist)
         transfer._source_model, transfer._source_name = Recommender.load(saved), source.name
         print(f"source adapter loaded from {saved}", flush=True)
     strategies = {

@@ -5,18 +5,23 @@ What is in the package:
 * ``explorec.data``: interactions, catalogues, dataset loaders and splits (``data.toy`` holds the
   planted-answer dataset every model must solve);
 * ``explorec.encoders``: item text encoders (all-MiniLM-L6-v2, or hashing for tests) with a disk cache;
-* ``explorec.models``: popularity, item-kNN, EASE, EASE-IPW, text-kNN, the LM adapter, two-tower,
-  SASRec and score/rank/learned fusion, by name through ``models.registry``;
+* ``explorec.models``: popularity, item-kNN, EASE, EASE-IPW, fold-in SVD, text-kNN, the LM adapter,
+  two-tower, SASRec and score/rank/learned fusion, by name through ``models.registry``;
 * ``explorec.rerank`` and ``explorec.policies``: re-rankers (MMR, DPP, ...) and exploration policies
   that record the propensity of every slot they fill;
-* ``explorec.pipeline``: ``recommend()``, score -> mask -> candidates -> re-rank -> policy;
+* ``explorec.pipeline`` and ``explorec.ranking``: ``recommend()``, score -> mask -> candidates ->
+  re-rank -> policy, with one masking function and one top-k;
+* ``explorec.impressions``: the impression record that the simulator, off-policy evaluation and the
+  service share;
 * ``explorec.evaluation``: full-ranking metrics, significance tests, off-policy estimators and an
   interactive simulator;
 * ``explorec.index``: exact and FAISS nearest-neighbour search;
+* ``explorec.store`` and ``explorec.service``: the SQL store (SQLite or PostgreSQL) and the FastAPI
+  service over it (``explorec serve``);
 * ``explorec.cli``: the ``explorec`` command.
 
-There is no serving layer yet. Heavy dependencies (torch, sentence-transformers, faiss) are imported
-only inside the modules that need them, so ``import explorec`` stays light.
+Heavy dependencies (torch, sentence-transformers, faiss, fastapi, sqlalchemy) are imported only inside
+the modules that need them, so ``import explorec`` stays light.
 """
 
 from explorec.data.interactions import Catalog, Dataset, Interactions, Split

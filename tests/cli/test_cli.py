@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from explorec.cli import main
+from explorec.persist import resolve_version
 
 SMALL = ["--dataset", "synthetic"]
 
@@ -17,7 +18,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("data", "train", "evaluate", "recommend", "embed", "simulate", "ope", "demo"):
+    for command in ("data", "train", "evaluate", "recommend", "model", "embed", "simulate", "ope", "demo"):
         assert command in out
 
 
@@ -76,7 +77,7 @@ def test_evaluate_with_fusion_and_rerank(tmp_path: Path) -> None:
 def test_train_then_recommend_external_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model_dir = tmp_path / "model"
     assert main(["train", *SMALL, "--model", "itemknn", "--param", "k=50", "--out", str(model_dir)]) == 0
-    run = json.loads((model_dir / "run.json").read_text())
+    run = json.loads((resolve_version(model_dir) / "run.json").read_text())
     assert run["params"]["k"] == 50 and "ndcg@10" in run["valid_metrics"]
     slates = tmp_path / "slates.json"
     code = main(

@@ -18,6 +18,7 @@ from explorec.models.augment import info_nce
 from explorec.models.base import Recommender
 from explorec.models.sasrec import SASRec, SASRecConfig, SASRecNet, length_bucketed_batches, training_windows
 from explorec.models.torch_base import load_state_checked, pad_sequences
+from explorec.persist import write_manifest
 
 torch.set_num_threads(1)
 
@@ -129,6 +130,7 @@ def test_config_mismatch_on_load_names_both_values(fitted: SASRec, tmp_path: Pat
     config = json.loads((path / "config.json").read_text())
     config["params"]["dim"] = 48
     (path / "config.json").write_text(json.dumps(config))
+    write_manifest(path)  # a consistent folder whose parts disagree, not a corrupt file
     with pytest.raises(ConfigError, match=r"dim=32 in the saved module, but dim=48"):
         Recommender.load(path)
     other = SASRecNet(SASRecConfig(n_items=N_ITEMS, dim=16, n_layers=1, max_len=8))
@@ -189,6 +191,17 @@ def test_contrastive_term_is_nt_xent_of_the_two_views(
         # NT-Xent of identical views (the formula is checked by hand in test_augment.py)
         torch.testing.assert_close(parts["cl"], info_nce(last, last, 0.5))
         torch.testing.assert_close(parts["loss"].detach(), parts["next"] + 0.3 * parts["cl"])
+    # mask ratio 1 masks every item of both views: the views are the mask token (row N + 1) throughout
+    model = SASRec(**params, epochs=1, cl_weight=0.3, cl_augment="mask", mask_ratio=1.0).fit(train, catalog)
+    batch = _one_batch(model, train, catalog)
+    parts = model._loss(model.module_, batch)
+    masked = torch.where(batch["input"] > 0, N_ITEMS + 1, 0)
+    views = model.module_(masked)[0][:, -1].detach()
+    torch.testing.assert_close(parts["cl"], info_nce(views, views, 1.0))
+    plain = model.module_(batch["input"])[0][:, -1].detach()
+    assert (
+        abs(float(info_nce(plain, plain, 1.0)) - float(parts["cl"])) > 1e-3
+    )  # the check can tell them apart
 
 
 def test_category_head_learns_the_next_items_category(

@@ -15,6 +15,7 @@ from explorec.data.toy import known_answer_dataset
 from explorec.errors import ConfigError, DataError
 from explorec.models.base import Recommender
 from explorec.models.two_tower import TwoTower, prefix_examples
+from explorec.persist import write_manifest
 
 torch.set_num_threads(1)
 
@@ -131,6 +132,7 @@ def test_uncertainty_and_save_load(fitted: TwoTower, tmp_path: Path) -> None:
     meta = json.loads((path / "module.json").read_text())
     meta["config"]["hidden"] = 64
     (path / "module.json").write_text(json.dumps(meta))
+    write_manifest(path)  # a consistent folder whose parts disagree, not a corrupt file
     with pytest.raises(ConfigError, match=r"hidden=64 in the saved module, but hidden=32"):
         Recommender.load(path)
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from explorec.store.pgserver import PostgresServer, private_postgres
 from fastapi.testclient import TestClient
 from service_helpers import Api, service_settings
 
 from explorec.service.app import create_app
 from explorec.service.settings import ServiceSettings
+from explorec.store.pgserver import PostgresServer, private_postgres
 
 BACKENDS = ("sqlite", "postgresql")
 _names = itertools.count()
@@ -67,5 +67,6 @@ def start_api() -> Iterator[Callable[..., Api]]:
 
 
 @pytest.fixture
-def api(start_api: Callable[..., Api], store_url: str) -> Api:
+def api(store_url: str, start_api: Callable[..., Api]) -> Api:
+    # store_url first: its database is dropped only after the app using it has stopped
     return start_api(service_settings(store_url))

@@ -304,7 +304,7 @@ def test_readyz_reports_the_catalogue(api: Api) -> None:
     assert r["ready"] and r["store"] and r["n_items"] == 6
 
 
-def test_two_replicas_share_items_and_feedback(start_api: Callable[..., Api], store_url: str) -> None:
+def test_two_replicas_share_items_and_feedback(store_url: str, start_api: Callable[..., Api]) -> None:
     a = start_api(service_settings(store_url))
     b = start_api(service_settings(store_url))
     add_catalogue(a)
@@ -319,6 +319,49 @@ def test_two_replicas_share_items_and_feedback(start_api: Callable[..., Api], st
     # an item written through b right after a's items keeps the store's index order on both
     b.post("/v1/items", {"items": [{"item_id": "late", "text": "jazz vinyl record saxophone quartet live"}]})
     assert b.get("/v1/items/late/similar", params={"k": 1}).json()["language_model"][0]["item_id"] == "jazz-1"
+
+
+def test_a_deletion_through_one_replica_reaches_the_other(
+    store_url: str, start_api: Callable[..., Api]
+) -> None:
+    a = start_api(service_settings(store_url, catalogue_reload_s=0.2))
+    b = start_api(service_settings(store_url, catalogue_reload_s=0.2))
+    add_catalogue(a)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and b.state.n_items < 6:
+        time.sleep(0.05)
+    assert a.delete("/v1/items/jazz-3").status_code == 200
+    a.post("/v1/items", {"items": [{"item_id": "jazz-2", "text": "trail hiking boots waterproof leather"}]})
+    index = b.state.item_index["jazz-3"]
+    while time.monotonic() < deadline and b.state.is_servable(index):
+        time.sleep(0.05)
+    shown = {
+        i["item_id"] for i in b.get("/v1/users/nobody/recommendations", params={"k": 10}).json()["items"]
+    }
+    assert shown == {"boots-1", "boots-2", "tent-1", "jazz-1", "jazz-2"}
+    # jazz-2's new text reached b's vectors: it is now boots-1's nearest neighbour there
+    while time.monotonic() < deadline:
+        near = b.get("/v1/items/boots-1/similar", params={"k": 1}).json()["language_model"][0]["item_id"]
+        if near == "jazz-2":
+            break
+        time.sleep(0.05)
+    assert near == "jazz-2"
+
+
+def test_a_user_erased_through_one_replica_is_not_personalised_by_the_other(
+    store_url: str, start_api: Callable[..., Api]
+) -> None:
+    a = start_api(service_settings(store_url))
+    b = start_api(service_settings(store_url))
+    add_catalogue(a)
+    a.post("/v1/feedback", {"events": [{"event_id": "e0", "user_id": "u1", "item_id": "jazz-1"}]})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not b.state.history("u1"):
+        time.sleep(0.05)
+    assert a.delete("/v1/users/u1").status_code == 200
+    stages = {i["stage"] for i in b.get("/v1/users/u1/recommendations").json()["items"]}
+    assert stages <= {"popular", "newest", "exploration"}
+    assert b.state.history("u1") == []
 
 
 def test_store_outage_answers_503_and_recovers(start_api: Callable[..., Api], pg_server: object) -> None:
@@ -346,7 +389,6 @@ def test_store_outage_answers_503_and_recovers(start_api: Callable[..., Api], pg
     assert codes[-1] == 200, codes
     assert api.client.get("/readyz").status_code == 200
     assert "explorec_store_errors_total" in api.client.get("/metrics").text
-    pg_server.drop_database("service_outage")
 
 
 @pytest.mark.parametrize("size", [1, 20])
@@ -354,3 +396,25 @@ def test_recommendation_answer_is_never_empty_while_items_exist(api: Api, size: 
     add_catalogue(api)
     r = api.get("/v1/users/anyone/recommendations", params={"k": size}).json()
     assert len(r["items"]) == min(size, 6)
+
+
+def test_faiss_retrieval_serves_like_the_exact_index(start_api: Callable[..., Api], sqlite_url: str) -> None:
+    exact = start_api(service_settings(sqlite_url.replace("service.db", "exact.db"), index="exact"))
+    faiss = start_api(service_settings(sqlite_url, index="faiss", n_candidates=4, history_length=2))
+    for api in (exact, faiss):
+        add_catalogue(api)
+        api.post("/v1/feedback", {"events": [{"event_id": "e1", "user_id": "u1", "item_id": "boots-1"}]})
+        api.delete("/v1/items/tent-1")
+        api.post(
+            "/v1/items",
+            {"items": [{"item_id": "boots-new", "text": "trail hiking boots waterproof leather"}]},
+        )
+    assert faiss.state.index_backend == "faiss-hnsw" and exact.state.index_backend == "exact"
+    answers = [
+        [i["item_id"] for i in api.get("/v1/users/u1/recommendations", params={"k": 4}).json()["items"]]
+        for api in (exact, faiss)
+    ]
+    assert answers[0] == answers[1]
+    assert answers[1][0] == "boots-new" and "tent-1" not in answers[1] and "boots-1" not in answers[1]
+    music = faiss.get("/v1/users/u1/recommendations", params={"k": 2, "category": "music"}).json()
+    assert {i["item_id"] for i in music["items"]} <= {"jazz-1", "jazz-2", "jazz-3"}

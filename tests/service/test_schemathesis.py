@@ -7,7 +7,9 @@ derandomised (fixed seed), no example database.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -26,10 +28,8 @@ def _app() -> object:
 
 
 @pytest.fixture(scope="module")
-def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'service.db'}"
+def started() -> Iterator[dict[str, str]]:
     app = _APP["app"]
-    app.state.settings = service_settings(url)
     with TestClient(app, raise_server_exceptions=False) as client:
         store = app.state.store
         key = store.create_key(scope="admin", name="schemathesis")
@@ -37,9 +37,13 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         items = [{"item_id": i, "text": t, "categories": c} for i, t, c in CATALOGUE]
         assert client.post("/v1/items", json={"items": items}, headers=headers).status_code == 200
         yield headers
+    _FOLDER.cleanup()
 
 
-_APP["app"] = create_app(service_settings("sqlite:///unused.db"))
+# the schema is loaded from the app when this module is collected, so the app (and its store folder)
+# exist from then on; the folder is removed when the module's tests are done
+_FOLDER = tempfile.TemporaryDirectory(prefix="explorec-schemathesis-")
+_APP["app"] = create_app(service_settings(f"sqlite:///{Path(_FOLDER.name) / 'service.db'}"))
 # 413 (batch or body too large) is this API's documented rejection of an over-long batch
 _CONFIG = SchemathesisConfig.from_dict(
     {

@@ -132,6 +132,18 @@ def test_index_is_exact_for_small_catalogues_and_faiss_above_the_threshold() -> 
     assert approx.item_ids == exact.item_ids  # 12 items: HNSW finds the exact neighbours
 
 
+def test_faiss_index_grows_in_place_once_built() -> None:
+    # regression: every batch after the switch to FAISS used to rebuild the whole index
+    state = make_state(faiss_min_items=5)
+    index = state.index
+    state.apply_items([ServedItem(12, "n1", "jazz vinyl record trumpet", ("music",), True, False, 1.0)])
+    assert state.index is index and index is not None and index.n_items == 13
+    exact = make_state()
+    index = exact.index
+    exact.apply_items([ServedItem(12, "n1", "jazz vinyl record trumpet", ("music",), True, False, 1.0)])
+    assert exact.index is index and index is not None and index.n_items == 13
+
+
 def small_with_event() -> ServedState:
     state = make_state()
     state.apply_local_events([("e1", "u1", "h0", 1.0)])

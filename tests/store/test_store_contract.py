@@ -104,17 +104,28 @@ def test_item_batch_errors_name_the_id(store: Store) -> None:
 
 
 def test_concurrent_item_inserts_get_distinct_dense_indices(store: Store) -> None:
-    def post(t: int) -> None:
-        for b in range(5):
-            _items(store, [f"t{t}-{b}-{j}" for j in range(20)] + ["shared"])
+    n_threads, rounds = 6, 5
+    gate = threading.Barrier(n_threads)
 
-    threads = [threading.Thread(target=post, args=(t,)) for t in range(4)]
+    errors: list[BaseException] = []
+
+    def post(t: int) -> None:
+        try:
+            for b in range(rounds):
+                gate.wait(timeout=60)  # all threads insert the same new id at the same moment
+                _items(store, [f"t{t}-{b}-{j}" for j in range(20)] + [f"shared{b}"])
+        except BaseException as exc:  # asserted below; abort so that no thread waits forever
+            errors.append(exc)
+            gate.abort()
+
+    threads = [threading.Thread(target=post, args=(t,)) for t in range(n_threads)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
+    assert errors == []
     rows = store.items()
-    assert [r.index for r in rows] == list(range(4 * 5 * 20 + 1))
+    assert [r.index for r in rows] == list(range(n_threads * rounds * 20 + rounds))
     assert len({r.item_id for r in rows}) == len(rows)
 
 
@@ -329,5 +340,7 @@ def test_open_rejects_unsupported_and_in_memory_urls() -> None:
         Store.open("mysql://u@localhost/db")
     with pytest.raises(ConfigError, match="in-memory SQLite database is not durable"):
         Store.open("sqlite://")
+    with pytest.raises(ConfigError, match="driver 'psycopg2' is not supported"):
+        Store.open("postgresql+psycopg2://u@localhost/db")
     with pytest.raises(ConfigError, match="is not a URL"):
         Store.open("not a url")

@@ -8,15 +8,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from explorec.data.interactions import Dataset, Split
+import numpy as np
+
+from explorec.data.interactions import Dataset, Interactions, Split
 from explorec.errors import ConfigError
+
+DEFAULT_DATASET = "synthetic"
+#: ``--split none``: train on every interaction (deployment); nothing is held out
+NO_SPLIT = "none"
 
 
 def add_dataset_args(parser: argparse.ArgumentParser, *, split: bool = True) -> None:
     parser.add_argument(
         "--dataset",
-        default="synthetic",
-        help="registered dataset name (see `explorec data list`); default: the embedded 'synthetic' one",
+        default=None,
+        help="registered dataset name (see `explorec data list`); default: the embedded 'synthetic' one "
+        "(with --model-dir: the one recorded with the model)",
     )
     parser.add_argument(
         "--data-dir", default=None, help="folder holding the datasets (default: $EXPLOREC_DATA_DIR)"
@@ -24,9 +31,11 @@ def add_dataset_args(parser: argparse.ArgumentParser, *, split: bool = True) -> 
     if split:
         parser.add_argument(
             "--split",
-            default="auto",
-            help="split method: auto (the dataset's own split if it ships one, else leave-one-out), "
-            "predefined, leave-one-out, temporal, random, cold-item, few-shot, catalog-arrival",
+            default=None,
+            help="split method: auto (the default: the dataset's own split if it ships one, else "
+            "leave-one-out when the interactions have timestamps, else a per-user random split), "
+            "predefined, leave-one-out, temporal, random, cold-item, few-shot, catalog-arrival; "
+            "`train` also takes none (fit on all data, for deployment)",
         )
         parser.add_argument(
             "--split-param",
@@ -35,41 +44,42 @@ def add_dataset_args(parser: argparse.ArgumentParser, *, split: bool = True) -> 
             metavar="KEY=VALUE",
             help="split option, e.g. --split-param item_fraction=0.2 (repeatable)",
         )
-        parser.add_argument("--seed", type=int, default=0, help="seed for random splits (default 0)")
+        parser.add_argument("--seed", type=int, default=None, help="seed for random splits (default 0)")
 
 
 def parse_key_values(pairs: Sequence[str], what: str) -> dict[str, Any]:
-    """Parse ``KEY=VALUE`` strings; values are JSON literals (numbers, true/false, lists) or plain strings.
+    """Parse ``KEY=VALUE`` strings with :func:`explorec.spec.parse_pairs` (JSON literals or text).
 
-    Nothing is evaluated as code.
+    Nothing is evaluated as code; the values are checked against their target where it is built.
     """
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{what}: expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
+    from explorec.spec import parse_pairs
+
+    return parse_pairs(pairs, what=what)
 
 
 def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
     from explorec.data.registry import load_dataset
 
-    return load_dataset(args.dataset, data_dir=args.data_dir)
+    return load_dataset(args.dataset or DEFAULT_DATASET, data_dir=args.data_dir)
 
 
 def split_from_args(dataset: Dataset, args: argparse.Namespace) -> Split:
-    from explorec.data.splits import make_split
+    from explorec.data.splits import auto_method, make_split
 
-    method = args.split
+    method = args.split or "auto"
     params = parse_key_values(args.split_param, "--split-param")
+    if method == NO_SPLIT:
+        if params:
+            raise ConfigError(f"--split none takes no --split-param, got {sorted(params)}")
+        data = dataset.interactions
+        nothing = data.select(np.zeros(0, dtype=np.int64))
+        return Split(data, nothing, nothing, name=NO_SPLIT)
+    chosen = method
     if method == "auto":
-        method = "predefined" if dataset.split is not None else "leave-one-out"
-    if method in {"random", "cold-item", "few-shot"}:
-        params.setdefault("seed", args.seed)
+        chosen, reason = auto_method(dataset)
+        print(f"split: auto -> {chosen} ({reason})")
+    if chosen in {"random", "cold-item", "few-shot"}:
+        params.setdefault("seed", 0 if args.seed is None else args.seed)
     return make_split(dataset, method, **params)
 
 
@@ -106,11 +116,20 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
 
 def prepare_dataset(args: argparse.Namespace) -> Dataset:
     """Load the dataset named on the command line and apply the asked-for preprocessing, reporting it."""
+    return prepare_dataset_and_raw(args)[0]
+
+
+def prepare_dataset_and_raw(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
+    """``prepare_dataset`` and the dataset as loaded, before preprocessing (every known interaction)."""
+    dataset = load_dataset_from_args(args)
+    return _preprocess(dataset, args), dataset
+
+
+def _preprocess(dataset: Dataset, args: argparse.Namespace) -> Dataset:
     import dataclasses
 
     import explorec.data.preprocessing as preprocessing
 
-    dataset = load_dataset_from_args(args)
     steps: list[tuple[str, dict[str, Any]]] = []
     if getattr(args, "min_rating", None) is not None:
         steps.append(("binarize", {"threshold": args.min_rating}))
@@ -118,7 +137,7 @@ def prepare_dataset(args: argparse.Namespace) -> Dataset:
         steps.append(("k_core", {"user_k": args.k_core, "item_k": args.k_core}))
     if not steps:
         return dataset
-    if dataset.split is not None and getattr(args, "split", "auto") in {"auto", "predefined"}:
+    if dataset.split is not None and (getattr(args, "split", None) or "auto") in {"auto", "predefined"}:
         raise ConfigError(
             f"dataset {dataset.name!r} ships its own split; preprocessing would break it — "
             "choose another --split method"
@@ -128,3 +147,20 @@ def prepare_dataset(args: argparse.Namespace) -> Dataset:
         data, report = getattr(preprocessing, step)(data, **params)
         print(f"preprocess: {report}")
     return dataclasses.replace(dataset, interactions=data, split=None)
+
+
+def known_interactions(raw: Dataset, vocabulary: Interactions) -> Interactions:
+    """Every interaction of ``raw`` over ``vocabulary``'s users and items (what users have consumed).
+
+    Pairs whose user or item the vocabulary lacks (dropped by a k-core) cannot be recommended and are
+    left out; low-rated interactions that ``--min-rating`` dropped from training stay in.
+    """
+    import pandas as pd
+
+    data = raw.interactions
+    users = pd.Index(vocabulary.user_ids).get_indexer(pd.Index(data.user_ids[data.user]))
+    items = pd.Index(vocabulary.item_ids).get_indexer(pd.Index(data.item_ids[data.item]))
+    keep = (users >= 0) & (items >= 0)
+    return Interactions.from_arrays(
+        users[keep], items[keep], user_ids=vocabulary.user_ids, item_ids=vocabulary.item_ids
+    )

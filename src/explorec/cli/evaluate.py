@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from explorec.cli._common import (
+    NO_SPLIT,
     add_dataset_args,
     add_preprocess_args,
     parse_k,
@@ -101,8 +102,10 @@ def fit_models(args: argparse.Namespace, split: Split, catalog: Catalog) -> dict
     from explorec.models.registry import make_model
 
     models: dict[str, Recommender] = {}
+    loaded = getattr(args, "loaded_models", {})
     for directory in args.model_dir:
-        model = Base.load(directory)
+        model = loaded[directory] if directory in loaded else Base.load(directory)
+        check_trained_on(model, split, directory)
         models[f"{model.name}@{Path(directory).name}"] = model
     if args.model_dir:
         return models
@@ -129,11 +132,107 @@ def fit_models(args: argparse.Namespace, split: Split, catalog: Catalog) -> dict
     return models
 
 
+#: command-line option -> the run.json key `explorec train` records it under
+RECORDED = {
+    "--dataset": "dataset",
+    "--split": "split",
+    "--split-param": "split_params",
+    "--seed": "seed",
+    "--min-rating": "min_rating",
+    "--k-core": "k_core",
+}
+
+
+def use_recorded_settings(args: argparse.Namespace) -> None:
+    """Evaluate saved models under the dataset, split and preprocessing recorded with them.
+
+    An option left out takes the recorded value; one given with another value is refused, because
+    scoring a model on a split it was not trained for puts its own training data in the test part.
+    """
+    from explorec.models.saved import load_saved
+
+    recorded: dict[str, tuple[Any, str]] = {}
+    args.loaded_models = {}
+    for directory in args.model_dir:
+        saved = load_saved(directory)
+        args.loaded_models[directory] = saved.model
+        if not saved.metadata:
+            continue  # saved from Python without run.json: check_trained_on still compares the data
+        where = f"{saved.version / 'run.json'}"
+        if saved.metadata.get("split") == NO_SPLIT:
+            raise ConfigError(
+                f"{directory}: the model was trained on all data (--split none, {where}); there is no "
+                "held-out part to evaluate it on"
+            )
+        for option, key in RECORDED.items():
+            value = saved.metadata.get(key)
+            if key == "split_params":
+                value = value or {}
+            if key in recorded and recorded[key][0] != value:
+                raise ConfigError(
+                    f"{option}: the models disagree ({recorded[key][0]!r} in {recorded[key][1]}, {value!r} "
+                    f"in {where}); evaluate them separately"
+                )
+            recorded[key] = (value, where)
+        for extra in ("data_dir", "split_name"):
+            if saved.metadata.get(extra):
+                recorded.setdefault(extra, (saved.metadata[extra], where))
+    attribute = {"split_params": "split_param"}
+    for option, key in RECORDED.items():
+        if key not in recorded:
+            continue
+        value, where = recorded[key]
+        name = attribute.get(key, key)
+        given = getattr(args, name)
+        if key == "split_params":
+            given = parse_key_values(given, "--split-param") if given else None
+        if given is None:
+            if key == "split_params":
+                setattr(args, name, [f"{k}={json.dumps(v)}" for k, v in value.items()])
+            else:
+                setattr(args, name, value)
+            continue
+        # "auto" resolves to a named method; naming that method is the same split
+        resolved = key == "split" and given == recorded.get("split_name", (None, ""))[0]
+        if given != value and not resolved:
+            raise ConfigError(
+                f"{option} {given!r} differs from the {value!r} the model was trained with ({where}); "
+                f"leave {option} out to use the recorded one"
+            )
+    if args.data_dir is None and "data_dir" in recorded:
+        args.data_dir = recorded["data_dir"][0]
+
+
+def check_trained_on(model: Recommender, split: Split, directory: str) -> None:
+    """Refuse a saved model whose training data is not exactly ``split.train``."""
+    train = model.train_
+    same = train.same_vocabulary(split.train) and len(train) == len(split.train)
+    if same:
+        mine = np.lexsort((train.item, train.user))
+        theirs = np.lexsort((split.train.item, split.train.user))
+        same = bool(
+            np.array_equal(train.user[mine], split.train.user[theirs])
+            and np.array_equal(train.item[mine], split.train.item[theirs])
+        )
+    if not same:
+        raise ConfigError(
+            f"--model-dir {directory}: the model was trained on other data ({len(train)} interactions, "
+            f"{train.n_users} users x {train.n_items} items) than this split's train part "
+            f"({len(split.train)}, {split.train.n_users} x {split.train.n_items}); evaluating it would "
+            "score it on its own training data — use the dataset, --split and preprocessing it was "
+            "trained with (leave them out to use those recorded in its run.json)"
+        )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from explorec.evaluation import evaluate, evaluate_topk
     from explorec.evaluation.significance import paired_test
 
     ks = parse_k(args.k)
+    if args.model_dir:
+        use_recorded_settings(args)
+    if args.split == NO_SPLIT:
+        raise ConfigError("--split none holds nothing out, so there is nothing to evaluate on")
     dataset = prepare_dataset(args)
     split = split_from_args(dataset, args)
     vectors = item_vectors_for(args.item_vectors, dataset.catalog)

@@ -64,7 +64,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if key is not None:
         print(f"API key (scope admin, shown once): {key}")
         print(f'try:  curl -H "Authorization: Bearer {key}" {base}/v1/users/U00000/recommendations?k=5')
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=settings.access_log,
+    )
     return 0
 
 

@@ -1,31 +1,41 @@
-"""``explorec train``: fit a registered model on a split and save it."""
+"""``explorec train``: fit a registered model on a split (or on all data) and save it atomically."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from explorec.cli._common import (
+    NO_SPLIT,
     add_dataset_args,
     add_preprocess_args,
+    known_interactions,
     parse_k,
     parse_key_values,
-    prepare_dataset,
+    prepare_dataset_and_raw,
     split_from_args,
-    write_json,
 )
 from explorec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+ITEM_VECTOR_KINDS = ("none", "minilm", "hashing")
+
 
 def add_parser(sub: Any) -> None:
     from explorec.models.registry import MODELS
 
-    parser = sub.add_parser("train", help="fit a model on the training part of a split and save it")
+    parser = sub.add_parser(
+        "train",
+        help="fit a model on the training part of a split (or all data: --split none) and save it",
+        description="Fit a model and save it as a new version of the --out folder. The version holds "
+        "everything `explorec recommend --model-dir` needs without the dataset (vocabularies, item "
+        "titles, every known interaction, optional item vectors) and run.json, which records the "
+        "dataset, split and preprocessing that `explorec evaluate --model-dir` reuses.",
+    )
     add_dataset_args(parser)
     add_preprocess_args(parser)
     parser.add_argument("--model", required=True, help=f"model name: {', '.join(sorted(MODELS))}")
@@ -38,9 +48,27 @@ def add_parser(sub: Any) -> None:
         help="components of a fusion model (--model fusion-weighted|fusion-rrf|fusion-learned), "
         "e.g. 'ease:l2=50+textknn'",
     )
-    parser.add_argument("--out", required=True, help="folder to save the model and run.json into")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="model folder: each training writes a new version into it and switches to it atomically",
+    )
+    parser.add_argument(
+        "--keep",
+        type=int,
+        default=2,
+        help="complete versions kept in --out after this one (default 2: this one and the previous, "
+        "for `explorec model use` to roll back to)",
+    )
     parser.add_argument("--k", default="10", help="cut-offs for the validation metrics (default 10)")
     parser.add_argument("--no-eval", action="store_true", help="skip the validation metrics")
+    parser.add_argument(
+        "--item-vectors",
+        choices=ITEM_VECTOR_KINDS,
+        default="none",
+        help="also save item vectors for re-rankers and policies (minilm: the packaged "
+        "all-MiniLM-L6-v2, cached; default none: `recommend` encodes the saved titles when needed)",
+    )
     parser.set_defaults(func=cmd_train)
 
 
@@ -48,7 +76,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from explorec.evaluation import evaluate
     from explorec.models.registry import make_model
 
-    dataset = prepare_dataset(args)
+    if args.keep < 1:
+        raise ConfigError(f"--keep must be a positive integer, got {args.keep}")
+    dataset, raw = prepare_dataset_and_raw(args)
     split = split_from_args(dataset, args)
     params = parse_key_values(args.param, "--param")
     if args.fuse:
@@ -64,26 +94,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model.fit(split.train, dataset.catalog)
     fit_seconds = time.perf_counter() - start
-    out = Path(args.out)
-    model.save(out)
     run: dict[str, Any] = {
         "dataset": dataset.name,
         "data_dir": args.data_dir,
-        "split": args.split,
+        "split": args.split or "auto",
+        "split_name": split.name,
         "split_params": parse_key_values(args.split_param, "--split-param"),
-        "seed": args.seed,
+        "seed": 0 if args.seed is None else args.seed,
         "min_rating": args.min_rating,
         "k_core": args.k_core,
         "model": args.model,
         "params": model.get_params(),
         "fit_seconds": fit_seconds,
         "split_summary": split.summary(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "item_vectors": None if args.item_vectors == "none" else args.item_vectors,
     }
-    print(f"trained {model!r} on {len(split.train)} interactions in {fit_seconds:.1f}s -> {out}")
+    where = "all data (--split none)" if split.name == NO_SPLIT else f"{split.name} train part"
+    print(f"trained {model!r} on {len(split.train)} interactions ({where}) in {fit_seconds:.1f}s")
     if not args.no_eval and len(split.valid):
         result = evaluate(model, split.valid, history=split.train, k=parse_k(args.k))
         run["valid_metrics"] = result.metrics
         print("validation:")
         print(result.table())
-    write_json(out / "run.json", run)
+    vectors = None
+    if args.item_vectors != "none":
+        from explorec.encoders import HashingEncoder, item_vectors
+
+        encoder = HashingEncoder() if args.item_vectors == "hashing" else None
+        vectors = item_vectors(dataset.catalog, encoder=encoder, progress=True)
+    version = model.save(
+        args.out,
+        metadata=run,
+        catalog=dataset.catalog,
+        seen=known_interactions(raw, split.train),
+        item_vectors=vectors,
+        keep=args.keep,
+    )
+    print(f"saved -> {version}")
     return 0

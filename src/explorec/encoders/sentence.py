@@ -189,6 +189,10 @@ class SentenceEncoder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
+        if self._is_local:
+            from explorec.persist import check_sentence_model_folder
+
+            check_sentence_model_folder(self._path)  # modules.json names classes to import
         device = resolve_device(self.device)
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar is noise here

@@ -5,15 +5,18 @@ fill in ``_fit``, ``_score`` and, when their learned state is not plain arrays, 
 ``_set_state``. Hyper-parameters are keyword-only constructor arguments stored unchanged under the
 same name (as in scikit-learn); learned state ends in ``_`` and is set only in ``fit``.
 
-Saving writes a directory with ``config.json`` (class, hyper-parameters, vocabulary sizes) and
-``state.npz`` (arrays), never a pickle.
+Saving writes a version folder with ``config.json`` (registry name, hyper-parameters, vocabulary
+sizes), ``state.npz`` (arrays) and ``train.npz``, never a pickle, atomically and sealed by a manifest
+(:mod:`explorec.persist`); loading builds only registered models.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import logging
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -21,9 +24,16 @@ import numpy as np
 import numpy.typing as npt
 
 from explorec.data.interactions import Catalog, Interactions
-from explorec.errors import ConfigError, DataError, NotFittedError
+from explorec.errors import DataError, NotFittedError, check_indices
 
-FORMAT_VERSION = 1
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+#: saves before versioned folders: read (registry-only, unverified), never written
+LEGACY_FORMAT_VERSION = 1
+CONFIG = "config.json"
+STATE = "state.npz"
+TRAIN = "train.npz"
 
 
 class Recommender(ABC):
@@ -42,6 +52,9 @@ class Recommender(ABC):
     uses_history: ClassVar[bool] = True
     #: True when items never seen in training get meaningful scores (from their text)
     scores_cold_items: ClassVar[bool] = False
+    #: True when a user the model was not fitted on can be scored from a ``history`` that has them
+    #: (no per-user parameters); ``score`` then accepts users up to ``history.n_users``
+    folds_in_new_users: ClassVar[bool] = True
 
     train_: Interactions
     n_users_: int
@@ -98,7 +111,8 @@ class Recommender(ABC):
         items : int[m], optional
             Internal item indices to score; all ``n_items`` when None.
         history : Interactions, optional
-            The users' known interactions (defaults to the training data).
+            The users' known interactions (defaults to the training data). It may extend the user
+            vocabulary with new users (cold start), whom models with ``folds_in_new_users`` score.
 
         Returns
         -------
@@ -106,19 +120,15 @@ class Recommender(ABC):
             Higher is better. Seen items are *not* masked here; the pipeline and the evaluation do it.
         """
         self._check_fitted()
-        u = np.asarray(users, dtype=np.int64).reshape(-1)
-        if u.size and (u.min() < 0 or u.max() >= self.n_users_):
-            bad = u[(u < 0) | (u >= self.n_users_)][0]
-            raise ConfigError(f"users: index {bad} outside [0, {self.n_users_})")
         hist = self.train_ if history is None else history
+        n_users = max(self.n_users_, hist.n_users) if self.folds_in_new_users else self.n_users_
+        u = check_indices("users", users, n_users)
         if hist.n_items != self.n_items_:
             raise DataError(f"history has {hist.n_items} items, the model was fitted on {self.n_items_}")
         scores = np.asarray(self._score(u, hist), dtype=np.float32)
         if items is None:
             return scores
-        it = np.asarray(items, dtype=np.int64).reshape(-1)
-        if it.size and (it.min() < 0 or it.max() >= self.n_items_):
-            raise ConfigError(f"items: indices must lie in [0, {self.n_items_})")
+        it = check_indices("items", items, self.n_items_)
         return scores[:, it]
 
     @abstractmethod
@@ -126,6 +136,10 @@ class Recommender(ABC):
 
     @abstractmethod
     def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]: ...
+
+    def check_fitted(self) -> None:
+        """Raise ``NotFittedError`` unless ``fit`` (or ``load``) has run."""
+        self._check_fitted()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_items_"):
@@ -142,26 +156,74 @@ class Recommender(ABC):
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         for k, v in state.items():
+            # only learned-state names: a saved file must not be able to overwrite anything else
+            if not (k.isidentifier() and k.endswith("_") and not k.startswith("_")):
+                raise DataError(f"state array {k!r} is not a learned-state name (ending in '_')")
             setattr(self, k, v)
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` and ``state.npz`` (plus the training interactions) into ``path``."""
+    def save(
+        self,
+        path: str | Path,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        catalog: Catalog | None = None,
+        seen: Interactions | None = None,
+        item_vectors: npt.NDArray[np.float32] | None = None,
+        keep: int = 2,
+    ) -> Path:
+        """Save atomically as a new version of the folder ``path`` (see :mod:`explorec.persist`).
+
+        Parameters
+        ----------
+        path : path
+            Folder of versions; a reader of it sees the previous complete version or this one.
+        metadata : mapping, optional
+            JSON-able description of how the model was made (dataset, split, preprocessing,
+            metrics), written as ``run.json`` inside the same version.
+        catalog : Catalog, optional
+            Item titles and fields, so that the saved model can recommend without the dataset.
+        seen : Interactions, optional
+            Every interaction known per user (over the model's vocabularies), masked by ``recommend``.
+        item_vectors : float32[n_items, dim], optional
+            Item vectors for re-rankers and policies.
+        keep : int
+            Complete versions kept in ``path`` after this one becomes current (this one included).
+
+        Returns
+        -------
+        Path
+            The new version folder (``path/v-.../``).
+        """
+        from explorec.models.saved import write_bundle
+        from explorec.persist import save_version
+
         self._check_fitted()
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
+
+        def write(folder: Path) -> None:
+            self.write_files(folder)
+            write_bundle(
+                folder, self, metadata=metadata, catalog=catalog, seen=seen, item_vectors=item_vectors
+            )
+
+        return save_version(path, write, kind="model", keep=keep)
+
+    def write_files(self, folder: Path) -> None:
+        """Write ``config.json``, ``state.npz``, ``train.npz`` and the extras into ``folder`` (not atomic).
+
+        ``save`` calls it inside a temporary version; composite models call it for their parts.
+        """
+        folder.mkdir(parents=True, exist_ok=True)
         config = {
             "format_version": FORMAT_VERSION,
-            "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "name": self.name,
             "params": self.get_params(),
             "n_users": self.n_users_,
             "n_items": self.n_items_,
         }
-        (out / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
-        np.savez(out / "state.npz", allow_pickle=False, **self._get_state())
-        save_interactions(self.train_, out / "train.npz")
-        self._save_extra(out)
-        return out
+        (folder / CONFIG).write_text(json.dumps(config, indent=2, default=_json_default))
+        np.savez(folder / STATE, allow_pickle=False, **self._get_state())
+        save_interactions(self.train_, folder / TRAIN)
+        self._save_extra(folder)
 
     def _save_extra(self, path: Path) -> None:
         """Hook for state that is not a numpy array (e.g. a torch ``state_dict``)."""
@@ -171,29 +233,98 @@ class Recommender(ABC):
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
-        """Load a model written by ``save``; the class is read from ``config.json``."""
-        src = Path(path)
-        cfg_path = src / "config.json"
-        if not cfg_path.is_file():
-            raise FileNotFoundError(f"{cfg_path}: no saved model here (expected config.json and state.npz)")
-        config = json.loads(cfg_path.read_text())
+        """Load the current version of a folder written by ``save`` (or one version folder).
+
+        The manifest is checked first (every file present, unchanged and listed), then the model is
+        built from its registry name with parameters checked against its signature: a saved folder
+        never names code to run. Any problem raises ``DataError`` naming the file.
+        """
+        version, _ = open_saved_folder(path)
+        model = Recommender.read_files(version)
+        if cls is not Recommender and not isinstance(model, cls):
+            raise DataError(f"{version / CONFIG}: holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    @staticmethod
+    def read_files(folder: Path) -> Recommender:
+        """Build a model from the files ``write_files`` wrote (the caller has verified the folder)."""
+        from explorec.persist import build, read_json_object, read_npz
+
+        cfg_path = folder / CONFIG
+        config = read_json_object(cfg_path)
+        if config.get("format_version") == LEGACY_FORMAT_VERSION:
+            config = _upgrade_legacy_config(config, cfg_path)
+        model = build("model", config, cfg_path)  # refuses import paths and unregistered names first
         if config.get("format_version") != FORMAT_VERSION:
             raise DataError(
                 f"{cfg_path}: format_version {config.get('format_version')!r}, expected {FORMAT_VERSION}"
             )
-        from explorec.models.registry import resolve_class
-
-        klass = resolve_class(config["class"])
-        if cls is not Recommender and not issubclass(klass, cls):
-            raise DataError(f"{cfg_path}: holds a {klass.__name__}, not a {cls.__name__}")
-        model = klass(**config["params"])
-        model.train_ = load_interactions(src / "train.npz")
-        model.n_users_ = int(config["n_users"])
-        model.n_items_ = int(config["n_items"])
-        with np.load(src / "state.npz", allow_pickle=False) as z:
-            model._set_state({k: z[k] for k in z.files})
-        model._load_extra(src)
+        if not isinstance(model, Recommender):
+            raise DataError(f"{cfg_path}: {config.get('name')!r} is not a recommender")
+        sizes = {}
+        for key in ("n_users", "n_items"):
+            value = config.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DataError(f"{cfg_path}: {key!r} must be a non-negative integer, got {value!r}")
+            sizes[key] = value
+        train = load_interactions(folder / TRAIN)
+        if (train.n_users, train.n_items) != (sizes["n_users"], sizes["n_items"]):
+            raise DataError(
+                f"{folder / TRAIN}: {train.n_users} users x {train.n_items} items, but {cfg_path} "
+                f"says {sizes['n_users']} x {sizes['n_items']}"
+            )
+        model.train_ = train
+        model.n_users_ = sizes["n_users"]
+        model.n_items_ = sizes["n_items"]
+        state = read_npz(folder / STATE)
+        try:
+            model._set_state(state)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise DataError(f"{folder / STATE}: does not fit a {type(model).__name__}: {exc}") from None
+        model._load_extra(folder)
         return model
+
+
+def open_saved_folder(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The verified version folder ``path`` denotes, and its manifest.
+
+    A folder in the layout before versions (format 1: ``config.json`` with ``format_version`` 1 and
+    no manifest) is accepted with a warning and an empty manifest: its files cannot be verified, but
+    it is still built only from the model registry.
+    """
+    from explorec.persist import CURRENT, MANIFEST, read_json_object, resolve_version, verify_manifest
+
+    root = Path(path)
+    if not (root / MANIFEST).is_file() and not (root / CURRENT).is_file() and (root / CONFIG).is_file():
+        try:
+            legacy = read_json_object(root / CONFIG).get("format_version") == LEGACY_FORMAT_VERSION
+        except DataError:
+            legacy = False
+        if legacy:
+            logger.warning("%s: a model saved before format %d, without a manifest; its files are "
+                           "not verified: save it again", root, FORMAT_VERSION)  # fmt: skip
+            return root, {"files": {}, "digest": "", "legacy": True}
+    version = resolve_version(root)
+    return version, verify_manifest(version)
+
+
+def _upgrade_legacy_config(config: dict[str, Any], where: Path) -> dict[str, Any]:
+    """A format-1 config as format 2: its ``class`` must be exactly the registered class of its ``name``
+    (compared as text, never imported)."""
+    from explorec.models.registry import MODELS, model_class
+
+    name = config.get("name")
+    if not isinstance(name, str) or name not in MODELS:
+        raise DataError(f"{where}: 'name' = {name!r} is not a registered model; known: {sorted(MODELS)}")
+    klass = model_class(name)
+    expected = f"{klass.__module__}.{klass.__qualname__}"
+    if config.get("class") != expected:
+        raise DataError(
+            f"{where}: 'class' = {config.get('class')!r} is not the registered class of {name!r} ({expected})"
+        )
+    upgraded = {k: v for k, v in config.items() if k != "class"}
+    upgraded["format_version"] = FORMAT_VERSION
+    return upgraded
 
 
 def _json_default(value: Any) -> Any:
@@ -221,15 +352,22 @@ def save_interactions(data: Interactions, path: str | Path) -> None:
 
 
 def load_interactions(path: str | Path) -> Interactions:
-    """Read what ``save_interactions`` wrote."""
-    with np.load(path, allow_pickle=False) as z:
+    """Read what ``save_interactions`` wrote; a corrupt or incomplete file raises ``DataError`` naming it."""
+    from explorec.persist import read_npz
+
+    z = read_npz(path)
+    try:
         return Interactions(
-            z["user"],
-            z["item"],
-            z["timestamp"],
-            z["weight"],
+            z["user"].astype(np.int64, copy=False),
+            z["item"].astype(np.int64, copy=False),
+            z["timestamp"].astype(np.float64, copy=False),
+            z["weight"].astype(np.float32, copy=False),
             z["user_ids"].astype(object),
             z["item_ids"].astype(object),
-            z["rating"] if "rating" in z.files else None,
+            z["rating"] if "rating" in z else None,
             bool(z["has_timestamps"]),
         )
+    except KeyError as exc:
+        raise DataError(f"{path}: array {exc} missing; the file is not saved interactions") from None
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None

@@ -100,7 +100,7 @@ def parse_fusion_spec(spec: str) -> list[list[Any]]:
     >>> parse_fusion_spec("popularity+itemknn:k=50,shrinkage=5")
     [['popularity', {}], ['itemknn', {'k': 50, 'shrinkage': 5}]]
     """
-    import json
+    from explorec.spec import parse_value
 
     out: list[list[Any]] = []
     for piece in spec.split("+"):
@@ -110,10 +110,7 @@ def parse_fusion_spec(spec: str) -> list[list[Any]]:
             key, sep, raw = pair.partition("=")
             if not sep or not key.strip():
                 raise ConfigError(f"--fuse {spec!r}: expected NAME[:KEY=VALUE,...]+NAME..., got {piece!r}")
-            try:
-                params[key.strip()] = json.loads(raw)
-            except json.JSONDecodeError:
-                params[key.strip()] = raw.strip()
+            params[key.strip()] = parse_value(raw)
         out.append([name.strip(), params])
     parse_components(out)
     return out
@@ -197,14 +194,14 @@ class _Fusion(Recommender):
 
     def _save_extra(self, path: Path) -> None:
         for m, model in enumerate(self.components_):
-            model.save(path / f"component_{m}")
+            model.write_files(path / f"component_{m}")  # inside the fusion's own atomic version
 
     def _load_extra(self, path: Path) -> None:
         n = len(parse_components(self.components))
         missing = [m for m in range(n) if not (path / f"component_{m}" / "config.json").is_file()]
         if missing:
             raise DataError(f"{path}: saved fusion lacks component folder(s) {missing}")
-        self.components_ = [Recommender.load(path / f"component_{m}") for m in range(n)]
+        self.components_ = [Recommender.read_files(path / f"component_{m}") for m in range(n)]
 
 
 def _check_weights(weights: Sequence[float] | None, n: int) -> F64:

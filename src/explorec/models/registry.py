@@ -32,13 +32,15 @@ MODELS: dict[str, str] = {
 
 def register(name: str, target: str) -> None:
     """Register ``"module:Class"`` under ``name`` (plug-ins and later modules)."""
+    if ":" not in target:
+        raise ConfigError(f"register({name!r}): target must be 'module:Class', got {target!r}")
     MODELS[name] = target
 
 
-def resolve_class(target: str) -> type[Recommender]:
-    """Import ``"module:Class"`` or ``"module.Class"``."""
-    module, _, attr = target.partition(":") if ":" in target else target.rpartition(".")
-    klass = getattr(importlib.import_module(module), attr)
+def _import(target: str) -> type[Recommender]:
+    """Import a registry entry ``"module:Class"`` (entries are code the project ships, never file input)."""
+    module, _, attr = target.partition(":")
+    klass: type[Recommender] = getattr(importlib.import_module(module), attr)
     return klass
 
 
@@ -46,9 +48,18 @@ def model_class(name: str) -> type[Recommender]:
     """The class registered under ``name``; an unknown name lists the known ones."""
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
-    return resolve_class(MODELS[name])
+    return _import(MODELS[name])
 
 
 def make_model(name: str, **params: Any) -> Recommender:
-    """Instantiate the model registered under ``name`` with keyword hyper-parameters."""
-    return model_class(name)(**params)
+    """Instantiate the model registered under ``name`` with keyword hyper-parameters.
+
+    A parameter the model does not take raises ``ConfigError`` listing the ones it does; a value of
+    the wrong type (``l2="abc"``, ``k=2.5``) one naming the type expected (:func:`explorec.spec.build`).
+    """
+    from explorec.persist import check_params
+    from explorec.spec import build
+
+    klass = model_class(name)
+    check_params(klass, params, f"model {name!r}", error=ConfigError)
+    return build(klass, params, what=f"model {name!r}")

@@ -286,8 +286,12 @@ class TorchRecommender(Recommender):
         (path / MODULE_CONFIG).write_text(json.dumps(meta, indent=2))
 
     def _load_extra(self, path: Path) -> None:
-        meta = json.loads((path / MODULE_CONFIG).read_text())
-        config: dict[str, Any] = meta["config"]
+        from explorec.persist import read_json_object
+
+        meta = read_json_object(path / MODULE_CONFIG)
+        config = meta.get("config")
+        if not isinstance(config, dict):
+            raise DataError(f"{path / MODULE_CONFIG}: 'config' must be a JSON object")
         params = self.get_params()
         for key, saved in config.items():
             if key in params and _as_json(params[key]) != saved:
@@ -307,7 +311,11 @@ class TorchRecommender(Recommender):
             device = torch.device("cpu")
         with seeded(int(self._param("seed"))):
             module = self._build_module(config)
-        state = torch.load(path / MODULE_WEIGHTS, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path / MODULE_WEIGHTS, map_location="cpu", weights_only=True)
+        except Exception as exc:  # garbled weights fail in many ways (zip, unpickler, storage)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"{path / MODULE_WEIGHTS}: not readable torch weights ({reason})") from None
         load_state_checked(module, self._upgrade_state(state), str(path / MODULE_WEIGHTS))
         self.device_ = device
         self.module_config_ = config

@@ -209,6 +209,7 @@ class TwoTower(TorchRecommender):
 
     name = "two-tower"
     uses_history = True
+    folds_in_new_users = False  # per-user feature codes: only users seen in fit
     scores_cold_items = False
 
     def __init__(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,11 +35,15 @@ API_VERSION = "1.0.0"
 class Refresher:
     """Background thread: load the served state once the store answers, then follow its writes."""
 
-    def __init__(self, store: Any, state: ServedState, metrics: ServiceMetrics, interval_s: float) -> None:
+    def __init__(
+        self, store: Any, state: ServedState, metrics: ServiceMetrics, interval_s: float, reload_s: float
+    ) -> None:
         self.store = store
         self.state = state
         self.metrics = metrics
         self.interval_s = interval_s
+        self.reload_s = reload_s
+        self._reloaded = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="explorec-refresh", daemon=True)
 
@@ -54,7 +59,11 @@ class Refresher:
         from explorec.store import StoreUnavailable
 
         try:
-            if self.state.loaded:
+            if self.state.loaded and time.monotonic() - self._reloaded >= self.reload_s:
+                self.state.reload_catalogue(self.store)
+                self.state.sync_events(self.store, limit=10_000)
+                self._reloaded = time.monotonic()
+            elif self.state.loaded:
                 self.state.sync(self.store)
             else:
                 self.state.load(self.store)
@@ -90,14 +99,18 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from threadpoolctl import threadpool_limits
+
         from explorec.store import Store, StoreUnavailable
 
+        # requests run in parallel threads; one BLAS thread each beats threads fighting over 2 cores
+        limits = threadpool_limits(limits=cfg.blas_threads) if cfg.blas_threads is not None else None
         store = Store.open(cfg.database_url)
         state = ServedState(cfg, encoder=encoder)
         app.state.store = store
         app.state.served = state
         app.state.keys = KeyVerifier(store, cache_s=cfg.key_cache_s, rate_limit=cfg.rate_limit)
-        refresher = Refresher(store, state, app.state.metrics, cfg.refresh_interval_s)
+        refresher = Refresher(store, state, app.state.metrics, cfg.refresh_interval_s, cfg.catalogue_reload_s)
         try:
             store.migrate()
             state.load(store)
@@ -112,6 +125,8 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         finally:
             refresher.stop()
             store.close()
+            if limits is not None:
+                limits.restore_original_limits()
 
     app = FastAPI(
         title="explorec",

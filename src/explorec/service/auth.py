@@ -6,7 +6,8 @@ seconds under the SHA-256 of its secret, so that the store is not asked on every
 secret itself is never kept or logged.
 
 Scopes are ordered: ``read`` < ``write`` < ``admin``; a key may do what its scope and every lower
-scope allow. The rate limit is a moving window per key (the ``limits`` library); a refused request
+scope allow. The rate limit is a sliding window counter per key (the ``limits`` library: O(1) per
+request, where a moving window keeps every hit); a refused request
 gets 429 with ``Retry-After``.
 """
 
@@ -24,7 +25,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from explorec.service.errors import ApiError
 
@@ -50,7 +51,7 @@ class KeyVerifier:
         self.store = store
         self.cache_s = cache_s
         self.rate: RateLimitItem = parse(rate_limit)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 

@@ -53,6 +53,7 @@ class ServedTextModel(TextKNN):
     name = "textknn-served"
 
     blocked_: npt.NDArray[np.int64]
+    query_: npt.NDArray[np.float32] | None
     index_: Index | None
     index_lock_: threading.Lock
     retrieve_: int | None
@@ -80,9 +81,26 @@ class ServedTextModel(TextKNN):
         model.index_ = index
         model.index_lock_ = index_lock or threading.Lock()
         model.retrieve_ = retrieve
+        model.query_ = None
+        return model
+
+    @classmethod
+    def over_candidates(
+        cls, vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32], *, encoder: str
+    ) -> ServedTextModel:
+        """The model restricted to retrieved candidates (rows of ``vectors``), for one user's ``query``.
+
+        Its scores are ``vectors @ query``: the same as the full model's for these items, because the
+        query (the user's text profile) was computed over the whole catalogue.
+        """
+        model = cls.over(vectors, encoder=encoder, blocked=np.zeros(0, dtype=np.int64))
+        model.query_ = np.asarray(query, dtype=np.float32).reshape(1, -1)
         return model
 
     def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
+        fixed = getattr(self, "query_", None)
+        if fixed is not None:
+            return np.repeat(fixed @ self.item_vectors_.T, users.size, axis=0).astype(np.float32)  # [B, n]
         q = self.user_vectors(users, history)  # [B, dim]
         index = getattr(self, "index_", None)
         retrieve = getattr(self, "retrieve_", None)
@@ -153,6 +171,7 @@ class ServedState:
         self.popularity = _Growing(None, np.float64)
         self.item_index: dict[str, int] = {}
         self.categories: dict[int, tuple[str, ...]] = {}
+        self._digests: dict[int, int] = {}
         self.category_items: dict[str, set[int]] = {}
         self.blocked: set[int] = set()
         self._blocked_arr = np.zeros(0, dtype=np.int64)
@@ -202,6 +221,23 @@ class ServedState:
         """Apply what other replicas wrote since the last sync."""
         self.apply_items(store.items(after_index=self.n_items - 1))
         self.sync_events(store, limit=10_000)
+
+    def reload_catalogue(self, store: Any) -> None:
+        """Re-read every item: flags and categories changed by other replicas (deletions, availability)
+        are applied, and items whose text changed are embedded again."""
+        rows = store.items(after_index=-1)
+        known = self.n_items
+        existing = [r for r in rows if int(r.index) < known]
+        changed = [r for r in existing if self._digests.get(int(r.index)) != hash(r.text)]
+        vectors = self.embed([r.text for r in changed])
+        with self._lock:
+            for row, vec in zip(changed, vectors, strict=True):
+                self._update_item(int(row.index), row, vec)
+            for row in existing:
+                self._set_meta(int(row.index), row)
+            self._refresh_blocked()
+            self.revision += 1
+        self.apply_items([r for r in rows if int(r.index) >= known])
 
     def sync_events(self, store: Any, *, limit: int | None) -> None:
         while True:
@@ -273,6 +309,7 @@ class ServedState:
                 self.popularity.extend(np.zeros(len(new_rows)))
                 for offset, row in enumerate(new_rows):
                     self.item_index[row.item_id] = start + offset
+                    self._digests[start + offset] = hash(row.text)
                     self._set_meta(start + offset, row)
                 self._grow_index(block)
                 created = len(new_rows)
@@ -282,6 +319,7 @@ class ServedState:
 
     def _update_item(self, index: int, row: Any, vec: npt.NDArray[np.float32]) -> None:
         self.vectors.view()[index] = vec
+        self._digests[index] = hash(row.text)
         self.timestamps.view()[index] = float(row.timestamp)
         vectors = getattr(self.index, "vectors", None)
         if isinstance(vectors, np.ndarray) and vectors.shape[0] > index:
@@ -317,7 +355,7 @@ class ServedState:
         s = self.settings
         use_faiss = s.index == "faiss" or (s.index == "auto" and self.n_items >= s.faiss_min_items)
         with self._index_lock:
-            if self.index is not None and (self.index_backend == "faiss") == use_faiss:
+            if self.index is not None and self.index_backend.startswith("faiss") == use_faiss:
                 self.index.add(block)
                 return
             vectors = self.vectors.view()
@@ -392,6 +430,66 @@ class ServedState:
                 retrieve=retrieve,
                 max_history=self.settings.history_length,
             )
+
+    @property
+    def retrieves(self) -> bool:
+        """True when the score stage retrieves candidates from FAISS instead of scoring every item."""
+        return self.index_backend != "exact"
+
+    def candidate_space(
+        self, user_id: str, history: Sequence[tuple[int, float]], excluded: set[int]
+    ) -> tuple[npt.NDArray[np.int64], ServedTextModel, Interactions]:
+        """The retrieved candidates of a user, the model over them, and the history mapped into them.
+
+        The pipeline then runs over ``len(candidates)`` columns instead of the whole catalogue; slate
+        item ``j`` is catalogue item ``candidates[j]``.
+        """
+        if self.index is None:
+            raise RuntimeError("candidate_space needs a retrieval index")
+        # the text profile over the user's own items only: textknn's formula, without a matrix over
+        # the whole catalogue
+        own = np.array(list(dict.fromkeys(i for i, _ in history)), dtype=np.int64)
+        local = {int(i): j for j, i in enumerate(own)}
+        profile_model = ServedTextModel.over(
+            self.vectors.view()[own],
+            encoder=self.settings.encoder,
+            blocked=np.zeros(0, dtype=np.int64),
+            max_history=self.settings.history_length,
+        )
+        profile_hist = Interactions(
+            np.zeros(len(history), dtype=np.int64),
+            np.array([local[i] for i, _ in history], dtype=np.int64),
+            np.array([t for _, t in history], dtype=np.float64),
+            np.ones(len(history), dtype=np.float32),
+            np.array([user_id], dtype=object),
+            np.array([str(i) for i in own], dtype=object),
+        )
+        query = profile_model.user_vectors(np.zeros(1, dtype=np.int64), profile_hist)  # [1, dim]
+        retrieve = min(self.n_items, 2 * self.settings.n_candidates + self.settings.history_length)
+        drop = np.array(sorted(excluded | self.blocked), dtype=np.int64)
+        with self._index_lock:
+            found, _ = self.index.search(query, min(self.n_items, retrieve + drop.size))
+        row = found[0]
+        row = row[(row >= 0) & ~np.isin(row, drop)]
+        seen = {item for item, _ in history}
+        keep = row.tolist()
+        # the user's seen items stay in the space so that exclude_seen=False can show them again
+        cands = np.array(list(dict.fromkeys(keep + [i for i in seen if i not in excluded])), dtype=np.int64)
+        position = {int(item): j for j, item in enumerate(cands)}
+        sub_items = np.array([position[i] for i, _ in history if i in position], dtype=np.int64)
+        sub_times = np.array([t for i, t in history if i in position], dtype=np.float64)
+        sub_hist = Interactions(
+            np.zeros(sub_items.size, dtype=np.int64),
+            sub_items,
+            sub_times,
+            np.ones(sub_items.size, dtype=np.float32),
+            np.array([user_id], dtype=object),
+            np.array([str(i) for i in cands], dtype=object),
+        )
+        model = ServedTextModel.over_candidates(
+            self.vectors.view()[cands], query[0], encoder=self.settings.encoder
+        )
+        return cands, model, sub_hist
 
     def user_interactions(self, user_id: str, history: Sequence[tuple[int, float]]) -> Interactions:
         """``history`` as Interactions over a one-user vocabulary and the served item vocabulary."""

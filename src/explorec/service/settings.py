@@ -47,6 +47,7 @@ class ServiceSettings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="address uvicorn binds (loopback unless configured)")
     port: int = Field(8000, ge=1, le=65535)
+    access_log: bool = Field(True, description="uvicorn's one line per request (costs CPU at high rates)")
     encoder: str = Field("default", description="text encoder spec: default (all-MiniLM-L6-v2), hashing:DIM")
     policy: str = Field("eps-greedy:0.1", description="default exploration policy spec")
     rerank: str | None = Field("mmr:0.3", description="default re-ranker spec (None: no re-ranking)")
@@ -69,8 +70,14 @@ class ServiceSettings(BaseSettings):
     refresh_interval_s: float = Field(
         1.0, ge=0.05, le=3600, description="how often a replica reads other replicas' writes"
     )
+    catalogue_reload_s: float = Field(
+        300.0, ge=0.1, le=86_400, description="how often every item is re-read (deletions by other replicas)"
+    )
     key_cache_s: float = Field(10.0, ge=0, le=3600, description="seconds a verified key is trusted")
     seed: int = Field(0, ge=0, description="seed mixed into every slate's policy seed")
+    blas_threads: int | None = Field(
+        1, ge=1, le=256, description="BLAS/OpenMP threads per process (None: the libraries' default)"
+    )
 
     @field_validator("rate_limit")
     @classmethod

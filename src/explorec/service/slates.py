@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -81,13 +81,19 @@ def build_slate(state: ServedState, request: SlateRequest, *, seed: int = 0) -> 
     note = ""
     slate: Slate | None = None
     if history and state.n_items:
-        model = state.model()
-        exclude_arr = np.array(sorted(excluded - set(seen)), dtype=np.int64)
+        if state.retrieves:
+            # large catalogue: the pipeline runs over the retrieved candidates only
+            space, model, user_hist = state.candidate_space(request.user_id, history, excluded - set(seen))
+            exclude_arr = np.zeros(0, dtype=np.int64)
+        else:
+            space, model = None, state.model()
+            user_hist = state.user_interactions(request.user_id, history)
+            exclude_arr = np.array(sorted(excluded - set(seen)), dtype=np.int64)
         (slate,) = recommend(
             model,
             [0],
             k=k,
-            history=state.user_interactions(request.user_id, history),
+            history=user_hist,
             exclude_seen=request.exclude_seen,
             exclude=exclude_arr,
             n_candidates=max(settings.n_candidates, k),
@@ -96,6 +102,8 @@ def build_slate(state: ServedState, request: SlateRequest, *, seed: int = 0) -> 
             policy=policy,
             item_vectors=model.item_vectors_,
         )
+        if space is not None:
+            slate = replace(slate, items=space[slate.items])
         for item, score, prop, exp in zip(
             slate.items, slate.scores, slate.propensities, slate.explored, strict=True
         ):

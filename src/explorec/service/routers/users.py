@@ -121,12 +121,15 @@ def recommendations(
     size = settings.k_default if k is None else k
     policy_spec = _spec(policy, settings.policy, REQUEST_POLICIES, "policy") or settings.policy
     rerank_spec = _spec(rerank, settings.rerank, REQUEST_RERANKERS, "rerank")
-    user = state.user_index.get(user_id)
-    if user is None:
-        row = store.get_user(user_id)
-        user = -1 if row is None else int(row.index)
-        if row is not None:
-            state.user_index[user_id] = user
+    # asked every time: a user erased through another replica must not be served from this one's memory
+    row = store.get_user(user_id)
+    if row is None:
+        user = -1
+        if state.history(user_id):
+            state.forget_user(user_id)
+    else:
+        user = int(row.index)
+        state.user_index[user_id] = user
     from explorec.errors import ConfigError, DataError
 
     request = SlateRequest(

@@ -1,0 +1,384 @@
+"""Load benchmark of the HTTP service: a real uvicorn process on 127.0.0.1, a bounded async client.
+
+1. starts ``explorec serve`` (SQLite store in a temporary folder, hashing encoder, ε-greedy + MMR,
+   retrieval index chosen by size: FAISS HNSW above 50,000 items), every impression logged;
+2. item ingestion: the generated catalogue (``explorec.data.synthetic``, ``--n-items`` items, title
+   and department as text) posted in batches of 1,000 (embedding and index insertion included);
+3. event ingestion, durable (SQLite ``synchronous=FULL``): the generated interactions posted in
+   batches of 1,000 events, then ``--single-events`` one-event requests;
+4. recommendations: for each concurrency level, a fixed number of GET requests (90 % users with
+   history, 10 % unknown users) from a fixed number of concurrent client tasks; latency is measured
+   per request by the client (p50, p90, p99, max) and throughput as requests over wall time;
+5. the recall that the FAISS index costs: for sampled users, the share of the exact top-100
+   candidates (text profile · item vectors over the whole catalogue) that the served retrieval
+   (HNSW, then exact rescoring) also puts in its top 100.
+
+Prints settings and numbers; writes ``bench/results/service_load.json``.
+
+    python bench/service_load.py                       # 100,000 items
+    python bench/service_load.py --n-items 5000 --requests 500   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from _provenance import Provenance
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    a = np.asarray(values) * 1000.0
+    return {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "max_ms": float(a.max()),
+        "mean_ms": float(a.mean()),
+    }
+
+
+async def run_requests(
+    client: httpx.AsyncClient, make: Any, n: int, concurrency: int
+) -> tuple[list[float], float, dict[int, int]]:
+    """``n`` requests built by ``make(j)`` from ``concurrency`` tasks; (latencies, wall, status counts)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for j in counter:
+            method, url, body = make(j)
+            t0 = time.perf_counter()
+            r = await client.request(method, url, json=body)
+            latencies.append(time.perf_counter() - t0)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - start, statuses
+
+
+def server_latency(metrics: str, route: str) -> dict[str, float]:
+    """Mean and histogram-bucket p50/p99 of the route's 200 answers, from the service's own metrics."""
+    buckets: list[tuple[float, float]] = []
+    total = count = 0.0
+    label = f'route="{route}",status="200"'
+    for line in metrics.splitlines():
+        if label not in line or line.startswith("#"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        if name.startswith("explorec_request_seconds_bucket"):
+            le = name.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(value)))
+        elif name.startswith("explorec_request_seconds_sum"):
+            total = float(value)
+        elif name.startswith("explorec_request_seconds_count"):
+            count = float(value)
+
+    def quantile(q: float) -> float:
+        for le, cum in sorted(buckets):
+            if cum >= q * count:
+                return le * 1000.0
+        return float("inf")
+
+    return {
+        "requests": count,
+        "mean_ms": total / count * 1000.0 if count else float("nan"),
+        "p50_bucket_ms": quantile(0.5),
+        "p99_bucket_ms": quantile(0.99),
+    }
+
+
+def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the service was not ready within {timeout} s")
+
+
+def measure_recall(
+    texts: list[str], histories: dict[str, list[int]], settings: dict[str, Any], n_users: int, seed: int
+) -> dict[str, Any]:
+    """Share of the exact top-``n_candidates`` that HNSW retrieval + exact rescoring keeps."""
+    from explorec.encoders import make_encoder
+    from explorec.index import make_index
+
+    encoder = make_encoder(settings["encoder"])
+    vectors = encoder.encode(texts)
+    t0 = time.perf_counter()
+    index = make_index(vectors, "faiss", kind="hnsw", ef_search=settings["faiss_ef_search"])
+    build_s = time.perf_counter() - t0
+    rng = random.Random(seed)
+    users = rng.sample(sorted(histories), min(n_users, len(histories)))
+    n_cand = settings["n_candidates"]
+    retrieve = 2 * n_cand + settings["history_length"]
+    recalls = []
+    for user in users:
+        hist = histories[user][-settings["history_length"] :]
+        weights = 0.8 ** np.arange(len(hist))[::-1]
+        q = (weights[:, None] * vectors[hist]).sum(axis=0, keepdims=True).astype(np.float32)
+        q /= max(float(np.linalg.norm(q)), 1e-12)
+        exact = np.argsort(-(vectors @ q[0]), kind="stable")
+        exact = [i for i in exact[: n_cand + len(hist)] if i not in set(hist)][:n_cand]
+        found, _ = index.search(q, retrieve)
+        cand = [int(i) for i in found[0] if i >= 0 and i not in set(hist)]
+        rescored = sorted(cand, key=lambda i: -float(vectors[i] @ q[0]))[:n_cand]
+        recalls.append(len(set(rescored) & set(exact)) / n_cand)
+    return {
+        "users": len(users),
+        "retrieve": retrieve,
+        "ef_search": settings["faiss_ef_search"],
+        "recall_at_candidates": float(np.mean(recalls)),
+        "hnsw_build_s": build_s,
+    }
+
+
+def main() -> None:
+    prov = Provenance()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n-items", type=int, default=100_000)
+    parser.add_argument("--n-users", type=int, default=2000, help="generated users (their events are posted)")
+    parser.add_argument("--requests", type=int, default=2000, help="recommendation requests per level")
+    parser.add_argument("--concurrency", default="1,8,16,32", help="concurrent client tasks, per level")
+    parser.add_argument("--single-events", type=int, default=2000, help="one-event feedback requests")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--recall-users", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "service_load.json"))
+    args = parser.parse_args()
+
+    from explorec.data.registry import load_dataset
+
+    t0 = time.perf_counter()
+    dataset = load_dataset("synthetic", n_users=args.n_users, n_items=args.n_items, seed=args.seed)
+    catalog, data = dataset.catalog, dataset.interactions
+    titles, departments = catalog.field("title"), catalog.field("categories")
+    texts = [f"{titles[i]}. {departments[i]}" for i in range(catalog.n_items)]
+    print(
+        f"generated {catalog.n_items} items, {data.n_users} users, {len(data)} events "
+        f"in {time.perf_counter() - t0:.0f}s"
+    )
+
+    settings: dict[str, Any] = {
+        "encoder": "hashing:256",
+        "policy": "eps-greedy:0.1",
+        "rerank": "mmr:0.3",
+        "index": "auto",
+        "faiss_min_items": 50_000,
+        "faiss_ef_search": 128,
+        "n_candidates": 100,
+        "history_length": 50,
+        "rate_limit": "1000000/minute",
+        "refresh_interval_s": 1.0,
+        "access_log": False,
+        "catalogue_reload_s": 3600.0,  # one replica: nobody else deletes items
+    }
+    folder = Path(tempfile.mkdtemp(prefix="explorec-load-"))
+    port = free_port()
+    config = folder / "explorec.toml"
+    lines = [f'database_url = "sqlite:///{folder / "explorec.db"}"', f"port = {port}"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    config.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    cli = [sys.executable, "-m", "explorec"]
+    key = subprocess.run(
+        [*cli, "keys", "create", "--scope", "admin", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.strip()
+    log = open(folder / "server.log", "w")
+    proc = subprocess.Popen(
+        [*cli, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, env=env, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    results: dict[str, Any] = {"settings": {**settings, "n_items": catalog.n_items, "k": args.k}}
+    try:
+        wait_ready(base, proc, timeout=120)
+        results.update(asyncio.run(drive(base, key, args, catalog, data, texts)))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+    histories: dict[str, list[int]] = {}
+    for u, i in zip(data.user, data.item, strict=True):
+        histories.setdefault(str(data.user_ids[u]), []).append(int(i))
+    if catalog.n_items >= settings["faiss_min_items"]:
+        results["recall"] = measure_recall(texts, histories, settings, args.recall_users, args.seed)
+        print(
+            "FAISS HNSW retrieval recall of the exact top-100 candidates: "
+            f"{results['recall']['recall_at_candidates']:.4f}"
+        )
+    results["provenance"] = prov.finish()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"results: {args.out}")
+
+
+async def drive(
+    base: str, key: str, args: argparse.Namespace, catalog: Any, data: Any, texts: list[str]
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=120) as client:
+        # items, batches of 1,000
+        departments = catalog.field("categories")
+        batches = []
+        for start in range(0, catalog.n_items, 1000):
+            batches.append(
+                {
+                    "items": [
+                        {
+                            "item_id": str(catalog.item_ids[i]),
+                            "text": texts[i],
+                            "categories": [p[:64] for p in str(departments[i]).split("|") if p],
+                            "timestamp": float(catalog.arrival[i]) if catalog.arrival is not None else 0.0,
+                        }
+                        for i in range(start, min(start + 1000, catalog.n_items))
+                    ]
+                }
+            )
+        lat, wall, statuses = await run_requests(
+            client, lambda j: ("POST", "/v1/items", batches[j]), len(batches), 1
+        )
+        out["items_ingest"] = {
+            "batches": len(batches),
+            "batch_size": 1000,
+            "items_per_s": catalog.n_items / wall,
+            "statuses": statuses,
+            **percentiles(lat),
+        }
+        print(
+            f"items: {catalog.n_items} in {wall:.1f}s = {catalog.n_items / wall:.0f} items/s "
+            "(batches of 1000, embedding included)"
+        )
+
+        # events, batches of 1,000 (durable before the answer)
+        events = [
+            {
+                "event_id": f"e{row}",
+                "user_id": str(data.user_ids[data.user[row]]),
+                "item_id": str(data.item_ids[data.item[row]]),
+                "type": "click",
+                "timestamp": float(data.timestamp[row]),
+            }
+            for row in range(len(data))
+        ]
+        ev_batches = [{"events": events[s : s + 1000]} for s in range(0, len(events), 1000)]
+        lat, wall, statuses = await run_requests(
+            client, lambda j: ("POST", "/v1/feedback", ev_batches[j]), len(ev_batches), 2
+        )
+        out["events_batch_ingest"] = {
+            "events": len(events),
+            "batch_size": 1000,
+            "concurrency": 2,
+            "events_per_s": len(events) / wall,
+            "statuses": statuses,
+            **percentiles(lat),
+        }
+        print(
+            f"events: {len(events)} in {wall:.1f}s = {len(events) / wall:.0f} events/s "
+            "(batches of 1000, 2 concurrent)"
+        )
+
+        users = [str(u) for u in data.user_ids]
+        rng = random.Random(args.seed)
+        singles = [
+            {
+                "events": [
+                    {
+                        "event_id": f"s{j}",
+                        "user_id": rng.choice(users),
+                        "item_id": str(catalog.item_ids[rng.randrange(catalog.n_items)]),
+                        "type": "view",
+                    }
+                ]
+            }
+            for j in range(args.single_events)
+        ]
+        lat, wall, statuses = await run_requests(
+            client, lambda j: ("POST", "/v1/feedback", singles[j]), len(singles), 16
+        )
+        out["events_single_ingest"] = {
+            "requests": len(singles),
+            "concurrency": 16,
+            "events_per_s": len(singles) / wall,
+            "statuses": statuses,
+            **percentiles(lat),
+        }
+        print(
+            f"single events: {len(singles)} in {wall:.1f}s = {len(singles) / wall:.0f} requests/s "
+            "(16 concurrent)"
+        )
+        await asyncio.sleep(2)  # let the refresher settle
+
+        # recommendations: 90 % known users, 10 % unknown
+        def rec(j: int) -> tuple[str, str, None]:
+            user = users[j % len(users)] if j % 10 else f"stranger-{j}"
+            return "GET", f"/v1/users/{user}/recommendations?k={args.k}", None
+
+        await run_requests(client, rec, 200, 4)  # warm-up
+        levels = []
+        for conc in (int(c) for c in args.concurrency.split(",")):
+            lat, wall, statuses = await run_requests(client, rec, args.requests, conc)
+            level = {
+                "concurrency": conc,
+                "requests": args.requests,
+                "requests_per_s": args.requests / wall,
+                "statuses": statuses,
+                **percentiles(lat),
+            }
+            levels.append(level)
+            print(
+                f"recommend c={conc:>2}: {level['requests_per_s']:.0f} req/s, p50 {level['p50_ms']:.1f} ms, "
+                f"p99 {level['p99_ms']:.1f} ms, statuses {statuses}"
+            )
+        out["recommend"] = levels
+        metrics = (await client.get("/metrics")).text
+        out["server_side"] = server_latency(metrics, "/v1/users/{user_id}/recommendations")
+        print(f"server-side recommend latency (whole run, from /metrics): {out['server_side']}")
+        out["impressions_logged"] = float(
+            next(
+                line.split()[-1]
+                for line in metrics.splitlines()
+                if line.startswith("explorec_impressions_logged_total")
+            )
+        )
+        ready = (await client.get("/readyz")).json()
+        out["served"] = ready
+    return out
+
+
+if __name__ == "__main__":
+    main()

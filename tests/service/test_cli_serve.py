@@ -1,0 +1,67 @@
+"""``explorec keys`` and ``explorec serve`` as a user runs them: a real uvicorn process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from explorec.cli import main
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    assert main(["keys", "create", "--scope", "write", "--name", "shop", "--database-url", url]) == 0
+    secret = capsys.readouterr().out.strip()
+    assert secret.startswith("exr_")
+    assert main(["keys", "list", "--database-url", url]) == 0
+    listing = capsys.readouterr().out
+    assert "\twrite\tactive\tshop" in listing and secret not in listing
+    key_id = listing.split("\t")[0]
+    assert main(["keys", "revoke", key_id, "--database-url", url]) == 0
+    assert main(["keys", "revoke", key_id, "--database-url", url]) == 1
+
+
+def test_serve_runs_uvicorn_on_loopback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    port = free_port()
+    config = tmp_path / "explorec.toml"
+    config.write_text(f'database_url = "{url}"\nencoder = "hashing:64"\nport = {port}\n')
+    assert main(["keys", "create", "--scope", "admin", "--config", str(config)]) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "explorec", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the service did not become ready within 60 s")
+        assert httpx.get(f"{base}/v1/items/x", timeout=5).status_code == 401
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"explorec service on http://127.0.0.1:{port}" in out
+    assert "Uvicorn running on http://127.0.0.1" in out
