@@ -364,10 +364,16 @@ CLAIMS: list[Claim] = [
 def peer_claims() -> list[Claim]:
     """The peers' headline numbers, present once bench/peers has written its results."""
     out = []
-    rb = RESULTS / "peers_recbole_amazon-scientific.json"
-    if rb.is_file():
+    # the Scientific comparison ran as four invocations (timing; SASRec; BPR + LightGCN; explorec)
+    for rb in sorted(RESULTS.glob("peers_recbole_amazon-scientific*.json")):
         doc = json.loads(rb.read_text())
-        for run in ("recbole-sasrec", "recbole-bpr", "recbole-lightgcn", "explorec-sasrec-id"):
+        for run in (
+            "recbole-sasrec",
+            "recbole-bpr",
+            "recbole-lightgcn",
+            "explorec-sasrec-id",
+            "explorec-ease",
+        ):
             if run in doc.get("runs", {}):
                 value = doc["runs"][run]["metrics"]["ndcg@10"]
                 out.append(

@@ -46,7 +46,7 @@ ANCHORS = {
     "0.044 UniSRec, 0.021 SASRec",
     # RecBole is run, not quoted: bench/peers/compare_recbole.py measures it on this same split
     "warm:amazon-scientific": "same split: RecBole SASRec in "
-    "bench/results/peers_recbole_amazon-scientific.json; "
+    "bench/results/peers_recbole_amazon-scientific_sasrec.json; "
     "VQ-Rec (published) 0.0645 / 0.1238",
 }
 

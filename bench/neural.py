@@ -13,8 +13,8 @@ Experiments (``python bench/neural.py EXPERIMENT [options]``):
 * ``speed``: time to accuracy on Scientific. SASRec (ID items) is trained while the *test* NDCG@10 is
   measured after every epoch (a measurement only: nothing is selected on it), to find the training
   time at which it first matches RecBole's SASRec. RecBole's number is never typed in here: it is read
-  from the results file that ``bench/peers/recbole.py`` wrote when it ran RecBole on this same split
-  (``--peer-results``, default ``bench/results/peers_recbole_amazon-scientific.json``).
+  from the results file that ``bench/peers/compare_recbole.py`` wrote when it ran RecBole on this same split
+  (``--peer-results``, default ``bench/results/peers_recbole_amazon-scientific_sasrec.json``).
 
 ``--runs a,b,c`` picks named runs of an experiment (default: all). Each run prints its settings with its
 numbers and is merged into ``bench/results/neural_<experiment>[_<dataset>].json`` (so runs can be
@@ -347,11 +347,12 @@ def threads_experiment(split: Split, catalog: Catalog, epochs: int, prov: Proven
 
 
 def recbole_target(path: Path) -> dict[str, Any]:
-    """RecBole SASRec's test result on this split, as ``bench/peers/recbole.py`` measured it."""
+    """RecBole SASRec's test result on this split, as ``bench/peers/compare_recbole.py`` measured it."""
     if not path.is_file():
         raise SystemExit(
             f"{path}: no RecBole results; first run "
-            "`python bench/peers/recbole.py --dataset amazon-scientific`"
+            "`python bench/peers/compare_recbole.py --dataset amazon-scientific --models sasrec "
+            "--out bench/results/peers_recbole_amazon-scientific_sasrec.json`"
         )
     doc = json.loads(path.read_text())
     try:
@@ -425,8 +426,8 @@ def main() -> None:
     parser.add_argument(
         "--peer-results",
         type=Path,
-        default=RESULTS / "peers_recbole_amazon-scientific.json",
-        help="speed: the bench/peers/recbole.py results whose SASRec test NDCG@10 is the target",
+        default=RESULTS / "peers_recbole_amazon-scientific_sasrec.json",
+        help="speed: the bench/peers/compare_recbole.py results whose SASRec test NDCG@10 is the target",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")

@@ -6,12 +6,14 @@ its events are committed (SQLite: WAL, ``synchronous=FULL``; PostgreSQL: ``synch
 impression. Several writer threads call the store at once, as the service's request threads do;
 group commit batches them into shared transactions.
 
-Settings: batches of 1,000 events per call and single-event calls; 1, 4 and 16 concurrent writers;
-a catalogue of 10,000 items and 1,000 logged impressions; 30 % of the events quote one of them
-(seeded). PostgreSQL is a private server (Debian binaries, pytest-postgresql's executor) with its
-default durability settings; SQLite's file lies on the same disk.
+Settings: batches of 1,000 events per call (1, 4, 16 concurrent writers) and single-event calls
+(1, 4, 16, 64 concurrent writers); a catalogue of 10,000 items and 1,000 logged impressions; 30 % of
+the events quote one of them (seeded). PostgreSQL is a private server (Debian binaries,
+pytest-postgresql's executor) with fsync on (pytest-postgresql's ``-F`` is overridden) and the
+default ``synchronous_commit=on``; SQLite's file lies on the same disk. The JSON result records the
+settings read back from each database.
 
-Run:  python bench/store_ingest.py [--batch-events 100000] [--single-events 6000] [--writers 1 4 16]
+Run:  python bench/store_ingest.py [--batch-events 100000] [--single-events 6000]
 
 The aims of issue 12 (>= 20,000 events/s in batches of 1,000, >= 2,000/s single-event) are for the
 HTTP service; this measures the store layer under it.
@@ -37,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from _provenance import Provenance
 from explorec.impressions import ImpressionRecord
 from explorec.store import EventIn, ItemIn, Store
 from explorec.store.pgserver import private_postgres
@@ -123,10 +126,10 @@ def _run(
     for th in threads:
         th.start()
     start_gate.wait()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for th in threads:
         th.join()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if errors:
         raise RuntimeError(f"{mode} x{writers}: {errors[0]!r}")
     n_events = writers * calls_per_writer * per_call
@@ -144,6 +147,10 @@ def _run(
         "wall_s": round(wall, 3),
         "events_per_s": round(n_events / wall, 1),
         "calls_per_s": round(lat.size / wall, 1),
+        # CPU of this process (writers + committer; not PostgreSQL's server processes): what the
+        # store costs per event whatever else runs on the machine
+        "cpu_s": round(cpu, 3),
+        "cpu_us_per_event": round(cpu / n_events * 1e6, 1),
         "commits": commits,
         "events_per_commit": round(n_events / max(commits, 1), 1),
         "call_p50_ms": round(float(np.percentile(lat, 50)), 2),
@@ -155,7 +162,7 @@ def _line(row: dict[str, Any]) -> str:
     return (
         f"{row['backend']:<10} {row['mode']:<6} writers={row['writers']:>2}: "
         f"{row['events_per_s']:>9.0f} events/s  {row['calls_per_s']:>7.0f} calls/s  "
-        f"{row['events_per_commit']:>7.1f} events/commit  "
+        f"{row['events_per_commit']:>7.1f} events/commit  {row['cpu_us_per_event']:>6.1f} us CPU/event  "
         f"call p50 {row['call_p50_ms']:.1f} ms  p99 {row['call_p99_ms']:.1f} ms"
     )
 
@@ -186,10 +193,15 @@ def _git_commit() -> str:
 
 
 def main() -> int:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-events", type=int, default=100_000, help="events per batch setting")
     parser.add_argument("--single-events", type=int, default=6_000, help="events per single-event setting")
-    parser.add_argument("--writers", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--batch-writers", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument(
+        "--single-writers", type=int, nargs="+", default=[1, 4, 16, 64],
+        help="concurrent single-event writers (the service's request threads: 40 by default)",
+    )  # fmt: skip
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/store_ingest.json")
@@ -221,8 +233,10 @@ def main() -> int:
             try:
                 records = _prepare(store, args.seed)
                 settings[backend] = _durability(store)
-                for mode, total in (("batch", args.batch_events), ("single", args.single_events)):
-                    for writers in args.writers:
+                plan = (("batch", args.batch_events, args.batch_writers),
+                        ("single", args.single_events, args.single_writers))  # fmt: skip
+                for mode, total, writer_counts in plan:
+                    for writers in writer_counts:
                         row = {"backend": backend, **_run(store, records, mode, writers, total, args.seed)}
                         rows.append(row)
                         print(_line(row), flush=True)
@@ -231,7 +245,9 @@ def main() -> int:
     settings["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"settings": settings, "results": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps({"settings": settings, "results": rows, "provenance": prov.finish()}, indent=2) + "\n"
+    )
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

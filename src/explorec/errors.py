@@ -40,3 +40,31 @@ def check_range(name: str, value: float, low: float, high: float) -> float:
     if not (low <= float(value) <= high):
         raise ConfigError(f"{name} must lie in [{low}, {high}], got {value!r}")
     return float(value)
+
+
+def check_indices(name: str, values: object, n: int) -> np.ndarray:
+    """int64[m] internal indices from ``values``, each in ``[0, n)``; else ``ConfigError`` naming ``name``.
+
+    Floats are refused unless they are whole numbers (a truncated ``1.7`` would silently be user 1),
+    and so are strings and booleans.
+
+    >>> check_indices("users", [0, 2.0], 3).tolist()
+    [0, 2]
+    """
+    array = np.asarray(values)
+    if array.dtype.kind == "f":
+        fractional = ~np.isfinite(array) | (array != np.round(array))
+        if fractional.any():
+            bad = array[fractional].reshape(-1)[0].item()
+            raise ConfigError(f"{name}: indices must be whole numbers in [0, {n}), got {bad!r}")
+    elif array.size and array.dtype.kind not in "iu":
+        bad = array.reshape(-1)[0].item()
+        raise ConfigError(
+            f"{name}: internal indices must be integers in [0, {n}), got {bad!r} "
+            "(map external ids with user_index / item_index)"
+        )
+    out = array.astype(np.int64).reshape(-1)
+    if out.size and (out.min() < 0 or out.max() >= n):
+        bad = out[(out < 0) | (out >= n)][0]
+        raise ConfigError(f"{name}: index {bad} outside [0, {n})")
+    return out

@@ -19,10 +19,14 @@ resolved the pointer just before a switch still finds its files. Layout::
         v-20261201T102530123456-3f2a9c1b0d4e/
             manifest.json         # format_version, kind, created, files {path: {sha256, bytes}}, digest
             config.json, state.npz, ... (whatever the writer put there)
-        .lock                        # serialises writers (flock)
+        .lock                     # serialises writers (flock)
 
-:func:`resolve_version` accepts the target folder or one version folder, and :func:`verify_manifest`
-checks that the files on disk are exactly those the manifest lists, with the same content.
+:func:`resolve_version` accepts the target folder or one version folder, :func:`verify_manifest`
+checks that the files on disk are exactly those the manifest lists, with the same content,
+:func:`list_versions` lists the complete versions kept (``save_version(keep=N)``) and
+:func:`set_current` pins or rolls back to one of them with the same atomic switch. Models use this
+through ``Recommender.save`` / ``Recommender.load`` and :func:`explorec.models.saved.load_saved`;
+a registry of model versions (issue 13) needs nothing else.
 """
 
 from __future__ import annotations
@@ -38,8 +42,6 @@ import os
 import re
 import shutil
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -91,8 +93,9 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` archive, read eagerly without pickle.
 
     Truncated or garbled archives surface as ``BadZipFile``, ``EOFError``, ``zlib.error``, a CRC
-    error, numpy's misleading "contains pickled data" ``ValueError`` or ``OSError``; all of them
-    become one ``DataError`` that names the file.
+    error, numpy's misleading "contains pickled data" ``ValueError``, ``OSError`` (Errno 22 on a
+    seek before the start), ``NotImplementedError`` (a garbled compression method), ``MemoryError``
+    (a garbled shape) and more; all of them become one ``DataError`` that names the file.
     """
     p = Path(path)
     if not p.is_file():
@@ -105,7 +108,7 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             return {key: archive[key] for key in archive.files}
     except DataError:
         raise
-    except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, OSError, KeyError) as exc:
+    except Exception as exc:  # a corrupt archive raises a zoo of types (see the docstring)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "pickled data" in reason:
             reason = "not a zip archive"
@@ -120,7 +123,7 @@ def read_npy(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with p.open("rb") as handle:
             value = np.load(handle, allow_pickle=False)
-    except (ValueError, EOFError, OSError) as exc:
+    except Exception as exc:  # as in read_npz: any failure here means a corrupt file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "pickled data" in reason:
             reason = "not an .npy array"

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from explorec.data.interactions import Interactions
-from explorec.errors import ConfigError, DataError, check_positive_int
+from explorec.errors import ConfigError, DataError, check_indices, check_positive_int
 from explorec.models.base import Recommender
 from explorec.policies.base import Policy
 from explorec.policies.greedy import Greedy
@@ -174,8 +174,8 @@ def candidate_frames(
     n_candidates = check_positive_int("n_candidates", n_candidates)
     if n_candidates < k:
         raise ConfigError(f"n_candidates ({n_candidates}) must be >= k ({k})")
-    u = np.asarray(users, dtype=np.int64).reshape(-1)
     hist = model.train_ if history is None else history
+    u = check_indices("users", users, hist.n_users)
     scores = model.score(u, history=hist)  # [B, n_items]
     known = hist.to_csr()  # [n_users, n_items]: each user's known items
     if exclude_seen and seen is not None and (seen.n_users, seen.n_items) != (hist.n_users, hist.n_items):

@@ -65,6 +65,11 @@ def top_k(values: npt.ArrayLike, k: int, *, tiebreak: npt.ArrayLike | None = Non
 
 def _top_generic(v: npt.NDArray[np.float64], tb: I64, kk: int) -> I64:
     b, m = v.shape
+    if kk == 1:  # the maximum; among equal maxima the lowest key
+        keyed = np.where(v == v.max(axis=1, keepdims=True), tb, np.iinfo(np.int64).max)
+        return keyed.argmin(axis=1)[:, None].astype(np.int64)
+    if m <= 64:  # small rows: one sort is cheaper than partition + checks
+        return np.lexsort((tb, -v), axis=1)[:, :kk].astype(np.int64)
     if kk < m:
         part = np.argpartition(-v, kk - 1, axis=1)[:, :kk]  # [B, kk] unordered
         kth = np.take_along_axis(v, part, axis=1).min(axis=1, keepdims=True)  # [B, 1]

@@ -367,3 +367,38 @@ def test_recommend_runs_every_registered_policy(itemknn_dir: Path, tmp_path: Pat
         rows = slate["items"]
         assert len(rows) == 4 and len({r["item_id"] for r in rows}) == 4  # type: ignore[union-attr]
         assert all(0 < r["propensity"] <= 1 for r in rows)  # type: ignore[union-attr]
+
+
+def test_files_from_another_model_do_not_belong_together(
+    itemknn_dir: Path, tmp_path: Path, datasets_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: run.json rewritten apart from the model printed MovieLens ids with Last.fm names."""
+    other = tmp_path / "ml"
+    data = ["--dataset", "movielens-100k", "--data-dir", str(datasets_dir)]
+    assert main(["train", *data, "--model", "popularity", "--no-eval", "--out", str(other)]) == 0
+    mine = _copy_model(itemknn_dir, tmp_path / "copy")
+    (mine / "catalog.npz").write_bytes((resolve_version(other) / "catalog.npz").read_bytes())
+    capsys.readouterr()
+    assert main(["recommend", "--model-dir", str(tmp_path / "copy"), "--users", "U00000"]) == 2
+    assert "catalog.npz: content differs from its manifest.json" in capsys.readouterr().err
+    write_manifest(mine)
+    assert main(["recommend", "--model-dir", str(tmp_path / "copy"), "--users", "U00000"]) == 2
+    assert "catalog.npz: item ids differ from the model's vocabulary" in capsys.readouterr().err
+
+
+def test_model_versions_and_use_roll_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "m"
+    for l2 in (1, 2, 3):
+        cmd = ["train", *SMALL, "--model", "ease", "--param", f"l2={l2}", "--keep", "2", "--out", str(out)]
+        assert main(cmd) == 0
+    capsys.readouterr()
+    assert main(["model", "versions", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("* ") and not lines[0].startswith("*")
+    assert "ease  synthetic  ndcg@10=" in lines[0]
+    older = lines[0].split()[0]
+    assert main(["model", "use", str(out), older]) == 0
+    assert load_saved(out).model.get_params()["l2"] == 2
+    capsys.readouterr()
+    assert main(["model", "use", str(out), "v-20000101T000000000000-000000000000"]) == 2
+    assert "no such complete version" in capsys.readouterr().err

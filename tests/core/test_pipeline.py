@@ -68,3 +68,60 @@ def test_epsilon_greedy_slate_carries_propensities() -> None:
     assert len(slate) == 2
     assert slate.policy == "eps-greedy"
     assert np.all((slate.propensities > 0) & (slate.propensities <= 1))
+
+
+def _vectors(n_items: int) -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(n_items, 4)).astype(np.float32)
+
+
+def test_slates_keep_each_items_own_score_after_reranking(fitted: Popularity) -> None:
+    # regression: re-rankers gave position t the t-th largest input score, not the item's own
+    own = fitted.score([1])[0]
+    (slate,) = recommend(fitted, [1], k=3, exclude_seen=False, rerank="pop-debias:2.0:method=logit")
+    np.testing.assert_array_equal(slate.scores, own[slate.items])
+    assert slate.items.tolist() != np.argsort(-own, kind="stable")[:3].tolist()  # the order did change
+
+
+def test_linear_policies_get_their_declared_columns_from_item_vectors() -> None:
+    from explorec.pipeline import candidate_frames
+    from explorec.policies import make_policy
+
+    data = Interactions.from_ids(["a", "a", "b", "b", "c"], ["i0", "i1", "i1", "i2", "i3"])
+    model = Popularity().fit(data)
+    vectors = _vectors(data.n_items)
+    for name, params in [("linucb", {}), ("lints", {}), ("linucb-hybrid", {"shared_dim": 9})]:
+        policy = make_policy(name, **params)
+        (slate,) = recommend(model, [2], k=2, policy=policy, item_vectors=vectors)
+        assert len(slate) == 2 and slate.policy == name
+        assert dict(slate.policy_params) == policy.get_params()
+    (frame,) = candidate_frames(
+        model, [2], k=2, policy=make_policy("linucb-hybrid", shared_dim=9), item_vectors=vectors
+    )
+    # user c saw i3: i0, i1, i2 remain; [1, score, new, cos, new * cos, 4 products] per row
+    assert frame.column("features").shape == (3, 9) and frame.column("arm_features").shape == (3, 1)
+    np.testing.assert_array_equal(frame.column("features")[:, 0], 1.0)
+    np.testing.assert_array_equal(frame.column("features")[:, 1], frame.scores)
+    np.testing.assert_array_equal(frame.column("features")[:, 2], 0.0)  # every item has interactions
+
+
+def test_a_missing_column_is_a_config_error_that_says_how_to_provide_it(fitted: Popularity) -> None:
+    from explorec.policies import make_policy
+
+    with pytest.raises(ConfigError, match=r"'features'.*item_vectors="):
+        recommend(fitted, [0], k=1, policy=make_policy("lints"))
+    with pytest.raises(ConfigError, match=r"'uncertainty'.*score_uncertainty"):
+        recommend(fitted, [0], k=1, policy=make_policy("uncertainty"))
+
+
+def test_excluded_and_seen_items_never_reach_a_slate_whatever_the_stages(fitted: Popularity) -> None:
+    for rerank in (None, "mmr:0.5", "fair:0.5"):
+        (slate,) = recommend(
+            fitted,
+            [2],
+            k=4,
+            exclude=[3],
+            rerank=rerank,
+            item_vectors=_vectors(4),
+            policy=parse_policy_spec("eps-greedy:1.0", seed=1),
+        )
+        assert set(slate.items.tolist()) == {1}  # c saw i0 and i2; i3 excluded

@@ -267,5 +267,40 @@ def test_make_split_dispatch(synthetic: Dataset) -> None:
     with_split = Dataset("s", synthetic.interactions, synthetic.catalog, split=shipped)
     assert make_split(with_split, "predefined") is shipped
     assert set(METHODS) == {
-        "predefined", "leave-one-out", "temporal", "random", "cold-item", "catalog-arrival", "few-shot"
+        "auto", "predefined", "leave-one-out", "temporal", "random", "cold-item", "catalog-arrival",
+        "few-shot",
     }  # fmt: skip
+
+
+def test_auto_split_is_random_without_timestamps_and_says_so() -> None:
+    # regression: without a clock 'auto' was leave-one-out by id order (Last.fm HetRec)
+    from explorec.data.splits import auto_method, make_split
+
+    users = [u for u in "abcd" for _ in range(10)]
+    items = [f"i{k}" for k in range(10)] * 4
+    clockless = Interactions.from_ids(users, items)
+    assert not clockless.has_timestamps
+    assert auto_method(clockless)[0] == "random"
+    split = make_split(clockless, "auto", seed=1)
+    assert split.report["auto"].startswith("random (the interactions have no timestamps")
+    assert split.summary() == make_split(clockless, "random", seed=1).summary()
+    held_out = split.test.item[np.argsort(split.test.user)]
+    loo_last = np.full(4, 9)  # leave-one-out would hold out item i9 of every user
+    assert not np.array_equal(held_out, loo_last)
+    timed = Interactions.from_ids(users, items, timestamp=np.arange(40.0))
+    assert auto_method(timed)[0] == "leave-one-out"
+    assert make_split(timed, "auto", seed=1).report["auto"].startswith("leave-one-out")
+
+
+def test_cli_auto_split_prints_its_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from explorec.cli._common import split_from_args
+
+    users = [u for u in "abc" for _ in range(5)]
+    data = Interactions.from_ids(users, [f"i{k}" for k in range(5)] * 3)
+    dataset = Dataset("clockless", data, Catalog(data.item_ids))
+    args = argparse.Namespace(split="auto", split_param=[], seed=0)
+    split = split_from_args(dataset, args)
+    assert "split: auto -> random (the interactions have no timestamps" in capsys.readouterr().out
+    assert split.report["auto"].startswith("random")

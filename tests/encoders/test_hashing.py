@@ -63,3 +63,24 @@ def test_make_encoder_specs() -> None:
     assert make_encoder(enc) is enc
     with pytest.raises(ConfigError, match="hashing:<dim>"):
         make_encoder("hashing:big")
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("hashing:abc", "parameter 'dim' must be an integer, got 'abc'"),
+        ("hashing:-4", "dim must be a positive integer, got -4"),
+        ("hashing:2.5", "parameter 'dim' must be an integer, got 2.5"),
+        ("hashing:8:size=3", "unknown parameter 'size'; allowed: dim, char_ngrams, char_weight"),
+    ],
+)
+def test_bad_hashing_specs_are_refused_not_defaulted(spec: str, match: str) -> None:
+    # regression: 'hashing:abc' and 'hashing:-4' used to give a 256-dimensional encoder silently
+    with pytest.raises(ConfigError, match=match):
+        make_encoder(spec)
+
+
+def test_hashing_spec_options() -> None:
+    enc = make_encoder("hashing:16:char_weight=0.5:char_ngrams=[2, 3]")
+    assert isinstance(enc, HashingEncoder)
+    assert (enc.dim, enc.char_weight, enc.char_ngrams) == (16, 0.5, (2, 3))

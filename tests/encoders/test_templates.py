@@ -113,3 +113,23 @@ def test_default_template_fits_the_real_catalogue(name: str, datasets_dir: Path)
     texts = item_texts(data.catalog, name)
     assert len(texts) == data.catalog.n_items
     assert sum(t.startswith("item ") for t in texts) < 0.01 * len(texts)  # the fallback is rare
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("{title:zz}", "format 'zz' of field {title}; allowed: 'list'"),
+        ("{title", "part '{title' is not a format string"),
+        ("Title} {title}", "is not a format string"),
+        ("{} and {title}", "field '' in part"),
+        ("{title!x}", "conversion !x"),
+    ],
+)
+def test_bad_template_strings_are_refused_when_parsed(spec: str, match: str) -> None:
+    # regression: these failed only while rendering, with a bare ValueError traceback
+    with pytest.raises(ConfigError, match=match):
+        Template.parse(spec)
+
+
+def test_format_specs_for_text_and_numbers_are_accepted() -> None:
+    assert Template.parse("{title:>3}||{year:.0f}").parts == ("{title:>3}", "{year:.0f}")

@@ -192,8 +192,30 @@ def test_cli_ope_on_a_log_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "80% CI" in text and "95% CI" not in text
     payload = json.loads(out.read_text())
     assert payload["alpha"] == 0.2
-    # greedy on the log's own smoothed rates shows action 2 (rate 0.6)
-    assert payload["estimates"]["ips"]["value"] == pytest.approx(0.6, abs=0.06)
+    # greedy on the smoothed rates of one half of the log shows action 2 (rate 0.6); the estimate
+    # comes from the other 1,500 rows (IPS standard error about 0.042)
+    assert payload["rows_evaluated"] == 1500 and "other half" in payload["scores"]
+    assert payload["estimates"]["ips"]["value"] == pytest.approx(0.6, abs=0.12)
+    assert payload["truth"] is None
+
+
+def test_cli_ope_flags_scores_fitted_to_the_evaluated_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # regression: greedy's default scores came from the log it evaluated, without a word
+    from explorec.cli import main
+
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "action,reward,propensity\n" + "".join(f"{a % 4},{int(a % 7 == 0)},0.25\n" for a in range(80))
+    )
+    args = ["ope", "--log", str(path), "--policy", "greedy", "--bootstrap", "20", "--estimators", "ips"]
+    assert main([*args, "--score-fit", "in-sample"]) == 0
+    assert (
+        "scores: WARNING: smoothed reward rates fitted to the evaluated log itself" in capsys.readouterr().out
+    )
+    assert main(args) == 0
+    assert "estimated on the other half (40 rows)" in capsys.readouterr().out
 
 
 def test_cli_ope_rejects_a_bad_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

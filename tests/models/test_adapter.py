@@ -12,6 +12,7 @@ from explorec.data.toy import known_answer_dataset, known_answer_split
 from explorec.errors import ConfigError
 from explorec.models.adapter import ITEM_TENSORS, AdapterNet, LMAdapter
 from explorec.models.base import Recommender
+from explorec.persist import write_manifest
 
 FAST: dict[str, Any] = {
     "encoder": "hashing:128",
@@ -165,6 +166,7 @@ def test_a_save_from_before_the_shared_block_still_loads(fitted: LMAdapter, tmp_
         old_state[key] = value
     assert "blocks.0.norm1.weight" in old_state and "blocks.0.ffn.2.bias" in old_state
     torch.save(old_state, path / "module.pt")
+    write_manifest(path)  # a consistent, sealed folder whose tensors carry the old names
     loaded = Recommender.load(path)
     split = known_answer_split()
     np.testing.assert_array_equal(

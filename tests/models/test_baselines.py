@@ -158,10 +158,24 @@ def test_ease_scores_are_history_times_weights() -> None:
 def test_ease_warns_on_large_catalogues(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(ease_module, "LARGE_CATALOG", 2)
+    monkeypatch.setenv("EXPLOREC_MEMORY_WARN_GB", "1e-7")  # 3 items x 3 x 8 bytes x 3 copies = 216 B
     with caplog.at_level(logging.WARNING, logger="explorec.models.ease"):
         EASE(l2=1.0).fit(SMALL)
-    assert "EASE on 3 items needs about" in caplog.text
+    assert "EASE on 3 items needs about 0.0 GB of memory (3 dense 3 x 3 float64 arrays)" in caplog.text
+
+
+def test_ease_refuses_to_fit_above_the_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ease_module.fit_memory_bytes(17_632) == 17_632**2 * 8 * 3  # Last.fm HetRec: 7.5 GB
+    monkeypatch.setenv("EXPLOREC_MEMORY_LIMIT_GB", "1e-7")
+    with pytest.raises(ConfigError, match=r"EASE on 3 items needs about .* above the limit of 0.0 GB; set"):
+        EASE(l2=1.0).fit(SMALL)
+    monkeypatch.setenv("EXPLOREC_MEMORY_LIMIT_GB", "lots")
+    with pytest.raises(
+        ConfigError, match=r"\$EXPLOREC_MEMORY_LIMIT_GB must be a positive number of GB, got 'lots'"
+    ):
+        EASE(l2=1.0).fit(SMALL)
+    monkeypatch.delenv("EXPLOREC_MEMORY_LIMIT_GB")
+    assert EASE(l2=1.0).fit(SMALL).weights_.shape == (3, 3)
 
 
 def test_ease_rejects_non_positive_l2() -> None:

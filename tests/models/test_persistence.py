@@ -309,3 +309,26 @@ def test_models_saved_before_versions_still_load_from_the_registry_only(
     with pytest.raises(DataError, match=r"'name' = None is not a registered model"):
         Recommender.load(payload)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["state.npz", "train.npz"])
+def test_any_truncation_or_flipped_byte_is_a_data_error_naming_the_file(saved: Path, name: str) -> None:
+    """Past the manifest (re-sealed), every damage the parser sees is one DataError naming the file
+    (BadZipFile, CRC, zlib, EOFError, Errno 22, NotImplementedError... were tracebacks)."""
+    path = saved / name
+    data = path.read_bytes()
+    rng = np.random.default_rng(11)
+    damaged = [data[:n] for n in range(0, len(data), max(1, len(data) // 60))]
+    for _ in range(120):
+        flipped = bytearray(data)
+        flipped[int(rng.integers(len(flipped)))] ^= 0xFF
+        damaged.append(bytes(flipped))
+    refused = 0
+    for blob in damaged:
+        path.write_bytes(blob)
+        try:
+            Recommender.read_files(saved)
+        except DataError as exc:
+            assert name in str(exc) and "\n" not in str(exc)
+            refused += 1
+    assert refused >= len(damaged) // 2

@@ -37,10 +37,13 @@ def test_parse_each_name() -> None:
     ("spec", "message"),
     [
         ("foo:0.3", "unknown re-ranker 'foo'"),
-        ("mmr:abc", r"weight \(diversity\) must be a number, got 'abc'"),
+        ("mmr:abc", r"parameter 'diversity' must be a finite number, got 'abc'"),
+        ("mmr:nan", r"parameter 'diversity' must be a finite number, got 'nan'"),
+        ("mmr:0.3:diversity=0.2", "'diversity' is given twice"),
         ("mmr:1.5", r"mmr diversity must lie in \[0.0, 1.0\], got 1.5"),
         ("fair:0", r"fair max_share must lie in \(0.0, 1.0\], got 0.0"),
-        ("dpp:0.5:size=3", "bad option 'size=3'"),
+        ("dpp:0.5:size=3", "unknown parameter 'size'; allowed: diversity, window"),
+        ("dpp:0.5:window=2.5", "parameter 'window' must be an integer or null, got 2.5"),
         ("mmr:0.3,,dpp:0.2", "empty entry"),
     ],
 )

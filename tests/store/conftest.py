@@ -22,7 +22,7 @@ _names = itertools.count()
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
-    with private_postgres() as server:
+    with private_postgres() as server:  # fsync on, as in production
         yield server
 
 

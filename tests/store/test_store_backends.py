@@ -46,9 +46,17 @@ def test_store_recovers_by_itself_after_a_postgresql_restart(pg_server: Postgres
     store.migrate()
     store.upsert_items([ItemIn("a")])
     assert store.append_events([EventIn("e1", "u1", "a", "click")]).accepted == ("e1",)
-    pg_server.restart()  # every pooled connection is now dead
+    pg_server.stop()
+    try:
+        with pytest.raises(StoreUnavailable, match="unavailable during append"):
+            store.append_events([EventIn("e2", "u1", "a", "click")])
+        with pytest.raises(StoreUnavailable):
+            store.ping()
+    finally:
+        pg_server.start()
+    # every pooled connection died with the server; the store reconnects by itself
     store.ping()
-    assert store.append_events([EventIn("e2", "u1", "a", "click")]).accepted == ("e2",)
-    assert store.append_events([EventIn("e1", "u1", "a", "click")]).duplicates == ("e1",)
+    result = store.append_events([EventIn("e2", "u1", "a", "click"), EventIn("e1", "u1", "a", "click")])
+    assert (result.accepted, result.duplicates) == (("e2",), ("e1",))
     assert store.count_events() == 2
     store.close()

@@ -340,5 +340,7 @@ def test_open_rejects_unsupported_and_in_memory_urls() -> None:
         Store.open("mysql://u@localhost/db")
     with pytest.raises(ConfigError, match="in-memory SQLite database is not durable"):
         Store.open("sqlite://")
+    with pytest.raises(ConfigError, match="driver 'psycopg2' is not supported"):
+        Store.open("postgresql+psycopg2://u@localhost/db")
     with pytest.raises(ConfigError, match="is not a URL"):
         Store.open("not a url")

@@ -33,8 +33,9 @@ def add_dataset_args(parser: argparse.ArgumentParser, *, split: bool = True) -> 
             "--split",
             default=None,
             help="split method: auto (the default: the dataset's own split if it ships one, else "
-            "leave-one-out), predefined, leave-one-out, temporal, random, cold-item, few-shot, "
-            "catalog-arrival; `train` also takes none (fit on all data, for deployment)",
+            "leave-one-out when the interactions have timestamps, else a per-user random split), "
+            "predefined, leave-one-out, temporal, random, cold-item, few-shot, catalog-arrival; "
+            "`train` also takes none (fit on all data, for deployment)",
         )
         parser.add_argument(
             "--split-param",
@@ -47,20 +48,13 @@ def add_dataset_args(parser: argparse.ArgumentParser, *, split: bool = True) -> 
 
 
 def parse_key_values(pairs: Sequence[str], what: str) -> dict[str, Any]:
-    """Parse ``KEY=VALUE`` strings; values are JSON literals (numbers, true/false, lists) or plain strings.
+    """Parse ``KEY=VALUE`` strings with :func:`explorec.spec.parse_pairs` (JSON literals or text).
 
-    Nothing is evaluated as code.
+    Nothing is evaluated as code; the values are checked against their target where it is built.
     """
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{what}: expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
+    from explorec.spec import parse_pairs
+
+    return parse_pairs(pairs, what=what)
 
 
 def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
@@ -70,7 +64,7 @@ def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
 
 
 def split_from_args(dataset: Dataset, args: argparse.Namespace) -> Split:
-    from explorec.data.splits import make_split
+    from explorec.data.splits import auto_method, make_split
 
     method = args.split or "auto"
     params = parse_key_values(args.split_param, "--split-param")
@@ -80,9 +74,11 @@ def split_from_args(dataset: Dataset, args: argparse.Namespace) -> Split:
         data = dataset.interactions
         nothing = data.select(np.zeros(0, dtype=np.int64))
         return Split(data, nothing, nothing, name=NO_SPLIT)
+    chosen = method
     if method == "auto":
-        method = "predefined" if dataset.split is not None else "leave-one-out"
-    if method in {"random", "cold-item", "few-shot"}:
+        chosen, reason = auto_method(dataset)
+        print(f"split: auto -> {chosen} ({reason})")
+    if chosen in {"random", "cold-item", "few-shot"}:
         params.setdefault("seed", 0 if args.seed is None else args.seed)
     return make_split(dataset, method, **params)
 

@@ -44,16 +44,16 @@ def add_parser(sub: Any) -> None:
 def cmd_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from explorec.encoders import CachedEncoder, HashingEncoder, SentenceEncoder, item_texts
+    from explorec import progress
+    from explorec.encoders import CachedEncoder, SentenceEncoder, item_texts, parse_hashing_spec
     from explorec.encoders.templates import DEFAULT_TEMPLATES
 
     dataset = load_dataset_from_args(args)
     template = args.template or (dataset.name if dataset.name in DEFAULT_TEMPLATES else None)
     texts = item_texts(dataset.catalog, template)
     encoder: Any
-    if args.model.startswith("hashing"):
-        dim = args.model.partition(":")[2]
-        encoder = HashingEncoder(dim=int(dim) if dim.isdigit() else 256)
+    if args.model == "hashing" or args.model.startswith("hashing:"):
+        encoder = parse_hashing_spec(args.model)
     else:
         encoder = SentenceEncoder(
             args.model, device=args.device, batch_size=args.batch_size, num_threads=args.threads
@@ -63,7 +63,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         cached = CachedEncoder(encoder, args.cache_dir)
         encoder = cached
     start = time.perf_counter()
-    vectors = encoder.encode(texts, progress=True)
+    vectors = encoder.encode(texts, progress=progress.resolve(None))
     # a sentence model is loaded on the first miss; its load time is reported apart from encoding
     load_seconds = float(getattr(cached.encoder if cached is not None else encoder, "load_seconds", 0.0))
     seconds = time.perf_counter() - start - load_seconds

@@ -1,9 +1,11 @@
-"""``explorec model info DIR``: what a saved model is, how it was made and whether its files are intact."""
+"""``explorec model info|versions|use``: what a saved model is, how it was made, whether its files are
+intact, which versions a folder keeps, and switching between them."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -18,6 +20,17 @@ def add_parser(sub: Any) -> None:
     info.add_argument("dir", help="a model folder written by `explorec train` (or one of its versions)")
     info.add_argument("--json", action="store_true", help="print the description as JSON")
     info.set_defaults(func=cmd_info)
+    versions = actions.add_parser(
+        "versions", help="list the complete versions kept in a model folder, the current one marked"
+    )
+    versions.add_argument("dir", help="a model folder written by `explorec train`")
+    versions.set_defaults(func=cmd_versions)
+    use = actions.add_parser(
+        "use", help="make a kept version current again (pin or roll back), atomically, after verifying it"
+    )
+    use.add_argument("dir", help="a model folder written by `explorec train`")
+    use.add_argument("version", help="a version name listed by `explorec model versions`")
+    use.set_defaults(func=cmd_use)
 
 
 def describe(path: str) -> dict[str, Any]:
@@ -88,4 +101,26 @@ def cmd_info(args: argparse.Namespace) -> int:
     )
     total = sum(info["files"].values())
     print(f"  files       {len(info['files'])} files, {total / 1e6:.1f} MB")
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from explorec.persist import list_versions, read_json_object, resolve_version
+
+    root = Path(args.dir)
+    current = resolve_version(root)
+    for version in list_versions(root):
+        run = read_json_object(version / "run.json") if (version / "run.json").is_file() else {}
+        metrics = run.get("valid_metrics") or {}
+        ndcg = f"ndcg@10={metrics['ndcg@10']:.4f}" if "ndcg@10" in metrics else ""
+        mark = "*" if version == current else " "
+        print(f"{mark} {version.name}  {run.get('model', '?')}  {run.get('dataset', '')}  {ndcg}".rstrip())
+    return 0
+
+
+def cmd_use(args: argparse.Namespace) -> int:
+    from explorec.persist import set_current
+
+    folder = set_current(args.dir, args.version)
+    print(f"{args.dir}: current version is now {folder.name}")
     return 0

@@ -97,8 +97,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--out",
         default=str(Path("runs") / "simulate"),
-        help="output folder for simulation.png and results.json (default: runs/simulate, which git "
-        "ignores)",
+        help="output folder for simulation.png and results.json (default: runs/simulate, which git ignores)",
     )
     parser.set_defaults(func=cmd_simulate)
 

@@ -53,6 +53,13 @@ def add_parser(sub: Any) -> None:
         required=True,
         help="model folder: each training writes a new version into it and switches to it atomically",
     )
+    parser.add_argument(
+        "--keep",
+        type=int,
+        default=2,
+        help="complete versions kept in --out after this one (default 2: this one and the previous, "
+        "for `explorec model use` to roll back to)",
+    )
     parser.add_argument("--k", default="10", help="cut-offs for the validation metrics (default 10)")
     parser.add_argument("--no-eval", action="store_true", help="skip the validation metrics")
     parser.add_argument(
@@ -69,6 +76,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from explorec.evaluation import evaluate
     from explorec.models.registry import make_model
 
+    if args.keep < 1:
+        raise ConfigError(f"--keep must be a positive integer, got {args.keep}")
     dataset, raw = prepare_dataset_and_raw(args)
     split = split_from_args(dataset, args)
     params = parse_key_values(args.param, "--param")
@@ -120,6 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         catalog=dataset.catalog,
         seen=known_interactions(raw, split.train),
         item_vectors=vectors,
+        keep=args.keep,
     )
     print(f"saved -> {version}")
     return 0

@@ -8,6 +8,7 @@ model trained on one part can be evaluated on another without re-indexing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from explorec.errors import DataError, UnknownIdError
+from explorec.errors import ConfigError, DataError, UnknownIdError
 
 
 def _as_ids(values: Sequence[Any] | np.ndarray) -> npt.NDArray[np.object_]:
@@ -246,12 +247,15 @@ def _encode(
 
 
 def _lookup(index: dict[str, int], ids: Sequence[Any] | np.ndarray, what: str) -> npt.NDArray[np.int64]:
+    if isinstance(ids, str | bytes):  # iterating would look up each character ('U00001' -> 'U')
+        raise ConfigError(f"{what}: expected a list of ids, got the single string {ids!r}; pass [{ids!r}]")
     out = np.empty(len(ids), dtype=np.int64)
     for k, x in enumerate(ids):
         try:
             out[k] = index[str(x)]
         except KeyError:
-            raise UnknownIdError(f"unknown {what} {x!r}") from None
+            examples = ", ".join(repr(k) for k in itertools.islice(index, 3))
+            raise UnknownIdError(f"unknown {what} {x!r} ({len(index)} known, e.g. {examples})") from None
     return out
 
 

@@ -23,6 +23,7 @@ their range raise ``ConfigError`` naming the parameter and the value.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from collections.abc import Callable
@@ -338,12 +339,35 @@ SPLITTERS: dict[str, Callable[..., Split]] = {
     "catalog-arrival": catalog_arrival_split,
     "few-shot": few_shot_split,
 }
-METHODS = ("predefined", *SPLITTERS)
+METHODS = ("auto", "predefined", *SPLITTERS)
+
+
+def auto_method(dataset: Dataset | Interactions) -> tuple[str, str]:
+    """The method ``"auto"`` stands for, and why: the shipped split, else leave-one-out by time, else random.
+
+    Leave-one-out holds out each user's *last* interaction, which only means something when the
+    rows carry a clock; without one (Last.fm HetRec's play counts) "last" is the order of the ids
+    in the file, so a per-user random split is chosen instead.
+
+    >>> from explorec.data.interactions import Interactions
+    >>> auto_method(Interactions.from_ids(["a", "a"], ["x", "y"]))[0]
+    'random'
+    """
+    if isinstance(dataset, Dataset) and dataset.split is not None:
+        return "predefined", f"dataset {dataset.name!r} ships its own split"
+    data = dataset.interactions if isinstance(dataset, Dataset) else dataset
+    if data.has_timestamps:
+        return "leave-one-out", "the interactions have timestamps: each user's last one is held out"
+    return "random", (
+        "the interactions have no timestamps, so 'last' would only be the file order: per-user random split"
+    )
 
 
 def make_split(dataset: Dataset | Interactions, method: str, **kwargs: Any) -> Split:
     """Split by method name: one of ``METHODS``; ``kwargs`` go to the split function.
 
+    ``"auto"`` picks one with :func:`auto_method` (and records the choice and the reason in
+    ``split.report["auto"]``).
     ``"predefined"`` returns the dataset's shipped split (``Dataset.split``); ``"catalog-arrival"``
     needs a ``Dataset`` with ``Catalog.arrival``. Names are case-insensitive and ``_`` may stand for
     ``-``.
@@ -358,6 +382,12 @@ def make_split(dataset: Dataset | Interactions, method: str, **kwargs: Any) -> S
     key = method.strip().lower().replace("_", "-") if isinstance(method, str) else method
     if key not in METHODS:
         raise ConfigError(f"unknown split method {method!r}; choose from {list(METHODS)}")
+    if key == "auto":
+        chosen, reason = auto_method(dataset)
+        logger.info("split auto -> %s: %s", chosen, reason)
+        kwargs = {k: v for k, v in kwargs.items() if k != "seed"} if chosen != "random" else kwargs
+        split = make_split(dataset, chosen, **kwargs)
+        return dataclasses.replace(split, report={**split.report, "auto": f"{chosen} ({reason})"})
     if key == "predefined":
         if kwargs:
             raise ConfigError(f"split method 'predefined' takes no parameters, got {sorted(kwargs)}")

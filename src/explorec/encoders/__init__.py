@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,7 @@ from explorec.encoders.cache import CachedEncoder, EmbeddingCache, default_cache
 from explorec.encoders.hashing import HashingEncoder
 from explorec.encoders.sentence import SentenceEncoder
 from explorec.encoders.templates import DEFAULT_TEMPLATES, Template, item_texts, resolve_template
+from explorec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ __all__ = [
     "item_vectors",
     "l2_normalize",
     "make_encoder",
+    "parse_hashing_spec",
     "resolve_template",
 ]
 
@@ -63,13 +66,30 @@ def make_encoder(
     if spec is not None and not isinstance(spec, str):
         return spec
     if spec is not None and (spec == "hashing" or spec.startswith("hashing:")):
-        dim = spec.partition(":")[2]
-        if dim and not dim.isdigit():
-            from explorec.errors import ConfigError
-
-            raise ConfigError(f"encoder {spec!r}: expected 'hashing' or 'hashing:<dim>' with an integer dim")
-        return HashingEncoder(dim=int(dim) if dim else 256)
+        return parse_hashing_spec(spec)
     return SentenceEncoder(spec, device=device, batch_size=batch_size)
+
+
+def parse_hashing_spec(spec: str) -> HashingEncoder:
+    """``"hashing"``, ``"hashing:<dim>"`` or ``"hashing:<dim>:char_weight=0.5"`` -> a ``HashingEncoder``.
+
+    Checked by :mod:`explorec.spec`: ``hashing:abc`` and ``hashing:-4`` are refused with the value received.
+
+    >>> parse_hashing_spec("hashing:64:char_weight=0.5").dim
+    64
+    """
+    from explorec.spec import build, parse_spec, parse_value
+
+    what = f"encoder {spec!r} (hashing:<dim>[:KEY=VALUE...])"
+    parsed = parse_spec(spec, what=what)
+    if parsed.name != "hashing":
+        raise ConfigError(f"{what}: expected 'hashing' or 'hashing:<dim>', got {parsed.name!r}")
+    params: dict[str, Any] = {key: parse_value(raw) for key, raw in parsed.options.items()}
+    if parsed.value is not None:
+        params["dim"] = parse_value(parsed.value)
+    if "char_ngrams" in params and isinstance(params["char_ngrams"], list):
+        params["char_ngrams"] = tuple(params["char_ngrams"])
+    return build(HashingEncoder, params, what=what)
 
 
 def item_vectors(
@@ -78,7 +98,7 @@ def item_vectors(
     encoder: str | Encoder | None = None,
     template: str | Template | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> npt.NDArray[np.float32]:
     """The vector of every catalogue item.
 
@@ -93,8 +113,9 @@ def item_vectors(
     cache_dir : path, optional
         Embedding cache folder (default ``default_cache_dir()``). Encoders whose ``cacheable`` is False
         (the hashing encoder) skip the cache.
-    progress : bool
-        Progress bar while encoding.
+    progress : bool, optional
+        Progress bar while encoding; None (default) shows one on a terminal unless the CLI's
+        ``--quiet`` turned bars off (:mod:`explorec.progress`).
 
     Returns
     -------
@@ -105,4 +126,6 @@ def item_vectors(
     texts = item_texts(catalog, template)
     if enc.cacheable and not isinstance(enc, CachedEncoder):
         enc = CachedEncoder(enc, cache_dir)
-    return enc.encode(texts, progress=progress)
+    from explorec import progress as bars
+
+    return enc.encode(texts, progress=bars.resolve(progress))

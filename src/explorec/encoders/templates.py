@@ -38,6 +38,43 @@ PART_SEPARATOR = "||"
 AUTO_FIELDS = ("title", "name", "categories", "genres", "brand", "tags", "description")
 
 
+def _check_part(part: str, template: str) -> None:
+    """Refuse a part that ``str.format`` could not render: unbalanced braces, an unknown format spec."""
+    try:
+        parsed = list(string.Formatter().parse(part))
+    except ValueError as exc:  # "{title" -> "expected '}' before end of string"
+        raise ConfigError(
+            f"template {template!r}: part {part!r} is not a format string ({exc}); "
+            "write fields as {field} or {field:list}, literal braces as {{ and }}"
+        ) from None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name == "" or not name.isidentifier():
+            raise ConfigError(
+                f"template {template!r}: field {name!r} in part {part!r} must be a field name, e.g. {{title}}"
+            )
+        if conversion not in (None, "s", "r", "a"):
+            raise ConfigError(
+                f"template {template!r}: conversion !{conversion} of {{{name}}}; allowed: !s, !r, !a"
+            )
+        if spec and spec != "list" and not _valid_spec(spec):
+            raise ConfigError(
+                f"template {template!r}: format {spec!r} of field {{{name}}}; allowed: 'list' or a "
+                "Python format spec for text or numbers (e.g. '>10', '.0f')"
+            )
+
+
+def _valid_spec(spec: str) -> bool:
+    for sample in ("", 0.0):
+        try:
+            format(sample, spec)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
 @dataclass(frozen=True)
 class Template:
     """Parts of an item text; see the module docstring.
@@ -55,6 +92,10 @@ class Template:
 
     parts: tuple[str, ...]
     separator: str = " "
+
+    def __post_init__(self) -> None:
+        for part in self.parts:
+            _check_part(part, str(self))
 
     @classmethod
     def parse(cls, spec: str) -> Template:

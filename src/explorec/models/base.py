@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from explorec.data.interactions import Catalog, Interactions
-from explorec.errors import ConfigError, DataError, NotFittedError
+from explorec.errors import DataError, NotFittedError, check_indices
 
 logger = logging.getLogger(__name__)
 
@@ -120,20 +120,15 @@ class Recommender(ABC):
             Higher is better. Seen items are *not* masked here; the pipeline and the evaluation do it.
         """
         self._check_fitted()
-        u = np.asarray(users, dtype=np.int64).reshape(-1)
         hist = self.train_ if history is None else history
         n_users = max(self.n_users_, hist.n_users) if self.folds_in_new_users else self.n_users_
-        if u.size and (u.min() < 0 or u.max() >= n_users):
-            bad = u[(u < 0) | (u >= n_users)][0]
-            raise ConfigError(f"users: index {bad} outside [0, {n_users})")
+        u = check_indices("users", users, n_users)
         if hist.n_items != self.n_items_:
             raise DataError(f"history has {hist.n_items} items, the model was fitted on {self.n_items_}")
         scores = np.asarray(self._score(u, hist), dtype=np.float32)
         if items is None:
             return scores
-        it = np.asarray(items, dtype=np.int64).reshape(-1)
-        if it.size and (it.min() < 0 or it.max() >= self.n_items_):
-            raise ConfigError(f"items: indices must lie in [0, {self.n_items_})")
+        it = check_indices("items", items, self.n_items_)
         return scores[:, it]
 
     @abstractmethod

@@ -11,6 +11,7 @@ and a user's scores are ``x_u B`` for the user's binary history row ``x_u``.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,73 @@ from explorec.models.itemknn import history_rows
 
 logger = logging.getLogger(__name__)
 
-#: above this many items the dense float64 Gram matrix alone needs > 7 GB
-LARGE_CATALOG = 30_000
+#: dense n_items x n_items float64 arrays alive at the peak of a fit: the Gram matrix (factored in
+#: place), its float32 ``todense`` source, the identity solved in place, and the float32 ``B``
+FIT_COPIES = 3
+#: environment variables holding the soft (warn) and hard (refuse) memory limits, in GB
+WARN_ENV, LIMIT_ENV = "EXPLOREC_MEMORY_WARN_GB", "EXPLOREC_MEMORY_LIMIT_GB"
+DEFAULT_WARN_GB = 2.0
+
+
+def fit_memory_bytes(n_items: int) -> int:
+    """Estimated peak memory of fitting EASE: ``n_items^2 x 8 bytes x FIT_COPIES``.
+
+    >>> round(fit_memory_bytes(17_632) / 1e9, 1)  # Last.fm HetRec's artists (8.4 GB measured)
+    7.5
+    """
+    return int(n_items) ** 2 * 8 * FIT_COPIES
+
+
+def check_fit_memory(n_items: int, *, what: str = "EASE") -> None:
+    """Warn above ``$EXPLOREC_MEMORY_WARN_GB`` (default 2), refuse above ``$EXPLOREC_MEMORY_LIMIT_GB``
+    (default: 90 % of the machine's physical memory) before allocating anything.
+
+    Raises
+    ------
+    ConfigError
+        When the estimate exceeds the hard limit, naming the estimate, the limit and how to raise it.
+    """
+    need = fit_memory_bytes(n_items)
+    warn = _limit_gb(WARN_ENV, DEFAULT_WARN_GB) * 1e9
+    hard = _limit_gb(LIMIT_ENV, 0.9 * _physical_memory() / 1e9) * 1e9
+    if need > hard:
+        raise ConfigError(
+            f"{what} on {n_items} items needs about {need / 1e9:.1f} GB ({FIT_COPIES} dense "
+            f"{n_items} x {n_items} float64 arrays), above the limit of {hard / 1e9:.1f} GB; set "
+            f"{LIMIT_ENV} to raise it, or use itemknn / prune the catalogue (--k-core)"
+        )
+    if need > warn:
+        logger.warning(
+            "%s on %d items needs about %.1f GB of memory (%d dense %d x %d float64 arrays) and time "
+            "cubic in the items; consider itemknn or pruning the catalogue (limit: %s)",
+            what,
+            n_items,
+            need / 1e9,
+            FIT_COPIES,
+            n_items,
+            n_items,
+            LIMIT_ENV,
+        )
+
+
+def _limit_gb(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise ConfigError(f"${name} must be a positive number of GB, got {raw!r}")
+    return value
+
+
+def _physical_memory() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not POSIX: no hard limit by default
+        return float("inf")
 
 
 class EASE(Recommender):
@@ -33,7 +99,9 @@ class EASE(Recommender):
 
     The Gram matrix is inverted in float64 (it is symmetric positive definite, so a Cholesky-based
     inverse is used) and ``B`` is stored as float32. Memory is ``O(n_items^2)``: about
-    ``16 * n_items^2`` bytes while fitting; a warning is logged above 30,000 items.
+    ``FIT_COPIES * 8 * n_items^2`` bytes while fitting (:func:`fit_memory_bytes`), checked before
+    anything is allocated: a warning above ``$EXPLOREC_MEMORY_WARN_GB`` (2 GB), a ``ConfigError``
+    above ``$EXPLOREC_MEMORY_LIMIT_GB`` (90 % of physical memory).
 
     Parameters
     ----------
@@ -69,15 +137,7 @@ class EASE(Recommender):
             raise ConfigError(f"l2 must be > 0, got {self.l2!r}")
         self._history_cache = None
         n_items = train.n_items
-        if n_items > LARGE_CATALOG:
-            logger.warning(
-                "EASE on %d items needs about %.1f GB of memory (dense float64 %d x %d); "
-                "consider ItemKNN or pruning the catalogue",
-                n_items,
-                16 * n_items**2 / 1e9,
-                n_items,
-                n_items,
-            )
+        check_fit_memory(n_items)
         x = train.to_csr(binary=True)  # [U, I]
         gram = np.asarray((x.T @ x).todense(), dtype=np.float64)  # [I, I]
         self.weights_ = closed_form_weights(gram, float(self.l2))

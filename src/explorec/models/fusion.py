@@ -100,7 +100,7 @@ def parse_fusion_spec(spec: str) -> list[list[Any]]:
     >>> parse_fusion_spec("popularity+itemknn:k=50,shrinkage=5")
     [['popularity', {}], ['itemknn', {'k': 50, 'shrinkage': 5}]]
     """
-    import json
+    from explorec.spec import parse_value
 
     out: list[list[Any]] = []
     for piece in spec.split("+"):
@@ -110,10 +110,7 @@ def parse_fusion_spec(spec: str) -> list[list[Any]]:
             key, sep, raw = pair.partition("=")
             if not sep or not key.strip():
                 raise ConfigError(f"--fuse {spec!r}: expected NAME[:KEY=VALUE,...]+NAME..., got {piece!r}")
-            try:
-                params[key.strip()] = json.loads(raw)
-            except json.JSONDecodeError:
-                params[key.strip()] = raw.strip()
+            params[key.strip()] = parse_value(raw)
         out.append([name.strip(), params])
     parse_components(out)
     return out

@@ -54,10 +54,12 @@ def model_class(name: str) -> type[Recommender]:
 def make_model(name: str, **params: Any) -> Recommender:
     """Instantiate the model registered under ``name`` with keyword hyper-parameters.
 
-    A parameter the model does not take raises ``ConfigError`` listing the ones it does.
+    A parameter the model does not take raises ``ConfigError`` listing the ones it does; a value of
+    the wrong type (``l2="abc"``, ``k=2.5``) one naming the type expected (:func:`explorec.spec.build`).
     """
     from explorec.persist import check_params
+    from explorec.spec import build
 
     klass = model_class(name)
     check_params(klass, params, f"model {name!r}", error=ConfigError)
-    return klass(**params)
+    return build(klass, params, what=f"model {name!r}")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -314,7 +313,7 @@ class TorchRecommender(Recommender):
             module = self._build_module(config)
         try:
             state = torch.load(path / MODULE_WEIGHTS, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        except Exception as exc:  # garbled weights fail in many ways (zip, unpickler, storage)
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"{path / MODULE_WEIGHTS}: not readable torch weights ({reason})") from None
         load_state_checked(module, self._upgrade_state(state), str(path / MODULE_WEIGHTS))

@@ -23,6 +23,7 @@ propensity estimates, so the slates do not depend on how many simulations are ru
 
 from __future__ import annotations
 
+import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -203,14 +204,7 @@ class Policy(ABC):
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters as passed to the constructor (subclasses' and the base's)."""
-        names: list[str] = []
-        for klass in type(self).__mro__:
-            if klass is object or "__init__" not in vars(klass):
-                continue
-            for p in inspect.signature(vars(klass)["__init__"]).parameters.values():
-                if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in names:
-                    names.append(p.name)
-        return {p: getattr(self, p) for p in names}
+        return {p: getattr(self, p) for p in _param_names(type(self))}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -361,8 +355,10 @@ class Policy(ABC):
             frame = frame.with_columns(**self._context_columns(context, len(frame)))
         n_input = len(frame)
         rows = frame.order()
-        rows = rows[~frame.mask[rows]]
-        frame = frame.take(rows)
+        if frame.mask.any():
+            rows = rows[~frame.mask[rows]]
+        if rows.size != n_input or np.any(rows != np.arange(n_input)):
+            frame = frame.take(rows)
         for name in self.columns_needed():
             if not frame.has(name):
                 raise ConfigError(
@@ -475,6 +471,19 @@ class Policy(ABC):
 
 
 # ---------------------------------------------------------------------- helpers
+@functools.cache
+def _param_names(klass: type[Policy]) -> tuple[str, ...]:
+    """The keyword-only constructor parameters of ``klass`` and its bases (computed once per class)."""
+    names: list[str] = []
+    for base in klass.__mro__:
+        if base is object or "__init__" not in vars(base):
+            continue
+        for p in inspect.signature(vars(base)["__init__"]).parameters.values():
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in names:
+                names.append(p.name)
+    return tuple(names)
+
+
 def _as_frame(candidates: CandidateFrame | npt.ArrayLike, scores: npt.ArrayLike | None) -> CandidateFrame:
     """A validated frame: distinct non-negative items, finite scores."""
     if isinstance(candidates, CandidateFrame):

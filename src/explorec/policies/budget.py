@@ -23,7 +23,8 @@ given ``M`` an exploited item is shown at its rank with probability 1 and a memb
 ``P`` from which ``m_P`` items are drawn appears at a given exploration slot with probability
 ``(m_P / P) * (1 / M)``; the two possible values of ``M`` are mixed with their probabilities. With a
 deterministic explorer (UCB, LinUCB) the slate for each value of ``M`` is fixed and the propensities
-are again exact; with a stochastic explorer they are Monte-Carlo estimates.
+are again exact; with a stochastic explorer they are geometric inverse-propensity estimates
+(:mod:`explorec.policies.propensity`).
 """
 
 from __future__ import annotations
@@ -152,29 +153,52 @@ class BudgetedExploration(Policy):
         return [(lo, 1.0 - frac), (lo + 1, frac)]
 
     # ------------------------------------------------------------------ policy hooks
+    def _draws(
+        self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int
+    ) -> tuple[IntArray, IntArray]:
+        """``n`` draws: (rows int64[n, k] in display order, exploration slots used per draw int64[n])."""
+        dist = self._m_distribution(k)
+        if len(dist) == 1:
+            ms = np.full(n, dist[0][0], dtype=np.int64)
+        else:
+            ms = np.where(rng.random(n) < dist[1][1], dist[1][0], dist[0][0]).astype(np.int64)
+        ranks = np.empty((n, k), dtype=np.int64)
+        used = np.empty(n, dtype=np.int64)
+        for m in np.unique(ms):
+            idx = np.flatnonzero(ms == m)
+            exploited, pools, m_eff = self._plan(frame, k, int(m))
+            picks = [self._picks(frame, pool, draws, rng, idx.size) for pool, draws in pools if draws > 0]
+            explored = np.hstack(picks) if picks else np.zeros((idx.size, 0), dtype=np.int64)
+            if self.explorer is None and explored.shape[1] > 1:  # uniform order over the slots
+                order = np.argsort(rng.random(explored.shape), axis=1)
+                explored = np.take_along_axis(explored, order, axis=1)
+            ranks[idx] = np.hstack([np.tile(exploited, (idx.size, 1)), explored])
+            used[idx] = m_eff
+        return ranks, used
+
     def _draw(
         self, frame: CandidateFrame, k: int, rng: np.random.Generator
     ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
-        dist = self._m_distribution(k)
-        m = dist[0][0] if len(dist) == 1 else (dist[1][0] if rng.random() < dist[1][1] else dist[0][0])
-        exploited, pools, m_eff = self._plan(frame, k, m)
-        picks = [self._picks(frame, pool, draws, rng) for pool, draws in pools if draws > 0]
-        explored = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
-        if self.explorer is None:
-            explored = rng.permutation(explored)
-        rank = np.concatenate([exploited, explored]).astype(np.int64)
-        return rank, np.arange(k) >= k - m_eff
+        ranks, used = self._draws(frame, k, rng, 1)
+        return ranks[0], np.arange(k) >= k - int(used[0])
 
     def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
-        return self._draw(frame, k, rng)[0]
+        return self._draws(frame, k, rng, 1)[0][0]
 
-    def _picks(self, frame: CandidateFrame, pool: IntArray, draws: int, rng: np.random.Generator) -> IntArray:
-        """``draws`` members of ``pool`` (rows): uniform, or the explorer's first choices."""
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        return self._draws(frame, k, rng, n)[0]
+
+    def _picks(
+        self, frame: CandidateFrame, pool: IntArray, draws: int, rng: np.random.Generator, n: int
+    ) -> IntArray:
+        """``n`` times ``draws`` members of ``pool`` (rows), int64[n, draws]: a uniform ordered sample
+        without replacement, or the explorer's first choices."""
         if self.explorer is None:
-            return np.asarray(rng.choice(pool, size=draws, replace=False), dtype=np.int64)
+            keys = rng.random((n, pool.size))  # random keys: the first draws form a uniform sample
+            return np.asarray(pool[np.argsort(keys, axis=1)[:, :draws]], dtype=np.int64)
         sub = frame.take(pool)
         self.explorer._check_frame(sub)
-        return pool[self.explorer._rank(sub, draws, rng)]
+        return np.asarray(pool[self.explorer._rank_many(sub, draws, rng, n)], dtype=np.int64)
 
     def _explorer_is_deterministic(self, frame: CandidateFrame) -> bool:
         assert self.explorer is not None
@@ -203,7 +227,7 @@ class BudgetedExploration(Policy):
         """The slate for a given ``M`` with a deterministic explorer."""
         exploited, pools, _ = self._plan(frame, k, m)
         rng = np.random.default_rng(0)  # unused by a deterministic explorer
-        picks = [self._picks(frame, pool, draws, rng) for pool, draws in pools if draws > 0]
+        picks = [self._picks(frame, pool, draws, rng, 1)[0] for pool, draws in pools if draws > 0]
         return np.concatenate([exploited, *picks]).astype(np.int64)
 
     def _update(self, batch: FeedbackBatch) -> None:

@@ -31,6 +31,9 @@ class Greedy(Policy):
     def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
         return np.arange(k, dtype=np.int64)  # rows come in position order
 
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        return np.tile(self._rank(frame, k, rng), (n, 1))
+
     def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray:
         return one_hot_matrix(np.arange(k, dtype=np.int64), len(frame))
 

@@ -14,11 +14,11 @@ Values are JSON literals (numbers, true/false) or plain strings; nothing is eval
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from explorec.errors import ConfigError
-from explorec.policies import POLICIES, Policy, make_policy
+from explorec.policies import POLICIES, Policy
+from explorec.spec import build, parse_spec, parse_value
 
 #: policy name -> the constructor argument that ``NAME:VALUE`` sets
 MAIN_KNOB: dict[str, str] = {
@@ -36,37 +36,27 @@ MAIN_KNOB: dict[str, str] = {
 ALIASES = {"epsilon-greedy": "eps-greedy", "thompson": "ts", "boltzmann": "softmax"}
 
 
-def _value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
 def parse_policy_spec(spec: str, *, seed: int = 0) -> Policy:
     """Build the policy a spec names, seeded with ``seed`` unless the spec sets ``seed=``.
+
+    Names and values are checked against the policy's signature (:mod:`explorec.spec`): an unknown
+    option lists the allowed ones, and a value that is not a finite number where one is expected
+    (``eps-greedy:abc``, ``softmax:nan``) is refused with the value received.
 
     >>> parse_policy_spec("eps-greedy:0.2").epsilon
     0.2
     """
-    parts = [p.strip() for p in spec.strip().split(":")]
-    name = ALIASES.get(parts[0], parts[0])
+    what = f"--policy {spec!r}"
+    parsed = parse_spec(spec, what=what)
+    name = ALIASES.get(parsed.name, parsed.name)
     if name not in POLICIES:
-        raise ConfigError(
-            f"--policy {spec!r}: unknown policy {parts[0]!r}; known: {', '.join(sorted(POLICIES))}"
-        )
+        raise ConfigError(f"{what}: unknown policy {parsed.name!r}; known: {', '.join(sorted(POLICIES))}")
     params: dict[str, Any] = {"seed": seed}
-    rest = parts[1:]
-    if rest and "=" not in rest[0]:
+    if parsed.value is not None:
         if name not in MAIN_KNOB:
-            raise ConfigError(f"--policy {spec!r}: {name} takes no main value, only KEY=VALUE options")
-        params[MAIN_KNOB[name]] = _value(rest.pop(0))
-    for option in rest:
-        key, sep, raw = option.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--policy {spec!r}: expected KEY=VALUE, got {option!r}")
-        params[key] = _value(raw)
-    try:
-        return make_policy(name, **params)
-    except TypeError as exc:
-        raise ConfigError(f"--policy {spec!r}: {exc}") from None
+            raise ConfigError(f"{what}: {name} takes no main value, only KEY=VALUE options")
+        if MAIN_KNOB[name] in parsed.options:
+            raise ConfigError(f"{what}: {MAIN_KNOB[name]!r} is given twice (as the value and as an option)")
+        params[MAIN_KNOB[name]] = parse_value(parsed.value)
+    params.update({key: parse_value(raw) for key, raw in parsed.options.items()})
+    return build(POLICIES[name], params, what=what)

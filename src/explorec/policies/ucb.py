@@ -121,6 +121,9 @@ class UCB(Policy):
     def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
         return top_k(self._index(frame.items, frame.scores.astype(np.float64)), k)
 
+    def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
+        return np.tile(self._rank(frame, k, rng), (n, 1))  # deterministic given the state
+
     def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray:
         return one_hot_matrix(self._rank(frame, k, self.rng_), len(frame))
 

@@ -232,7 +232,7 @@ class Reranker(ABC):
 
     #: spec name (``parse_rerank_spec``)
     name: ClassVar[str] = ""
-    #: True when the re-ranker writes its own scores instead of rank-consistent ones
+    #: True when the re-ranker writes adjusted scores (into the ``rerank_score`` column)
     rescoring: ClassVar[bool] = False
 
     #: frame columns the re-ranker reads (none: item-level side information comes from the

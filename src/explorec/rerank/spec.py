@@ -16,8 +16,6 @@ raises ``ConfigError``.
 
 from __future__ import annotations
 
-import inspect
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
@@ -31,6 +29,7 @@ from explorec.rerank.debias import PopularityDebias
 from explorec.rerank.dpp import DPP
 from explorec.rerank.fairness import FairExposure
 from explorec.rerank.mmr import MMR
+from explorec.spec import build, parse_spec, parse_value
 from explorec.types import ScoredItems
 
 #: spec name -> (class, the constructor argument the weight sets)
@@ -102,41 +101,19 @@ class RerankChain(Reranker, Sequence[Reranker]):
         return f"RerankChain({list(self.stages)!r})"
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def parse_one(text: str) -> Reranker:
-    """One ``NAME[:WEIGHT[:KEY=VALUE...]]`` spec."""
-    parts = [p.strip() for p in text.strip().split(":")]
-    name = parts[0].lower()
-    if name not in RERANKERS:
-        raise ConfigError(f"unknown re-ranker {name!r} in {text!r}; known: {', '.join(RERANKERS)}")
-    klass, weight_param = RERANKERS[name]
-    params: dict[str, Any] = {}
-    if len(parts) > 1 and parts[1] != "":
-        try:
-            params[weight_param] = float(parts[1])
-        except ValueError:
-            raise ConfigError(
-                f"re-ranker {name!r}: the weight ({weight_param}) must be a number, got {parts[1]!r}"
-            ) from None
-    allowed = [p for p in inspect.signature(klass.__init__).parameters if p != "self"]
-    for option in parts[2:]:
-        key, sep, raw = option.partition("=")
-        key = key.strip()
-        if not sep or key not in allowed:
-            raise ConfigError(
-                f"re-ranker {name!r}: bad option {option!r}; expected KEY=VALUE with KEY in {allowed}"
-            )
-        params[key] = _parse_value(raw.strip())
-    try:
-        return klass(**params)
-    except TypeError as exc:
-        raise ConfigError(f"re-ranker {name!r}: {exc}") from None
+    """One ``NAME[:WEIGHT[:KEY=VALUE...]]`` spec, checked by :mod:`explorec.spec`."""
+    what = f"re-ranker {text.strip()!r}"
+    parsed = parse_spec(text, what=what, lower=True)
+    if parsed.name not in RERANKERS:
+        raise ConfigError(f"unknown re-ranker {parsed.name!r} in {text!r}; known: {', '.join(RERANKERS)}")
+    klass, weight_param = RERANKERS[parsed.name]
+    params: dict[str, Any] = {key: parse_value(raw) for key, raw in parsed.options.items()}
+    if parsed.value is not None:
+        if weight_param in params:
+            raise ConfigError(f"{what}: {weight_param!r} is given twice (as the weight and as an option)")
+        params[weight_param] = parse_value(parsed.value)
+    return build(klass, params, what=what)
 
 
 def parse_rerank_spec(spec: str | Sequence[str]) -> RerankChain:

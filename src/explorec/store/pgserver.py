@@ -17,6 +17,7 @@ import os
 import pwd
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,10 +79,30 @@ class PostgresServer:
 
         DatabaseJanitor(user=self.user, host=self.host, port=self.port, dbname=dbname).drop()
 
+    def stop(self) -> None:
+        """Stop the server (fast shutdown); :meth:`start` brings it back on the same data and port."""
+        self.executor.stop()
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start the stopped server and wait until it accepts connections (recovery done)."""
+        import psycopg
+
+        self.executor.start()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                psycopg.connect(host=self.host, port=self.port, user=self.user, dbname="postgres").close()
+                return
+            except psycopg.OperationalError:
+                # "the database system is starting up": the port is open before recovery ends
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def restart(self) -> None:
         """Stop (fast shutdown) and start the server again on the same data and port."""
-        self.executor.stop()
-        self.executor.start()
+        self.stop()
+        self.start()
 
 
 def _wrapper(folder: Path, pg_ctl: str, os_user: str) -> str:
@@ -93,11 +114,15 @@ def _wrapper(folder: Path, pg_ctl: str, os_user: str) -> str:
 
 
 @contextmanager
-def private_postgres(*, postgres_options: str = "") -> Iterator[PostgresServer]:
+def private_postgres(*, fsync: bool = True, postgres_options: str = "") -> Iterator[PostgresServer]:
     """Start a private PostgreSQL on a free port of 127.0.0.1; stop it and delete its data at exit.
 
     Parameters
     ----------
+    fsync : bool
+        PostgreSQL's ``fsync``. pytest-postgresql starts servers with ``-F`` (fsync off); this
+        turns it back on unless asked not to, so a commit here is as durable as in production.
+        Tests of behaviour (not of power loss) may pass False for speed.
     postgres_options : str
         Extra ``postgres`` settings, e.g. ``"-c max_connections=200"``.
     """
@@ -122,6 +147,8 @@ def private_postgres(*, postgres_options: str = "") -> Iterator[PostgresServer]:
         os.chown(base, owner.pw_uid, owner.pw_gid)
         executable = _wrapper(base, pg_ctl, "postgres")
     port = int(port_for.select_random())
+    # placed after pytest-postgresql's own -F on the command line, so these settings win
+    options = f"-c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'} {postgres_options}".strip()
     executor = PostgreSQLExecutor(
         executable=executable,
         host="127.0.0.1",
@@ -132,7 +159,7 @@ def private_postgres(*, postgres_options: str = "") -> Iterator[PostgresServer]:
         startparams="-w",
         dbname="explorec",
         user="postgres",
-        postgres_options=f"-c listen_addresses=127.0.0.1 {postgres_options}".strip(),
+        postgres_options=options,
     )
     executor.start()
     logger.info("private PostgreSQL %s on 127.0.0.1:%d (data in %s)", executor.version, port, base)

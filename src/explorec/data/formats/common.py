@@ -37,6 +37,13 @@ _UNIT_SEP = "\x1f"
 _CHUNK = 1 << 24
 #: name of the line-number column that ``read_delimited(..., line_numbers=True)`` adds
 LINE = "__line__"
+#: unix seconds beyond this (year 5138) are milliseconds or finer: 1.7e12 ms is November 2023
+MAX_UNIX_SECONDS = 1e11
+#: a UTF-8 lead byte (U+00C2..U+00F4 read as latin-1/cp1252) followed by a continuation byte: mojibake
+_MOJIBAKE = (
+    r"[\u00c2-\u00f4]"  # the lead byte
+    r"[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
+)
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,22 @@ class Col:
     required : bool
         When True an empty value is an error (and, for ``float``, so is NaN or infinity).
         ``int`` columns are always required; use ``float`` for optional numbers.
+    low, high, step : float, optional
+        The documented scale of a number column (MovieLens ratings: 0.5 to 5 in steps of 0.5); a
+        value off the scale is an error naming the line.
+    clock : bool
+        The column holds unix seconds: a value above :data:`MAX_UNIX_SECONDS` (milliseconds or
+        microseconds) is an error, one before ``earliest`` a warning naming the first such line.
     """
 
     name: str
     kind: Kind = "str"
     required: bool = True
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    clock: bool = False
+    earliest: float | None = None
 
 
 def read_delimited(
@@ -161,22 +179,163 @@ def read_delimited(
         raise _parser_error(path, exc, names) from None
     except (ValueError, OverflowError):
         frame = None  # some value does not parse: locate it below
+    known_lines = lines
+
+    def line_numbers_of_rows() -> npt.NDArray[np.int64]:
+        nonlocal known_lines
+        if known_lines is None:
+            known_lines = _row_lines(raw, sep1=sep1, enc=enc, header=header, quoted=quotes_active)
+        return known_lines
+
     if frame is not None and not _has_bad_value(frame, cols):
         frame = frame[[c.name for c in cols]]
+        check_values(path, frame, cols, line_numbers_of_rows, header=header)
+        _check_last_line(path, raw)
         if line_numbers:
-            if lines is None:
-                lines = _row_lines(raw, sep1=sep1, enc=enc, header=header, quoted=quotes_active)
-            frame[LINE] = lines
+            frame[LINE] = line_numbers_of_rows()
         return frame
 
     text = pd.read_csv(io.BytesIO(raw), dtype=str, **options).fillna("")
+    if header:
+        repeat = _header_repeat(text, [c.name for c in cols])
+        if repeat is not None:
+            raise DataError(
+                f"{path}:{int(line_numbers_of_rows()[repeat])}: repeats the header row "
+                f"({', '.join(c.name for c in cols)}); were two files concatenated?"
+            )
     found = _first_bad_value(text, cols)
     if found is None:
         raise DataError(f"{path}: could not parse columns {[c.name for c in cols]}")
     row, message = found
-    if lines is None:
-        lines = _row_lines(raw, sep1=sep1, enc=enc, header=header, quoted=quotes_active)
-    raise DataError(f"{path}:{int(lines[row])}: {message}")
+    raise DataError(f"{path}:{int(line_numbers_of_rows()[row])}: {message}")
+
+
+def check_values(
+    path: Path,
+    frame: pd.DataFrame,
+    cols: Sequence[Col],
+    line_of_rows: Any,
+    *,
+    header: bool = False,
+) -> None:
+    """Checks of parsed columns that need their meaning: scale, clock, mojibake, a repeated header.
+
+    ``line_of_rows()`` returns the 1-based line of every row (called only when a row is reported).
+    Off-scale numbers, millisecond clocks and repeated headers raise ``DataError``; timestamps
+    before ``Col.earliest`` and text that round-trips as UTF-8 read as latin-1 are warnings.
+    """
+    if header:
+        names = [c.name for c in cols if c.kind == "str"]
+        if names:
+            repeat = _header_repeat(frame, names)
+            if repeat is not None:
+                raise DataError(
+                    f"{path}:{int(line_of_rows()[repeat])}: repeats the header row "
+                    f"({', '.join(c.name for c in cols)}); were two files concatenated?"
+                )
+    for col in cols:
+        values = frame[col.name]
+        if col.kind == "str":
+            _check_mojibake(path, col.name, values, line_of_rows)
+            continue
+        number = values.to_numpy(dtype=np.float64)
+        check_number_scale(path, col, number, lambda row: int(line_of_rows()[row]))
+
+
+def check_number_scale(path: Path | str, col: Col, number: npt.NDArray[np.float64], line_of: Any) -> None:
+    """``Col.low/high/step`` and ``Col.clock`` checks of one number column; ``line_of(row) -> int``."""
+    present = ~np.isnan(number)
+    if col.low is not None or col.high is not None:
+        low = -np.inf if col.low is None else col.low
+        high = np.inf if col.high is None else col.high
+        bad = present & ((number < low) | (number > high))
+        scale = f"[{col.low}, {col.high}]"
+        if col.step is not None:
+            steps = (number - (col.low or 0.0)) / col.step
+            bad |= present & (np.abs(steps - np.round(steps)) > 1e-6)
+            scale += f" in steps of {col.step}"
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{path}:{line_of(row)}: field {col.name!r} = {number[row]:g} is off the documented "
+                f"scale {scale}; {int(bad.sum())} row(s) affected"
+            )
+    if col.clock:
+        big = present & (np.abs(number) > MAX_UNIX_SECONDS)
+        if big.any():
+            row = int(np.flatnonzero(big)[0])
+            raise DataError(
+                f"{path}:{line_of(row)}: field {col.name!r} = {number[row]:.0f} is not unix seconds "
+                f"(above {MAX_UNIX_SECONDS:.0e}: milliseconds or finer?); {int(big.sum())} row(s) affected"
+            )
+        if col.earliest is not None:
+            early = present & (number < col.earliest)
+            if early.any():
+                row = int(np.flatnonzero(early)[0])
+                logger.warning(
+                    "%s:%d: field %r = %.0f lies before %s, earlier than the source's documented "
+                    "period (a truncated value?); %d row(s) affected",
+                    path,
+                    line_of(row),
+                    col.name,
+                    number[row],
+                    pd.Timestamp(col.earliest, unit="s").date(),
+                    int(early.sum()),
+                )
+
+
+def _header_repeat(frame: pd.DataFrame, names: Sequence[str]) -> int | None:
+    """The first row whose ``names`` columns hold exactly the column names (a pasted header), or None."""
+    same = np.ones(len(frame), dtype=bool)
+    for name in names:
+        same &= (frame[name].astype(str).str.strip() == name).to_numpy(dtype=bool)
+    hits = np.flatnonzero(same)
+    return int(hits[0]) if len(hits) else None
+
+
+def _check_mojibake(path: Path, name: str, values: pd.Series, line_of_rows: Any) -> None:
+    """Warn about text that is UTF-8 decoded as latin-1/cp1252 (``CafÃ©``), checked by a round trip."""
+    if values.empty:
+        return
+    candidates = np.flatnonzero(values.astype(str).str.contains(_MOJIBAKE, regex=True).to_numpy(dtype=bool))
+    bad = [row for row in candidates.tolist() if _repaired(str(values.iloc[row])) is not None]
+    if bad:
+        row = bad[0]
+        value = str(values.iloc[row])
+        found = re.search(_MOJIBAKE, value)
+        start = max((found.start() if found else 0) - 30, 0)
+        snippet = value[start : start + 60]
+        logger.warning(
+            "%s:%d: field %r has %r, which looks like UTF-8 text decoded as latin-1 (as UTF-8: %r); "
+            "%d value(s) affected: re-save the file from its real encoding",
+            path,
+            int(line_of_rows()[row]),
+            name,
+            snippet,
+            _repaired(snippet) or snippet,
+            len(bad),
+        )
+
+
+def _repaired(text: str) -> str | None:
+    """``text`` re-encoded as cp1252 (else latin-1) and decoded as UTF-8, when that round trip works."""
+    for codec in ("cp1252", "latin-1"):
+        try:
+            fixed = text.encode(codec).decode("utf-8")
+        except UnicodeError:
+            continue
+        if fixed != text:
+            return fixed
+    return None
+
+
+def _check_last_line(path: Path, raw: bytes) -> None:
+    if raw.strip() and not raw.endswith(b"\n"):
+        logger.warning(
+            "%s:%d: the last line has no line end: the file may be truncated (its values passed the checks)",
+            path,
+            raw.count(b"\n") + 1,
+        )
 
 
 def pick_encoding(path: Path, raw: bytes, encodings: tuple[str, ...]) -> str:

@@ -38,6 +38,17 @@ _YEAR = re.compile(r"\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
 #: ML-20M+ marks a movie without genres with this literal
 _NO_GENRES = "(no genres listed)"
 _RATING_COLS = ("user", "item", "rating", "timestamp")
+#: MovieLens collection began in 1995 (ML-100K: 1997-98; latest-small: from 1996-03-29)
+_FIRST_RATING = 788_918_400.0  # 1995-01-01 UTC
+
+
+def _stars(name: str, *, step: float) -> Col:
+    """The documented star scale: whole stars 1-5 (100K, 1M), half stars 0.5-5 (10M, 20M, 25M, latest)."""
+    return Col(name, "float", low=step, high=5.0, step=step)
+
+
+def _clock(name: str) -> Col:
+    return Col(name, "int", clock=True, earliest=_FIRST_RATING)
 
 
 def title_year(titles: pd.Series | Sequence[str]) -> npt.NDArray[np.float64]:
@@ -139,7 +150,7 @@ def load_movielens_100k(folder: str | Path, *, name: str = "movielens-100k") -> 
     )
     ratings = read_delimited(
         folder / "u.data",
-        [Col("user", "int"), Col("item", "int"), Col("rating", "float"), Col("timestamp", "int")],
+        [Col("user", "int"), Col("item", "int"), _stars("rating", step=1.0), _clock("timestamp")],
         sep="\t",
     )
     data, _ = _interactions(
@@ -188,7 +199,12 @@ def load_movielens_csv(folder: str | Path, *, name: str = "movielens-latest-smal
     )
     ratings = read_delimited(
         folder / "ratings.csv",
-        [Col("userId", "int"), Col("movieId", "int"), Col("rating", "float"), Col("timestamp", "int")],
+        [
+            Col("userId", "int"),
+            Col("movieId", "int"),
+            _stars("rating", step=0.5),
+            _clock("timestamp"),
+        ],
         sep=",",
         header=True,
         quoted=True,
@@ -245,7 +261,7 @@ def load_movielens_dat(
         )
     ratings = read_delimited(
         folder / "ratings.dat",
-        [Col("user", "int"), Col("item", "int"), Col("rating", "float"), Col("timestamp", "int")],
+        [Col("user", "int"), Col("item", "int"), _stars("rating", step=0.5), _clock("timestamp")],
         sep="::",
     )
     data, _ = _interactions(
@@ -258,7 +274,7 @@ def load_movielens_dat(
     if (folder / "tags.dat").is_file():
         tags = _tags(
             folder / "tags.dat",
-            [Col("user", "int"), Col("item", "int"), Col("tag", required=False), Col("timestamp", "int")],
+            [Col("user", "int"), Col("item", "int"), Col("tag", required=False), _clock("timestamp")],
             data,
             item_col="item",
             tag_col="tag",
