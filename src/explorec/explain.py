@@ -205,8 +205,8 @@ def explain_record(
     history: Sequence[int],
     *,
     item_ids: Sequence[str] | npt.NDArray[np.object_],
-    texts: Sequence[str] | None = None,
-    categories: Sequence[Sequence[str]] | None = None,
+    texts: Sequence[str] | Mapping[int, str] | None = None,
+    categories: Sequence[Sequence[str]] | Mapping[int, Sequence[str]] | None = None,
     model: Any = None,
     item_vectors: npt.ArrayLike | None = None,
     item_counts: npt.ArrayLike | None = None,
@@ -224,7 +224,8 @@ def explain_record(
     item_ids : sequence of str
         External id of every item.
     texts, categories : optional
-        Every item's text and category names, for the shared words and categories.
+        Each item's text and category names (a sequence over all items, or a mapping that holds at
+        least the slate's and the history's items), for the shared words and categories.
     model : Recommender, optional
         The scoring model; its item-item weights are used when it has them (:func:`model_weights`).
     item_vectors : float[n_items, dim], optional

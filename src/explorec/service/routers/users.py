@@ -10,6 +10,7 @@ from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
 from explorec.service.routers import COMMON, errors
+from explorec.service.routers.recommendations import explanation_items
 from explorec.service.schemas import (
     K_MAX,
     Deleted,
@@ -113,6 +114,7 @@ def recommendations(
     exclude: Annotated[list[Id] | None, Query(max_length=1000, description="item_ids never to show")] = None,
     category: Annotated[Name | None, Query(description="only items of this category")] = None,
     exclude_seen: Annotated[bool, Query(description="hide the items in the user's history")] = True,
+    explain: Annotated[bool, Query(description="add why each item is shown (see .../explanation)")] = False,
 ) -> Recommendations:
     """A slate for the user, logged as an impression before it is returned.
 
@@ -170,4 +172,5 @@ def recommendations(
             )
         ],
         note=record.note,
+        explanations=explanation_items(state, store, record) if explain else None,
     )
