@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,38 @@ def test_no_history_no_evidence() -> None:
     kind, w = evidence_matrix([1, 2], [], item_vectors=np.eye(3))
     assert kind == "none" and w.shape == (2, 0)
     assert tokens("The Wireless, the BATTERY of a life!") == {"wireless", "battery", "life"}
+
+
+def test_cli_recommend_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from explorec.cli import main
+    from explorec.models.saved import load_saved
+
+    model_dir = tmp_path / "model"
+    assert (
+        main(["train", "--dataset", "synthetic", "--model", "itemknn", "--out", str(model_dir), "--no-eval"])
+        == 0
+    )
+    slates = tmp_path / "slates.json"
+    args = ["recommend", "--model-dir", str(model_dir), "--users", "U00000", "--k", "5"]
+    code = main([*args, "--policy", "eps-greedy:0.5", "--explain", "--json", str(slates)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.count("      why: ") == 5
+    model = load_saved(str(model_dir)).model
+    train = model.train_
+    user = int(train.user_index(["U00000"])[0])
+    csr = train.to_csr()
+    known = set(csr.indices[csr.indptr[user] : csr.indptr[user + 1]].tolist())
+    (slate,) = json.loads(slates.read_text())
+    for row in slate["items"]:
+        exp = row["explanation"]
+        assert exp["item_id"] == row["item_id"] and exp["propensity"] == row["propensity"]
+        item = int(train.item_index([row["item_id"]])[0])
+        for ev in exp["evidence"]:
+            h = int(train.item_index([ev["item_id"]])[0])
+            assert h in known
+            assert ev["weight"] == pytest.approx(float(model.similarity_[h, item]))
+        if exp["evidence"]:
+            assert exp["evidence_kind"] == "item-item weight"
+        assert (exp["exploration_reason"] is not None) == exp["explored"]
+    assert any(row["explanation"]["evidence"] for row in slate["items"])
