@@ -142,6 +142,7 @@ def test_cli_recommend_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert out.count("      why: ") == 5
     model = load_saved(str(model_dir)).model
+    sim = model.similarity_  # type: ignore[attr-defined]
     train = model.train_
     user = int(train.user_index(["U00000"])[0])
     csr = train.to_csr()
@@ -154,7 +155,7 @@ def test_cli_recommend_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str
         for ev in exp["evidence"]:
             h = int(train.item_index([ev["item_id"]])[0])
             assert h in known
-            assert ev["weight"] == pytest.approx(float(model.similarity_[h, item]))
+            assert ev["weight"] == pytest.approx(float(sim[h, item]))
         if exp["evidence"]:
             assert exp["evidence_kind"] == "item-item weight"
         assert (exp["exploration_reason"] is not None) == exp["explored"]
