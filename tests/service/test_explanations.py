@@ -73,3 +73,19 @@ def test_unknown_recommendation_is_404_and_needs_a_key(tmp_path: Path, start_api
     r = api.get("/v1/recommendations/nope/explanation", scope="read")
     assert r.status_code == 404 and "unknown recommendation_id 'nope'" in r.json()["error"]["message"]
     assert api.client.get("/v1/recommendations/nope/explanation").status_code == 401
+
+
+def test_cold_user_gets_stages_and_no_invented_evidence(
+    tmp_path: Path, start_api: Callable[..., Api]
+) -> None:
+    api = _api(tmp_path, start_api)
+    r = api.get("/v1/users/newcomer/recommendations?k=4&explain=true&policy=eps-greedy:1.0", scope="read")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    for x, shown in zip(body["explanations"], body["items"], strict=True):
+        assert x["stage"] == shown["stage"] and x["stage"] in ("popular", "newest", "exploration")
+        assert x["evidence"] == [] and x["evidence_kind"] == "none"
+        assert "no history item supports it" in x["sentence"]
+        if x["explored"]:
+            # nobody interacted with anything yet: every explored item is a new item
+            assert x["exploration_reason"].startswith("new item (no interactions yet)")
