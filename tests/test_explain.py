@@ -160,3 +160,22 @@ def test_cli_recommend_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str
             assert exp["evidence_kind"] == "item-item weight"
         assert (exp["exploration_reason"] is not None) == exp["explored"]
     assert any(row["explanation"]["evidence"] for row in slate["items"])
+
+
+def test_ease_evidence_is_its_weight_matrix() -> None:
+    from explorec.models.ease import EASE
+
+    users = [0, 0, 1, 1, 2, 2, 3, 4, 4]
+    items = [0, 3, 0, 3, 1, 2, 0, 1, 2]
+    inter = Interactions.from_arrays(users, items, user_ids=list("abcde"), item_ids=["i0", "i1", "i2", "i3"])
+    model = EASE(l2=1.0).fit(inter)
+    (slate,) = recommend(model, [3], k=3)
+    record = ImpressionRecord.from_slate(
+        slate, recommendation_id="r", user=3, item_ids=[f"i{i}" for i in slate.items]
+    )
+    out = explain_record(record, [0], item_ids=inter.item_ids, model=model)
+    top = next(e for e in out if e.item == 3)  # bought with i0 by two users: the strongest weight
+    assert top.position == 0 and top.evidence_kind == "item-item weight"
+    assert top.evidence[0].weight == pytest.approx(float(model.weights_[0, 3]))
+    for e in out:  # a non-positive weight is no evidence
+        assert all(ev.weight > 0 for ev in e.evidence)

@@ -247,10 +247,14 @@ class _Explainer:
         self.counts = saved.model.train_.item_counts()
         self.vectors = None
         if model_weights(self.model) is None:
+            # the model's own item space first (textknn's text vectors, the two-tower's item tower),
+            # else the catalogue's text vectors
             own = getattr(self.model, "item_vectors_", None)
-            self.vectors = (
-                own if own is not None else vectors if vectors is not None else _item_vectors(args, saved)
-            )
+            if own is None and callable(getattr(self.model, "item_embeddings", None)):
+                own = self.model.item_embeddings()
+            if own is None:
+                own = vectors if vectors is not None else _item_vectors(args, saved)
+            self.vectors = own
         self.texts: list[str] | None = None
         self.categories: list[list[str]] | None = None
         catalog = saved.catalog
