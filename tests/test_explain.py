@@ -179,3 +179,27 @@ def test_ease_evidence_is_its_weight_matrix() -> None:
     assert top.evidence[0].weight == pytest.approx(float(model.weights_[0, 3]))
     for e in out:  # a non-positive weight is no evidence
         assert all(ev.weight > 0 for ev in e.evidence)
+
+
+def test_sasrec_evidence_is_similarity_in_its_own_item_table() -> None:
+    from explorec.explain import model_item_vectors
+    from explorec.models.sasrec import SASRec
+
+    inter, _ = _data()
+    params = {**SASRec.contract_params(), "epochs": 2, "seed": 0}
+    model = SASRec(**params).fit(inter)
+    table = model_item_vectors(model)
+    assert table is not None and table.shape == (len(TITLES), 16)
+    # its scores are dot products with that table: the last hidden state times each row
+    (slate,) = recommend(model, [0], k=3)
+    record = ImpressionRecord.from_slate(
+        slate, recommendation_id="r", user=0, item_ids=[f"i{i}" for i in slate.items]
+    )
+    out = explain_record(record, [0, 1, 2], item_ids=inter.item_ids, model=model)
+    unit = table / np.linalg.norm(table, axis=1, keepdims=True)
+    for e in out:
+        cos = unit[[0, 1, 2]] @ unit[e.item]
+        assert [ev.item for ev in e.evidence] == [h for h in np.argsort(-cos, kind="stable") if cos[h] > 0]
+        for ev in e.evidence:
+            assert e.evidence_kind == "embedding similarity"
+            assert ev.weight == pytest.approx(float(cos[ev.item]), abs=1e-5)

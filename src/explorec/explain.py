@@ -5,8 +5,9 @@ For each recommended item an :class:`ItemExplanation` holds
 * the **evidence items**: the items of the user's history that drove it, weighted by what the model
   itself uses: item-item weights for ``itemknn`` (``similarity_``) and ``EASE`` (``weights_``; a
   user's score for ``i`` is the sum of ``W[h, i]`` over history items ``h``), and cosine similarity of
-  item vectors otherwise (``textknn`` scores exactly so; for other models the vectors are the
-  fallback and ``evidence_kind`` says so);
+  item vectors otherwise: the caller's (e.g. the served text vectors), else the model's own item
+  space (:func:`model_item_vectors`: textknn, two-tower, SASRec's item table). Attention weights are
+  not used: a deep model's score is not a sum over its attention weights;
 * what each evidence item **shares** with the recommended one: words in common between their texts
   (lower-cased word tokens, stop words and one-letter tokens dropped) and categories in common;
 * the **stage** of the fallback chain that produced the slot (from the impression record);
@@ -116,6 +117,29 @@ def model_weights(model: Any) -> npt.NDArray[np.float64] | sp.spmatrix | None:
     return None
 
 
+def model_item_vectors(model: Any) -> npt.NDArray[np.float32] | None:
+    """The model's own item vectors, float32[n_items, dim], or None when it has none.
+
+    ``textknn``'s text vectors (``item_vectors_``), the two-tower's item tower
+    (``item_embeddings()``), and SASRec's output item table (rows ``1..N`` of ``module_.items()``:
+    its scores are dot products with these rows).
+    """
+    if model is None:
+        return None
+    own = getattr(model, "item_vectors_", None)
+    if own is not None:
+        return np.asarray(own, dtype=np.float32)
+    if callable(getattr(model, "item_embeddings", None)):
+        return np.asarray(model.item_embeddings(), dtype=np.float32)
+    if getattr(model, "name", "") == "sasrec" and getattr(model, "module_", None) is not None:
+        import torch
+
+        with torch.no_grad():
+            table = model.module_.items()  # [N+2, D]: row 0 pads, row N+1 is the mask token
+        return np.asarray(table[1 : model.n_items_ + 1].detach().float().cpu().numpy(), dtype=np.float32)
+    return None
+
+
 def evidence_matrix(
     items: Sequence[int],
     history: Sequence[int],
@@ -126,7 +150,8 @@ def evidence_matrix(
     """``(kind, W)`` with ``W[j, h]`` the support of history item ``history[h]`` for ``items[j]``.
 
     Item-item weights when the model has them (:func:`model_weights`), else cosine similarity of
-    ``item_vectors``; ``("none", zeros)`` when neither is available or the history is empty.
+    ``item_vectors``, else of the model's own item vectors (:func:`model_item_vectors`);
+    ``("none", zeros)`` when none is available or the history is empty.
     """
     rec = np.asarray(items, dtype=np.int64)
     hist = np.asarray(history, dtype=np.int64)
@@ -140,6 +165,8 @@ def evidence_matrix(
         block = weights[hist][:, rec]  # [H, J]
         dense = block.toarray() if sp.issparse(block) else np.asarray(block)  # type: ignore[union-attr]
         return "item-item weight", np.asarray(dense, dtype=np.float64).T
+    if item_vectors is None:
+        item_vectors = model_item_vectors(model)
     if item_vectors is None:
         return "none", np.zeros((rec.size, hist.size))
     v = np.asarray(item_vectors, dtype=np.float64)

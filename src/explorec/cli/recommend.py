@@ -239,22 +239,16 @@ class _Explainer:
     """``--explain``: :func:`explorec.explain.explain_record` over the saved model and catalogue."""
 
     def __init__(self, args: argparse.Namespace, saved: Any, history: Interactions, vectors: Any) -> None:
-        from explorec.explain import model_weights
+        from explorec.explain import model_item_vectors, model_weights
 
         self.model = saved.model
         self.history = history.to_csr()
         self.ids = saved.model.train_.item_ids
         self.counts = saved.model.train_.item_counts()
         self.vectors = None
-        if model_weights(self.model) is None:
-            # the model's own item space first (textknn's text vectors, the two-tower's item tower),
-            # else the catalogue's text vectors
-            own = getattr(self.model, "item_vectors_", None)
-            if own is None and callable(getattr(self.model, "item_embeddings", None)):
-                own = self.model.item_embeddings()
-            if own is None:
-                own = vectors if vectors is not None else _item_vectors(args, saved)
-            self.vectors = own
+        if model_weights(self.model) is None and model_item_vectors(self.model) is None:
+            # no item space of its own: the catalogue's text vectors
+            self.vectors = vectors if vectors is not None else _item_vectors(args, saved)
         self.texts: list[str] | None = None
         self.categories: list[list[str]] | None = None
         catalog = saved.catalog
