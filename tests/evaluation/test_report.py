@@ -195,6 +195,10 @@ def test_evaluate_report_on_movielens(datasets_dir: Path, tmp_path: Path) -> Non
         for name, point in panel["points"].items():
             assert point["y"] == payload["results"][name]["metrics"]["ndcg@10"]
             assert point["x"] == payload["results"][name]["metrics"][f"{axis}@10"]
+    settings = re.findall(r"<li><b>([^<]+)</b>: ([^<]+)</li>", page)
+    assert [n for n, _ in settings] == ["popularity", "itemknn"]
+    for name, text in settings:  # the settings shown are those in the JSON
+        assert json.loads(html.unescape(text)) == payload["results"][name]["settings"]
     # itemknn beats popularity on accuracy and coverage on MovieLens 100k: it alone is that front
     assert payload["pareto_fronts"]["coverage"] == ["itemknn"]
 
