@@ -236,3 +236,13 @@ def test_simulate_report_on_movielens(datasets_dir: Path, tmp_path: Path) -> Non
         assert payload["curves"]["reward"][policy]["mean"][-1] == pytest.approx(clicks / 200)
         regret = np.mean([runs[(policy, s)]["regret"] for s in (0, 1)])
         assert payload["curves"]["cumulative regret"][policy]["mean"][-1] == pytest.approx(regret)
+
+
+def test_simulate_report_with_service_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from explorec.cli import main
+
+    args = ["simulate", "--service", "http://127.0.0.1:9", "--api-key", "k", "--report", "somewhere"]
+    assert main(args) == 2
+    assert (
+        "--report somewhere: the HTML report covers the in-process simulation only" in capsys.readouterr().err
+    )

@@ -129,6 +129,11 @@ def add_parser(sub: Any) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     if getattr(args, "service", None):
+        if getattr(args, "report", None):
+            raise ConfigError(
+                f"--report {args.report}: the HTML report covers the in-process simulation only; "
+                "--service writes service.json instead (drop one of the two)"
+            )
         return cmd_simulate_service(args)
     from explorec.data.registry import load_dataset
     from explorec.evaluation.simulator import SIMULATION_POLICIES, Simulator, plot_results, simulation_policy
