@@ -42,6 +42,7 @@ def test_every_route_is_documented_with_its_errors() -> None:
         "/v1/users/{user_id}/recommendations",
         "/v1/feedback",
         "/v1/recommendations/{recommendation_id}",
+        "/v1/recommendations/{recommendation_id}/explanation",
         "/v1/experiments/{name}",
         "/healthz",
         "/readyz",

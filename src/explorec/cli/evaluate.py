@@ -78,7 +78,13 @@ def add_parser(sub: Any) -> None:
         "--sampled", type=int, default=None, help="SAMPLED evaluation against N negatives (labelled as such)"
     )
     parser.add_argument("--json", default=None, help="write metrics (and paired tests) to this JSON file")
-    parser.add_argument("--report", default=None, help="write an HTML report with plots into this folder")
+    parser.add_argument(
+        "--report",
+        default=None,
+        help="write report.html (grouped chart per metric family, accuracy-vs-beyond scatter plots "
+        "with the Pareto front, per-user distributions), results.json with every number it shows, and "
+        "figures/*.png into this folder",
+    )
     parser.add_argument(
         "--tradeoff",
         default=None,
@@ -316,6 +322,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.report,
             title=f"explorec evaluation: {dataset.name} ({split.name})",
             extra_figures=figures,
+            extra={
+                k: payload[k] for k in ("dataset", "split", "split_summary", "paired_tests") if k in payload
+            },
         )
         print(f"report: {path}")
     return 0

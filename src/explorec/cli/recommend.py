@@ -77,6 +77,13 @@ def add_parser(sub: Any) -> None:
         "--output", default=None, help="write the recommendations to FILE (.csv, .parquet or .json)"
     )
     parser.add_argument("--json", default=None, help="write the slates to this JSON file (as before)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="explain every item: the history items that drove it (the model's item-item weights for "
+        "itemknn/ease, else item-vector similarity), the words and categories they share, and for "
+        "explored slots the policy's reason with the propensity (printed, and in --json/--output .json)",
+    )
     parser.set_defaults(func=cmd_recommend)
 
 
@@ -115,6 +122,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     slates_out: list[dict[str, Any]] = []
     titles = saved.titles if saved.titles is not None else _dataset_titles(args, saved)
     show = args.output is None or len(user_ids) <= 20
+    explainer = _Explainer(args, saved, history, vectors) if args.explain else None
     for start in range(0, users.size, _BATCH):
         batch = users[start : start + _BATCH]
         slates = recommend(
@@ -130,10 +138,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             policy=policy,
             item_vectors=vectors,
         )
-        for user_id, slate in zip(user_ids[start : start + _BATCH], slates, strict=True):
+        for row_no, (user_id, slate) in enumerate(zip(user_ids[start : start + _BATCH], slates, strict=True)):
             items_out = []
             if show:
                 print(f"user {user_id} ({slate.policy}{'; ' + slate.note if slate.note else ''})")
+            why = [] if explainer is None else explainer(int(batch[row_no]), user_id, slate, policy)
             for pos, (item, score, prop) in enumerate(
                 zip(slate.items, slate.scores, slate.propensities, strict=True), start=1
             ):
@@ -150,8 +159,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                 }
                 rows.append(row)
                 items_out.append({k: row[k] for k in ("item_id", "score", "propensity", "title")})
+                if why:
+                    items_out[-1]["explanation"] = why[pos - 1].to_dict()
                 if show:
                     print(f"  {pos:>2}. {item_id:<14} {score:9.4f}  p={prop:.3f}  {title[:70]}")
+                    if why:
+                        print(f"      why: {why[pos - 1].sentence}")
             slates_out.append(
                 {"user_id": user_id, "policy": slate.policy, "note": slate.note, "items": items_out}
             )
@@ -220,6 +233,59 @@ def _with_new_user(data: Interactions, items: npt.NDArray[np.int64]) -> Interact
         else np.concatenate([data.rating, np.full(items.size, np.nan, np.float32)]),
         data.has_timestamps,
     )
+
+
+class _Explainer:
+    """``--explain``: :func:`explorec.explain.explain_record` over the saved model and catalogue."""
+
+    def __init__(self, args: argparse.Namespace, saved: Any, history: Interactions, vectors: Any) -> None:
+        from explorec.explain import model_item_vectors, model_weights
+
+        self.model = saved.model
+        self.history = history.to_csr()
+        self.ids = saved.model.train_.item_ids
+        self.counts = saved.model.train_.item_counts()
+        self.vectors = None
+        if model_weights(self.model) is None and model_item_vectors(self.model) is None:
+            # no item space of its own: the catalogue's text vectors
+            self.vectors = vectors if vectors is not None else _item_vectors(args, saved)
+        self.texts: list[str] | None = None
+        self.categories: list[list[str]] | None = None
+        catalog = saved.catalog
+        if catalog is not None:
+            from explorec.encoders.templates import item_texts
+
+            self.texts = item_texts(catalog)
+            field = next((f for f in ("genres", "categories", "category") if f in catalog.fields), None)
+            if field is not None:
+                values = [str(v) for v in catalog.fields[field]]
+                sep = "|" if any("|" in v for v in values) else ","
+                self.categories = [[c.strip() for c in v.split(sep) if c.strip()] for v in values]
+
+    def __call__(self, user: int, user_id: str, slate: Any, policy: Any) -> list[Any]:
+        from explorec.explain import explain_record
+        from explorec.impressions import ImpressionRecord
+
+        record = ImpressionRecord.from_slate(
+            slate,
+            recommendation_id=f"cli-{user_id}",
+            user=user,
+            user_id=user_id,
+            item_ids=[str(self.ids[i]) for i in slate.items],
+            stages=["exploration" if e else "model" for e in slate.explored],
+            policy_params=None if policy is None else policy.get_params(),
+        )
+        known = self.history.indices[self.history.indptr[user] : self.history.indptr[user + 1]]
+        return explain_record(
+            record,
+            known.tolist(),
+            item_ids=self.ids,
+            texts=self.texts,
+            categories=self.categories,
+            model=self.model,
+            item_vectors=self.vectors,
+            item_counts=self.counts,
+        )
 
 
 def _policy_and_item_side(args: argparse.Namespace, saved: Any) -> tuple[Any, Any, Any]:

@@ -99,6 +99,12 @@ def add_parser(sub: Any) -> None:
         default=str(Path("runs") / "simulate"),
         help="output folder for simulation.png and results.json (default: runs/simulate, which git ignores)",
     )
+    parser.add_argument(
+        "--report",
+        default=None,
+        help="also write report.html (reward, cumulative regret and cold-item exposure over time, mean "
+        "over seeds with 95%% confidence bands; the summary table), results.json and figures/*.png here",
+    )
     service = parser.add_argument_group(
         "over HTTP", "drive a running service instead of the in-process loop (explorec.cli.simulate_service)"
     )
@@ -123,6 +129,11 @@ def add_parser(sub: Any) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     if getattr(args, "service", None):
+        if getattr(args, "report", None):
+            raise ConfigError(
+                f"--report {args.report}: the HTML report covers the in-process simulation only; "
+                "--service writes service.json instead (drop one of the two)"
+            )
         return cmd_simulate_service(args)
     from explorec.data.registry import load_dataset
     from explorec.evaluation.simulator import SIMULATION_POLICIES, Simulator, plot_results, simulation_policy
@@ -199,6 +210,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "runs": [r.summary() for r in results],
         },
     )
+    if args.report:
+        from explorec.evaluation.report import write_simulation_report
+
+        report = write_simulation_report(
+            results,
+            table,
+            args.report,
+            title=f"explorec simulation: {args.dataset}, {args.steps} steps, {args.seeds} seed(s)",
+            extra={"dataset": args.dataset, "settings": {k: v for k, v in vars(args).items() if k != "func"}},
+        )
+        print(f"report: {report}")
     print()
     print(format_table(table))
     print(f"\nwrote {png} and {out / 'results.json'}")

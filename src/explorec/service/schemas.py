@@ -142,6 +142,36 @@ class RecommendedItem(Strict):
     stage: Stage = Field(description="which stage of the fallback chain produced the item")
 
 
+class EvidenceOut(Strict):
+    item_id: str = Field(description="an item of the user's history that supports the recommendation")
+    weight: float = Field(description="its support: cosine similarity of the two items' text vectors")
+    shared_words: list[str] = Field(description="content words the two item texts have in common")
+    shared_categories: list[str] = Field(description="categories the two items have in common")
+
+
+class ItemExplanationOut(Strict):
+    item_id: str
+    position: int = Field(ge=0)
+    score: float | None = Field(description="the item's own model score (null for fallback stages)")
+    stage: Stage = Field(description="which stage of the fallback chain produced the item")
+    explored: bool
+    propensity: float = Field(gt=0, le=1, description="P(this item at this position | context)")
+    evidence_kind: Literal["item-item weight", "embedding similarity", "none"]
+    evidence: list[EvidenceOut] = Field(description="strongest supporting history items first")
+    exploration_reason: str | None = Field(
+        description="for an explored slot: the policy's reason (epsilon draw, new item, ...)"
+    )
+    sentence: str = Field(description="one line assembled from the fields above only")
+
+
+class Explanation(Strict):
+    recommendation_id: str
+    user_id: str
+    model_version: str
+    policy: str
+    items: list[ItemExplanationOut]
+
+
 class Recommendations(Strict):
     recommendation_id: str = Field(description="quote it in feedback to attribute the event to its slot")
     model_version: str
@@ -149,6 +179,9 @@ class Recommendations(Strict):
     policy: str
     items: list[RecommendedItem]
     note: str = ""
+    explanations: list[ItemExplanationOut] | None = Field(
+        None, description="with explain=true: why each item is shown, in the order of items"
+    )
 
 
 class Neighbour(Strict):

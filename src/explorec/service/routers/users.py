@@ -10,6 +10,7 @@ from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
 from explorec.service.routers import COMMON, errors
+from explorec.service.routers.recommendations import explanation_items
 from explorec.service.schemas import (
     K_MAX,
     Deleted,
@@ -118,6 +119,7 @@ def recommendations(
         Name | None,
         Query(description="serve the user's variant of this experiment (it overrides policy and rerank)"),
     ] = None,
+    explain: Annotated[bool, Query(description="add why each item is shown (see .../explanation)")] = False,
 ) -> Recommendations:
     """A slate for the user, logged as an impression before it is returned.
 
@@ -180,4 +182,5 @@ def recommendations(
             )
         ],
         note=record.note,
+        explanations=explanation_items(state, store, record) if explain else None,
     )

@@ -1,0 +1,205 @@
+"""Explanations: the evidence of each slot is what the model used, on cases with known answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorec.data.interactions import Catalog, Interactions
+from explorec.explain import evidence_matrix, explain_record, tokens
+from explorec.impressions import ImpressionRecord
+from explorec.models.itemknn import ItemKNN
+from explorec.models.textknn import TextKNN
+from explorec.pipeline import recommend
+from explorec.policies.spec import parse_policy_spec
+
+TITLES = [
+    "Wireless noise cancelling headphones with long battery life",  # 0: history
+    "Stainless steel chef knife for the kitchen",  # 1: history
+    "Beginner guide to growing tomatoes in the garden",  # 2: history
+    "Wireless noise-cancelling headphones with a long battery life",  # 3: near-identical to 0
+    "Cast iron frying pan",
+    "Mountain bike helmet",
+    "Jazz piano sheet music",
+    "Waterproof hiking boots",
+]
+CATS = [["audio"], ["kitchen"], ["garden"], ["audio", "travel"], ["kitchen"], ["sport"], ["music"], ["sport"]]
+
+
+def _data() -> tuple[Interactions, Catalog]:
+    users = [0, 0, 0, 1, 1, 2, 2]
+    items = [0, 1, 2, 4, 5, 6, 7]
+    inter = Interactions.from_arrays(
+        users, items, user_ids=["u0", "u1", "u2"], item_ids=[f"i{j}" for j in range(len(TITLES))]
+    )
+    catalog = Catalog(inter.item_ids, fields={"title": np.array(TITLES, dtype=object)})
+    return inter, catalog
+
+
+def _record(slate: object, inter: Interactions) -> ImpressionRecord:
+    return ImpressionRecord.from_slate(
+        slate,  # type: ignore[arg-type]
+        recommendation_id="r1",
+        user=0,
+        item_ids=[str(inter.item_ids[i]) for i in slate.items],  # type: ignore[attr-defined]
+    )
+
+
+def test_near_identical_text_is_the_top_evidence(tmp_path: Path) -> None:
+    inter, catalog = _data()
+    model = TextKNN(encoder="default", cache_dir=str(tmp_path)).fit(inter, catalog)
+    (slate,) = recommend(model, [0], k=3)
+    record = _record(slate, inter)
+    assert 3 in record.items  # the near-duplicate headphones are recommended
+    out = explain_record(
+        record,
+        [0, 1, 2],
+        item_ids=inter.item_ids,
+        texts=TITLES,
+        categories=CATS,
+        model=model,
+        item_vectors=model.item_vectors_,
+    )
+    slot = next(e for e in out if e.item == 3)
+    assert slot.evidence_kind == "embedding similarity"
+    assert slot.evidence[0].item == 0 and slot.evidence[0].item_id == "i0"
+    assert slot.evidence[0].weight > 0.9
+    assert slot.evidence[0].weight > max(e.weight for e in slot.evidence[1:])
+    assert {"wireless", "headphones", "battery", "long", "life"} <= set(slot.evidence[0].shared_words)
+    assert slot.evidence[0].shared_categories == ("audio",)
+    assert slot.stage == "model" and not slot.explored and slot.exploration_reason is None
+    assert slot.sentence.startswith("i3 (position")
+    assert "because you interacted with i0 (embedding similarity" in slot.sentence
+    assert "shared words: " in slot.sentence and "explored" not in slot.sentence
+
+
+def test_itemknn_evidence_is_its_item_item_weight() -> None:
+    # items 0 and 3 are always bought together; item 1 and 3 never
+    users = [0, 0, 1, 1, 2, 2, 3]
+    items = [0, 3, 0, 3, 1, 2, 0]
+    inter = Interactions.from_arrays(users, items, user_ids=list("abcd"), item_ids=["i0", "i1", "i2", "i3"])
+    model = ItemKNN(k=10).fit(inter)
+    (slate,) = recommend(model, [3], k=1)
+    assert slate.items.tolist() == [3]
+    record = ImpressionRecord.from_slate(slate, recommendation_id="r", user=3, item_ids=["i3"])
+    (slot,) = explain_record(record, [0, 1], item_ids=inter.item_ids, model=model)
+    assert slot.evidence_kind == "item-item weight"
+    assert [e.item for e in slot.evidence] == [0]  # item 1 has no weight towards 3: it is not evidence
+    assert slot.evidence[0].weight == pytest.approx(float(model.similarity_[0, 3]))
+    assert slot.score == pytest.approx(float(model.score([3])[0, 3]))
+
+
+def test_explored_slot_gives_the_policys_reason_and_propensity() -> None:
+    inter, _ = _data()
+    vectors = np.eye(len(TITLES), dtype=np.float32)
+    model = ItemKNN(k=10).fit(inter)
+    policy = parse_policy_spec("eps-greedy:1.0", seed=3)  # every slot explores
+    (slate,) = recommend(model, [1], k=3, policy=policy, n_candidates=6)
+    record = ImpressionRecord.from_slate(
+        slate,
+        recommendation_id="r",
+        user=1,
+        item_ids=[str(inter.item_ids[i]) for i in slate.items],
+        policy_params=policy.get_params(),
+        stages=["exploration" if e else "model" for e in slate.explored],
+    )
+    counts = inter.item_counts()
+    out = explain_record(
+        record, [4, 5], item_ids=inter.item_ids, model=model, item_vectors=vectors, item_counts=counts
+    )
+    assert all(e.explored for e in out)
+    for e in out:
+        assert e.stage == "exploration"
+        assert e.exploration_reason is not None and "epsilon draw (epsilon=1.0)" in e.exploration_reason
+        assert ("new item" in e.exploration_reason) == (counts[e.item] == 0)
+        assert f"propensity {e.propensity:.3f}" in e.sentence
+        assert e.propensity == pytest.approx(float(slate.propensities[e.position]))
+    assert any("new item" in (e.exploration_reason or "") for e in out)  # item 3 was never interacted with
+
+
+def test_no_history_no_evidence() -> None:
+    kind, w = evidence_matrix([1, 2], [], item_vectors=np.eye(3))
+    assert kind == "none" and w.shape == (2, 0)
+    assert tokens("The Wireless, the BATTERY of a life!") == {"wireless", "battery", "life"}
+
+
+def test_cli_recommend_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from explorec.cli import main
+    from explorec.models.saved import load_saved
+
+    model_dir = tmp_path / "model"
+    assert (
+        main(["train", "--dataset", "synthetic", "--model", "itemknn", "--out", str(model_dir), "--no-eval"])
+        == 0
+    )
+    slates = tmp_path / "slates.json"
+    args = ["recommend", "--model-dir", str(model_dir), "--users", "U00000", "--k", "5"]
+    code = main([*args, "--policy", "eps-greedy:0.5", "--explain", "--json", str(slates)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.count("      why: ") == 5
+    model = load_saved(str(model_dir)).model
+    sim = model.similarity_  # type: ignore[attr-defined]
+    train = model.train_
+    user = int(train.user_index(["U00000"])[0])
+    csr = train.to_csr()
+    known = set(csr.indices[csr.indptr[user] : csr.indptr[user + 1]].tolist())
+    (slate,) = json.loads(slates.read_text())
+    for row in slate["items"]:
+        exp = row["explanation"]
+        assert exp["item_id"] == row["item_id"] and exp["propensity"] == row["propensity"]
+        item = int(train.item_index([row["item_id"]])[0])
+        for ev in exp["evidence"]:
+            h = int(train.item_index([ev["item_id"]])[0])
+            assert h in known
+            assert ev["weight"] == pytest.approx(float(sim[h, item]))
+        if exp["evidence"]:
+            assert exp["evidence_kind"] == "item-item weight"
+        assert (exp["exploration_reason"] is not None) == exp["explored"]
+    assert any(row["explanation"]["evidence"] for row in slate["items"])
+
+
+def test_ease_evidence_is_its_weight_matrix() -> None:
+    from explorec.models.ease import EASE
+
+    users = [0, 0, 1, 1, 2, 2, 3, 4, 4]
+    items = [0, 3, 0, 3, 1, 2, 0, 1, 2]
+    inter = Interactions.from_arrays(users, items, user_ids=list("abcde"), item_ids=["i0", "i1", "i2", "i3"])
+    model = EASE(l2=1.0).fit(inter)
+    (slate,) = recommend(model, [3], k=3)
+    record = ImpressionRecord.from_slate(
+        slate, recommendation_id="r", user=3, item_ids=[f"i{i}" for i in slate.items]
+    )
+    out = explain_record(record, [0], item_ids=inter.item_ids, model=model)
+    top = next(e for e in out if e.item == 3)  # bought with i0 by two users: the strongest weight
+    assert top.position == 0 and top.evidence_kind == "item-item weight"
+    assert top.evidence[0].weight == pytest.approx(float(model.weights_[0, 3]))
+    for e in out:  # a non-positive weight is no evidence
+        assert all(ev.weight > 0 for ev in e.evidence)
+
+
+def test_sasrec_evidence_is_similarity_in_its_own_item_table() -> None:
+    from explorec.explain import model_item_vectors
+    from explorec.models.sasrec import SASRec
+
+    inter, _ = _data()
+    params = {**SASRec.contract_params(), "epochs": 2, "seed": 0}
+    model = SASRec(**params).fit(inter)
+    table = model_item_vectors(model)
+    assert table is not None and table.shape == (len(TITLES), 16)
+    # its scores are dot products with that table: the last hidden state times each row
+    (slate,) = recommend(model, [0], k=3)
+    record = ImpressionRecord.from_slate(
+        slate, recommendation_id="r", user=0, item_ids=[f"i{i}" for i in slate.items]
+    )
+    out = explain_record(record, [0, 1, 2], item_ids=inter.item_ids, model=model)
+    unit = table / np.linalg.norm(table, axis=1, keepdims=True)
+    for e in out:
+        cos = unit[[0, 1, 2]] @ unit[e.item]
+        assert [ev.item for ev in e.evidence] == [h for h in np.argsort(-cos, kind="stable") if cos[h] > 0]
+        for ev in e.evidence:
+            assert e.evidence_kind == "embedding similarity"
+            assert ev.weight == pytest.approx(float(cos[ev.item]), abs=1e-5)
