@@ -76,7 +76,8 @@ def test_a_worse_model_is_written_but_not_swapped_in(store: Any, tmp_path: Path,
     assert rows[worse["version"]]["reason"] == worse["reason"]
     assert worse["reason"] in caplog.text
     # within the margin it is swapped in
-    lenient = refit(settings(tmp_path, trainer_model="popularity", trainer_params={}, trainer_margin=1.0), store)
+    lenient_settings = settings(tmp_path, trainer_model="popularity", trainer_params={}, trainer_margin=1.0)
+    lenient = refit(lenient_settings, store)
     assert lenient["status"] == "promoted"
     assert registry.serving() == lenient["version"]
 
@@ -114,7 +115,8 @@ def test_pin_blocks_swaps_and_rollback_returns_to_the_previous(store: Any, tmp_p
     assert registry.serving() == first
     assert registry.state().pinned == first  # the next scheduled refit does not undo a rollback
     assert registry.rollback() == second
-    assert registry.rollback() == first  # the history is the sequence of serving versions: first, second, first
+    # the history is the sequence of serving versions: first, second, first
+    assert registry.rollback() == first
     with pytest.raises(ConfigError, match="no earlier serving version"):
         registry.rollback()
     with pytest.raises(ConfigError, match="is not a complete version"):
