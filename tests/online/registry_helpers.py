@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from explorec.store import Store
-from explorec.store.base import EventIn, ItemIn
+from explorec.store.base import EventIn, ItemIn, UserIn
 
 
 def seeded_store(path: Path) -> Any:
@@ -20,6 +20,8 @@ def seeded_store(path: Path) -> Any:
     store.migrate()
     items = [ItemIn(item_id=f"{g}{j}", text=f"group {g} item {j}") for g in "ab" for j in range(6)]
     store.upsert_items(items)
+    # the service serves a history only to users with a profile (a user erased elsewhere has none)
+    store.upsert_users([UserIn(user_id=f"{g}user{u}") for g in "ab" for u in range(12)])
     events = []
     for g in "ab":
         for u in range(12):
