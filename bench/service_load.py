@@ -78,6 +78,37 @@ async def run_requests(
     return latencies, time.perf_counter() - start, statuses
 
 
+def server_latency(metrics: str, route: str) -> dict[str, float]:
+    """Mean and histogram-bucket p50/p99 of the route's 200 answers, from the service's own metrics."""
+    buckets: list[tuple[float, float]] = []
+    total = count = 0.0
+    label = f'route="{route}",status="200"'
+    for line in metrics.splitlines():
+        if label not in line or line.startswith("#"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        if name.startswith("explorec_request_seconds_bucket"):
+            le = name.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(value)))
+        elif name.startswith("explorec_request_seconds_sum"):
+            total = float(value)
+        elif name.startswith("explorec_request_seconds_count"):
+            count = float(value)
+
+    def quantile(q: float) -> float:
+        for le, cum in sorted(buckets):
+            if cum >= q * count:
+                return le * 1000.0
+        return float("inf")
+
+    return {
+        "requests": count,
+        "mean_ms": total / count * 1000.0 if count else float("nan"),
+        "p50_bucket_ms": quantile(0.5),
+        "p99_bucket_ms": quantile(0.99),
+    }
+
+
 def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -335,6 +366,8 @@ async def drive(
             )
         out["recommend"] = levels
         metrics = (await client.get("/metrics")).text
+        out["server_side"] = server_latency(metrics, "/v1/users/{user_id}/recommendations")
+        print(f"server-side recommend latency (whole run, from /metrics): {out['server_side']}")
         out["impressions_logged"] = float(
             next(
                 line.split()[-1]

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from _provenance import Provenance
 from explorec.impressions import ImpressionRecord
 from explorec.store import EventIn, ItemIn, Store
 from explorec.store.pgserver import private_postgres
@@ -192,6 +193,7 @@ def _git_commit() -> str:
 
 
 def main() -> int:
+    prov = Provenance()  # load average and git state at the start
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-events", type=int, default=100_000, help="events per batch setting")
     parser.add_argument("--single-events", type=int, default=6_000, help="events per single-event setting")
@@ -243,7 +245,9 @@ def main() -> int:
     settings["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"settings": settings, "results": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps({"settings": settings, "results": rows, "provenance": prov.finish()}, indent=2) + "\n"
+    )
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

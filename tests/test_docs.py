@@ -16,8 +16,9 @@ A block may carry a marker, an HTML comment on the line just above its fence, vi
 * ``<!-- docs-test: skip; because ... -->`` does not run it.
 
 Both need a reason, and :data:`MAX_MARKED` bounds how many blocks may carry one, so that they stay rare;
-the test prints every marked block. ``docs/BENCHMARKS.md`` is not run: its commands are the
-benchmarks themselves (``bench/``), hours of runs on an idle machine.
+the test prints every marked block. A block running ``explorec serve`` (a server that runs until
+stopped) fails unless skipped. ``docs/BENCHMARKS.md`` and ``docs/benchmarks/`` are not run: their
+commands are the benchmarks themselves (``bench/``), hours of runs on an idle machine.
 """
 
 from __future__ import annotations
@@ -120,6 +121,10 @@ def _run_bash(block: Block, env: dict[str, str]) -> None:
     exports, commands = shell_commands(block.runnable_code())
     env.update(exports)
     for command in commands:
+        if command.startswith("explorec serve"):  # would hang the suite rather than fail it
+            pytest.fail(
+                f"{block.where}: `{command}` runs until stopped; put it in a block marked docs-test: skip"
+            )
         argv = [sys.executable, "-m", "explorec", *shlex.split(command)[1:]]
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
         if done.returncode != 0:

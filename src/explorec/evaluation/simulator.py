@@ -1109,4 +1109,6 @@ def simulation_policy(name: str, sim: Simulator, *, seed: int = 0, n_mc: int = 1
     if name not in classes:
         raise ConfigError(f"unknown simulation policy {name!r}; known: {', '.join(SIMULATION_POLICIES)}")
     kwargs = {**defaults[name], **params, "seed": seed, "n_mc": n_mc}
-    return classes[name](**kwargs)
+    from explorec.spec import build  # names and types checked: a typo lists the allowed names
+
+    return build(classes[name], kwargs, what=f"simulation policy {name!r}")

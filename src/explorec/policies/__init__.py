@@ -39,10 +39,15 @@ POLICIES: dict[str, type[Policy]] = {
 
 
 def make_policy(name: str, **params: Any) -> Policy:
-    """Instantiate the policy registered under ``name`` with keyword hyper-parameters."""
+    """Instantiate the policy registered under ``name`` with keyword hyper-parameters.
+
+    Names and value types are checked against the class's signature (:func:`explorec.spec.build`).
+    """
+    from explorec.spec import build
+
     if name not in POLICIES:
         raise ConfigError(f"unknown policy {name!r}; known policies: {', '.join(sorted(POLICIES))}")
-    return POLICIES[name](**params)
+    return build(POLICIES[name], params, what=f"policy {name!r}")
 
 
 __all__ = [

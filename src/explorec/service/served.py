@@ -512,15 +512,35 @@ class ServedState:
         The pipeline then runs over ``len(candidates)`` columns instead of the whole catalogue; slate
         item ``j`` is catalogue item ``candidates[j]``.
         """
-        full = self.model()
-        hist = self.user_interactions(user_id, history)
-        query = full.user_vectors(np.zeros(1, dtype=np.int64), hist)  # [1, dim]
+        if self.index is None:
+            raise RuntimeError("candidate_space needs a retrieval index")
+        # the text profile over the user's own items only: textknn's formula, without a matrix over
+        # the whole catalogue
+        own = np.array(list(dict.fromkeys(i for i, _ in history)), dtype=np.int64)
+        local = {int(i): j for j, i in enumerate(own)}
+        profile_model = ServedTextModel.over(
+            self.vectors.view()[own],
+            encoder=self.settings.encoder,
+            blocked=np.zeros(0, dtype=np.int64),
+            max_history=self.settings.history_length,
+        )
+        profile_hist = Interactions(
+            np.zeros(len(history), dtype=np.int64),
+            np.array([local[i] for i, _ in history], dtype=np.int64),
+            np.array([t for _, t in history], dtype=np.float64),
+            np.ones(len(history), dtype=np.float32),
+            np.array([user_id], dtype=object),
+            np.array([str(i) for i in own], dtype=object),
+        )
+        query = profile_model.user_vectors(np.zeros(1, dtype=np.int64), profile_hist)  # [1, dim]
         retrieve = min(self.n_items, 2 * self.settings.n_candidates + self.settings.history_length)
+        drop = np.array(sorted(excluded | self.blocked), dtype=np.int64)
         with self._index_lock:
-            assert self.index is not None  # retrieves only with an index
-            found, _ = self.index.search(query, retrieve + len(excluded & self.blocked))
+            found, _ = self.index.search(query, min(self.n_items, retrieve + drop.size))
+        row = found[0]
+        row = row[(row >= 0) & ~np.isin(row, drop)]
         seen = {item for item, _ in history}
-        keep = [int(i) for i in found[0] if i >= 0 and i not in excluded and i not in self.blocked]
+        keep = row.tolist()
         # the user's seen items stay in the space so that exclude_seen=False can show them again
         cands = np.array(list(dict.fromkeys(keep + [i for i in seen if i not in excluded])), dtype=np.int64)
         position = {int(item): j for j, item in enumerate(cands)}
