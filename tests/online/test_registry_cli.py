@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from registry_helpers import seeded_store
 
@@ -78,3 +84,74 @@ def test_the_background_trainer_process_refits_on_request(seeded: Path) -> None:
     attempts = registry.state().attempts
     assert [a["status"] for a in attempts] == ["promoted", "promoted"]  # same data: not worse
     assert registry.info(registry.names()[1]).parent == first
+
+
+def test_explorec_serve_starts_the_trainer_and_serves_its_versions(seeded: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = write_config(
+        seeded,
+        f'port = {port}\nencoder = "hashing:64"\ntrainer = true\nmodel_poll_s = 0.1\naccess_log = false\n',
+    )
+    cli = [sys.executable, "-m", "explorec"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    key = subprocess.run(
+        [*cli, "keys", "create", "--scope", "write", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    ).stdout.strip()
+    log = (seeded / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [*cli, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+    headers = {"Authorization": f"Bearer {key}"}
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+
+        def models() -> dict[str, object] | None:
+            try:
+                r = httpx.get(f"{base}/v1/models", headers=headers, timeout=5)
+            except httpx.HTTPError:
+                return None
+            return r.json() if r.status_code == 200 else None
+
+        report = models()
+        while report is None or report["loaded"] is None:  # the trainer's first refit, then the swap
+            assert proc.poll() is None, (seeded / "serve.log").read_text()
+            assert time.monotonic() < deadline, "no version served within 180 s"
+            time.sleep(0.2)
+            report = models()
+        first = report["loaded"]
+        answer = httpx.get(f"{base}/v1/users/auser0/recommendations?k=3", headers=headers, timeout=10)
+        assert answer.json()["model_version"] == first
+        assert httpx.post(f"{base}/v1/models/retrain", headers=headers, timeout=10).status_code == 202
+        while report is None or report["loaded"] == first:
+            assert proc.poll() is None, (seeded / "serve.log").read_text()
+            assert time.monotonic() < deadline, "the requested refit was not served within 180 s"
+            time.sleep(0.2)
+            report = models()
+        assert [a["status"] for a in report["attempts"]] == ["promoted", "promoted"]  # type: ignore[index]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    # the trainer does not outlive the server
+    match = re.search(r"background trainer: pid (\d+)", (seeded / "serve.log").read_text())
+    assert match is not None
+    trainer = Path(f"/proc/{match.group(1)}")
+    gone_by = time.monotonic() + 30
+    while trainer.exists() and "zombie" not in _state(trainer):
+        assert time.monotonic() < gone_by, "the trainer process outlived the server by 30 s"
+        time.sleep(0.2)
+
+
+def _state(proc: Path) -> str:
+    try:
+        return (proc / "status").read_text().lower()
+    except OSError:
+        return "zombie"  # gone between the two reads

@@ -72,7 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(
             f"background trainer: pid {trainer.pid}, {settings.trainer_model} every "
             f"{settings.trainer_interval_s:g} s and on POST /v1/models/retrain, "
-            f"registry {settings.registry_dir}"
+            f"registry {settings.registry_dir}",
+            flush=True,
         )
     try:
         uvicorn.run(

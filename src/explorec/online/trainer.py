@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import re
 import threading
 import time
@@ -204,8 +205,14 @@ def registry_of(settings: ServiceSettings) -> ModelRegistry:
     return ModelRegistry(settings.registry_dir)
 
 
-def run_trainer(settings: ServiceSettings, stop: threading.Event | None = None) -> None:
-    """Refit every ``trainer_interval_s`` (the first at start) and on each retrain request, until ``stop``."""
+def run_trainer(
+    settings: ServiceSettings, stop: threading.Event | None = None, parent_pid: int | None = None
+) -> None:
+    """Refit every ``trainer_interval_s`` (the first at start) and on each retrain request, until ``stop``.
+
+    With ``parent_pid``, also stop when that process is gone (the trainer of ``explorec serve`` must
+    not outlive the server, even one killed with SIGKILL).
+    """
     from explorec.store import Store
 
     registry = registry_of(settings)
@@ -215,6 +222,9 @@ def run_trainer(settings: ServiceSettings, stop: threading.Event | None = None) 
     try:
         store.migrate()
         while not stop.is_set():
+            if parent_pid is not None and os.getppid() != parent_pid:
+                logger.info("the server (pid %d) is gone; the trainer stops", parent_pid)
+                return
             due = time.monotonic() - last >= settings.trainer_interval_s
             if registry.take_retrain_request() or due:
                 last = time.monotonic()
@@ -224,10 +234,10 @@ def run_trainer(settings: ServiceSettings, stop: threading.Event | None = None) 
         store.close()
 
 
-def _trainer_main(settings_json: str) -> None:
+def _trainer_main(settings_json: str, parent_pid: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = ServiceSettings.model_validate_json(settings_json)
-    run_trainer(settings)
+    run_trainer(settings, parent_pid=parent_pid)
 
 
 def start_trainer_process(settings: ServiceSettings) -> BaseProcess:
@@ -235,7 +245,10 @@ def start_trainer_process(settings: ServiceSettings) -> BaseProcess:
     registry_of(settings)  # a missing registry_dir fails here, in the parent, with a clear message
     context = multiprocessing.get_context("spawn")
     process = context.Process(
-        target=_trainer_main, args=(settings.model_dump_json(),), name="explorec-trainer", daemon=True
+        target=_trainer_main,
+        args=(settings.model_dump_json(), os.getpid()),
+        name="explorec-trainer",
+        daemon=True,
     )
     process.start()
     logger.info("background trainer started (pid %s, every %.0f s)", process.pid, settings.trainer_interval_s)
