@@ -240,8 +240,8 @@ class ServedState:
 
     @property
     def model_version(self) -> str:
-        """The version serving now: the registry version's name, or the text model's label."""
-        return self.version_label(self.served_version())
+        """The text model's label (what :meth:`model` without a registry version scores with)."""
+        return f"{MODEL_NAME}:{self.encoder.model_id}@r{self.revision}"
 
     def item_id_array(self) -> npt.NDArray[np.object_]:
         return self.item_ids.view()
@@ -475,9 +475,7 @@ class ServedState:
 
     def version_label(self, version: Any) -> str:
         """The ``model_version`` of a slate built with ``version`` (from :meth:`served_version`)."""
-        if version is None:
-            return f"{MODEL_NAME}:{self.encoder.model_id}@r{self.revision}"
-        return str(version.name)
+        return self.model_version if version is None else str(version.name)
 
     # ------------------------------------------------------------------ views for one request
     def model(self, version: Any = None) -> ServedTextModel:
