@@ -108,6 +108,9 @@ def test_pin_blocks_swaps_and_rollback_returns_to_the_previous(store: Any, tmp_p
     third = refit(settings(tmp_path, trainer_params={"l2": 3.0}), store)
     assert third["status"] == "not-swapped" and third["reason"] == f"version {first} is pinned"
     assert registry.serving() == first
+    # a pin that lands while a refit runs wins: the trainer's switch checks it under the lock
+    assert not registry.promote(third["version"], unless_pinned=True)
+    assert registry.serving() == first
     registry.unpin()
     fourth = refit(settings(tmp_path, trainer_params={"l2": 4.0}), store)
     assert fourth["status"] == "promoted"

@@ -215,16 +215,24 @@ class ModelRegistry:
         folder = save_version(self.versions_dir, write, kind="model", keep=0, make_current=False)
         return folder.name
 
-    def promote(self, version: str) -> None:
-        """Make ``version`` serve (the previous serving one goes on the rollback history)."""
+    def promote(self, version: str, *, unless_pinned: bool = False) -> bool:
+        """Make ``version`` serve (the previous serving one goes on the rollback history).
+
+        With ``unless_pinned`` (the trainer), nothing changes while a version is pinned; the check and
+        the switch happen under one lock, so a pin that lands during a refit is never overridden.
+        Returns whether ``version`` now serves.
+        """
         with self._lock():
+            state = self.state()
+            if unless_pinned and state.pinned is not None:
+                return False
             previous = self._serving_or_none()
             set_current(self.versions_dir, version)
-            state = self.state()
             if previous is not None and previous != version:
                 state.history.append(previous)
             self._write_state(state)
         logger.info("model registry: %s serves (previous %s)", version, previous)
+        return True
 
     def pin(self, version: str) -> None:
         """Serve ``version`` and keep it serving: the trainer adds versions but swaps none in."""

@@ -186,9 +186,10 @@ def refit(settings: ServiceSettings, store: Any, registry: ModelRegistry | None 
             reason=f"{metric} {value:.4f} is below the serving version's {baseline:.4f} by more than "
             f"trainer_margin {settings.trainer_margin}",
         )
-    else:
-        registry.promote(version)
+    elif registry.promote(version, unless_pinned=True):
         attempt.update(status="promoted", reason=None)
+    else:  # pinned while this refit ran
+        attempt.update(status="not-swapped", reason=f"version {registry.state().pinned} is pinned")
     if attempt["status"] == "promoted":
         logger.info(
             "retrain: %s serves (%s %.4f, %d events up to seq %d)", version, metric, value, n_events, cursor
