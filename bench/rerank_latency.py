@@ -44,7 +44,7 @@ def main() -> int:
     import numpy as np
 
     from explorec.rerank import DPP, MMR, greedy_map
-    from explorec.rerank.base import candidate_unit_vectors, relevance
+    from explorec.rerank.base import relevance, unit_rows
     from explorec.rerank.dpp import dpp_alpha
     from explorec.types import ScoredItems
 
@@ -86,7 +86,7 @@ def main() -> int:
         scores = rng.normal(size=n).astype(np.float32)
         cands = ScoredItems(items, scores)
         order = np.argsort(-scores, kind="stable")
-        unit = candidate_unit_vectors(items[order], vectors, None, "bench")
+        unit = unit_rows(vectors[items[order]], "bench")
         quality = np.exp(dpp_alpha(0.3) * (relevance(scores[order].astype(np.float64)) - 1.0))
         cases = {
             "DPP end-to-end": lambda c=cands: DPP(diversity=0.3).rerank(c, args.k, item_vectors=vectors),

@@ -7,10 +7,15 @@ user:
 2. **mask**: :func:`explorec.ranking.mask_matrix` (seen items, ``exclude``), the one masking function;
 3. **candidates**: the ``n_candidates`` best unmasked items per user
    (:func:`explorec.rerank.top_candidates`; ties: lower item index);
-4. **re-rank** (optional): deterministic re-rankers reorder the frame; every item keeps its own score;
+4. **re-rank** (optional): the frame columns the re-rankers declare (``columns_needed()``:
+   ``vectors`` for MMR/DPP, ``categories`` for calibration, ``groups`` for fairness, ``popularity``
+   for debiasing) are built by :func:`~explorec.columns.build_columns` from ``item_vectors`` and the
+   ``RerankContext`` (:meth:`~explorec.rerank.Reranker.prepare`); then the deterministic re-rankers
+   reorder the frame, every item keeping its own score;
 5. **columns**: the frame columns the policy declares (``policy.columns_needed()``) are built by
-   :func:`build_columns`: ``features`` from item vectors, ``popularity`` from the history,
-   ``uncertainty`` from a model with ``score_uncertainty``;
+   the same :func:`~explorec.columns.build_columns`: ``features`` from item vectors, ``popularity``
+   from the history, ``uncertainty`` from a model with ``score_uncertainty`` (columns a re-ranker
+   already built are kept);
 6. **policy**: ``policy.select(frame, k) -> Slate``, the last and only random stage, so the
    propensities in the slate describe exactly what was shown.
 
@@ -28,8 +33,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from explorec.columns import build_columns, user_profile
 from explorec.data.interactions import Interactions
-from explorec.errors import ConfigError, DataError, check_indices, check_positive_int
+from explorec.errors import ConfigError, check_indices, check_positive_int
 from explorec.models.base import Recommender
 from explorec.policies.base import Policy
 from explorec.policies.greedy import Greedy
@@ -40,112 +46,6 @@ from explorec.types import CandidateFrame, Slate
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def user_profile(item_vectors: npt.ArrayLike, items: npt.ArrayLike) -> FloatArray:
-    """The unit mean of the (unit) vectors of ``items``: a user's taste in the item-vector space.
-
-    Zeros when ``items`` is empty (a cold user has no profile).
-    """
-    v = np.asarray(item_vectors, dtype=np.float64)
-    idx = np.asarray(items, dtype=np.int64).reshape(-1)
-    if idx.size == 0:
-        return np.zeros(v.shape[1])
-    rows = v[idx]
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    mean = (rows / np.where(norms > 0, norms, 1.0)).mean(axis=0)
-    norm = np.linalg.norm(mean)
-    return np.asarray(mean / norm if norm > 0 else mean, dtype=np.float64)
-
-
-def build_columns(
-    frame: CandidateFrame,
-    needed: Sequence[str],
-    *,
-    item_vectors: npt.ArrayLike | None = None,
-    profile: npt.ArrayLike | None = None,
-    item_counts: npt.ArrayLike | None = None,
-    uncertainty: npt.ArrayLike | None = None,
-    arm: npt.ArrayLike | None = None,
-    score_feature: npt.ArrayLike | None = None,
-) -> CandidateFrame:
-    """``frame`` with the ``needed`` columns added (the one column builder of the pipeline and the
-    simulator); columns already present are kept.
-
-    Columns (see :data:`explorec.types.COLUMNS`):
-
-    ``features``
-        float64[n, 5 + dim]: ``[1, s_i, new_i, cos_i, new_i * cos_i, v_i * q_u]`` with ``s_i`` the
-        score feature (default: the frame's own score), ``new_i = 1`` for an item without
-        interactions in ``item_counts`` (no collaborative signal), ``v_i`` the item's unit vector,
-        ``q_u`` the user's ``profile`` (:func:`user_profile`) and ``cos_i = v_i . q_u``.
-        Needs ``item_vectors``.
-    ``arm_features``
-        float64[n, d_arm]: the per-item part of the hybrid LinUCB, ``arm`` repeated for every row
-        (default ``[1]``: each item learns its own bias).
-    ``popularity``
-        float64[n]: ``item_counts`` of the items. Needs ``item_counts``.
-    ``uncertainty``
-        float64[n]: the standard deviation of each item's score, from ``uncertainty``
-        (float[n_items], one user's row of ``model.score_uncertainty``).
-
-    Raises
-    ------
-    ConfigError
-        Naming the column that cannot be built and how to provide it.
-    """
-    cols: dict[str, npt.NDArray[np.float64]] = {}
-    items = frame.items
-    n = len(frame)
-    for name in needed:
-        if frame.has(name) or name in cols:
-            continue
-        if name == "features":
-            if item_vectors is None:
-                raise ConfigError(
-                    "the policy needs the frame column 'features' (feature rows built from item vectors): "
-                    "pass item_vectors=float[n_items, dim] (e.g. explorec.encoders.item_vectors(catalog))"
-                )
-            v = np.asarray(item_vectors, dtype=np.float64)
-            if v.ndim != 2 or (items.size and items.max() >= v.shape[0]):
-                raise DataError(f"item_vectors has shape {v.shape}; item {int(items.max())} has no vector")
-            rows = v[items]  # [n, dim]
-            norms = np.linalg.norm(rows, axis=1, keepdims=True)
-            rows = rows / np.where(norms > 0, norms, 1.0)
-            q = np.zeros(v.shape[1]) if profile is None else np.asarray(profile, dtype=np.float64)
-            prod = rows * q[None, :]  # [n, dim]
-            cos = prod.sum(axis=1, keepdims=True)  # [n, 1]
-            counts = np.zeros(0) if item_counts is None else np.asarray(item_counts, dtype=np.float64)
-            new = np.zeros((n, 1))
-            if counts.size:
-                new = (counts[items] == 0).astype(np.float64)[:, None]
-            s = frame.scores if score_feature is None else np.asarray(score_feature, dtype=np.float64)
-            cols[name] = np.hstack(
-                [np.ones((n, 1)), np.asarray(s, dtype=np.float64)[:, None], new, cos, new * cos, prod]
-            )
-        elif name == "arm_features":
-            a = np.ones(1) if arm is None else np.asarray(arm, dtype=np.float64).reshape(-1)
-            cols[name] = np.array(np.broadcast_to(a, (n, a.size)))
-        elif name == "popularity":
-            if item_counts is None:
-                raise ConfigError(
-                    "the frame column 'popularity' needs item_counts (the history's interactions per item)"
-                )
-            cols[name] = np.asarray(item_counts, dtype=np.float64)[items]
-        elif name == "uncertainty":
-            if uncertainty is None:
-                raise ConfigError(
-                    "the policy needs the frame column 'uncertainty' (the std of each score): use a model "
-                    "with score_uncertainty(users, history=...) (the torch models: sasrec, lm-adapter, "
-                    "two-tower, with dropout > 0)"
-                )
-            cols[name] = np.asarray(uncertainty, dtype=np.float64).reshape(-1)[items]
-        else:
-            raise ConfigError(
-                f"unknown frame column {name!r}; buildable columns: features, arm_features, popularity, "
-                "uncertainty"
-            )
-    return frame.with_columns(**cols) if cols else frame
 
 
 def candidate_frames(
@@ -190,10 +90,13 @@ def candidate_frames(
     if rerank is not None:
         chain = as_chain(rerank)
         base = RerankContext.from_data(hist) if context is None else context
+        # the columns the re-rankers declare, built once per frame from item_vectors and the context
+        # (build_columns; a ConfigError names a column that cannot be built and how to provide it)
+        frames = [chain.prepare(f, item_vectors=item_vectors, context=base) for f in frames]
         # with a policy behind them, re-rankers order the whole pool so the policy can explore it
         size = n_candidates if policy is not None else k
         frames = [
-            chain.rerank(f, size, item_vectors=item_vectors, context=base.with_history(h))
+            chain.rerank(f, size, context=base.with_history(h))
             for f, h in zip(frames, histories, strict=True)
         ]
     if policy is None or not policy.columns_needed():
@@ -265,15 +168,18 @@ def recommend(
     rerank : Reranker, sequence of Reranker or spec string (``"mmr:0.3,fair:0.5"``), optional
         Deterministic re-rankers, applied in order (see :mod:`explorec.rerank.spec`).
     context : RerankContext, optional
-        Item-level side information for the re-rankers (categories, groups, popularity); each
-        user's history is added to it here. Defaults to the item popularity of ``history``.
+        Item-level side information from which the re-rankers' declared frame columns are built
+        (``categories``, ``groups``, ``popularity``); each user's history is added to it here (for
+        calibration's target). Defaults to :meth:`RerankContext.from_data` of ``history``
+        (popularity, and popularity buckets as groups).
     policy : Policy, optional
         The exploration policy; when None, :class:`~explorec.policies.greedy.Greedy` (the first
         ``k`` of the frame, propensity 1). The frame columns it declares are built here (see
         :func:`build_columns`): linear policies need ``item_vectors``, ``uncertainty`` needs a
         model with ``score_uncertainty``.
     item_vectors : float32[n_items, dim], optional
-        Item vectors for similarity-based re-rankers and the linear policies' features.
+        Item vectors: the ``vectors`` column of similarity-based re-rankers (MMR, DPP) and the
+        ``features`` column of the linear policies.
     uncertainty_samples : int
         Stochastic passes of ``score_uncertainty`` when the policy needs the ``uncertainty`` column.
 

@@ -27,6 +27,9 @@ COLUMNS: dict[str, str] = {
     "uncertainty": "float64[n] >= 0: the model's standard deviation of each score",
     "popularity": "float64[n] >= 0: training interactions of each item",
     "rerank_score": "float64[n]: a re-scoring re-ranker's adjusted score (e.g. pop-debias)",
+    "vectors": "float[n, dim]: item vectors (or category rows as fallback), MMR/DPP similarity",
+    "categories": "float64[n, n_categories]: p(category | item) rows (calibration)",
+    "groups": "int64[n]: provider / popularity-bucket id of each item (fairness)",
 }
 
 
@@ -53,7 +56,7 @@ class CandidateFrame:
     columns : mapping of str to array
         Optional named columns with ``n`` rows (see :data:`COLUMNS`): context ``features``,
         ``uncertainty``, ``popularity``, ... Policies and re-rankers declare the ones they need
-        (``requires``); :func:`explorec.pipeline.build_columns` builds them.
+        (``requires``); :func:`explorec.columns.build_columns` builds them.
 
     Examples
     --------

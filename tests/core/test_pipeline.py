@@ -125,3 +125,20 @@ def test_excluded_and_seen_items_never_reach_a_slate_whatever_the_stages(fitted:
             policy=parse_policy_spec("eps-greedy:1.0", seed=1),
         )
         assert set(slate.items.tolist()) == {1}  # c saw i0 and i2; i3 excluded
+
+
+def test_rerankers_get_their_declared_columns_or_a_config_error_naming_them(fitted: Popularity) -> None:
+    from explorec.pipeline import candidate_frames
+    from explorec.rerank import RerankContext
+
+    with pytest.raises(ConfigError, match=r"MMR needs item_vectors .*frame column 'vectors'"):
+        recommend(fitted, [0], k=1, rerank="mmr:0.5", context=RerankContext())
+    with pytest.raises(ConfigError, match=r"Calibration needs context\.item_categories .*'categories'"):
+        recommend(fitted, [0], k=1, rerank="calibration:0.5")  # the default context has no catalogue
+    # the default context (popularity of the history) gives pop-debias and fair their columns
+    (frame,) = candidate_frames(fitted, [2], k=1, rerank="pop-debias:2,fair:0.5", n_candidates=2)
+    # c saw i0 and i2: i1 (popularity 2) and i3 (0) are left; strength 2 puts i3 first
+    assert frame.items.tolist() == [3] and frame.column("popularity").tolist() == [0.0]
+    assert frame.has("groups") and frame.has("rerank_score")
+    (mmr_frame,) = candidate_frames(fitted, [2], k=2, rerank="mmr:0.5", item_vectors=_vectors(4))
+    np.testing.assert_array_equal(mmr_frame.column("vectors"), _vectors(4)[mmr_frame.items])

@@ -110,3 +110,28 @@ def test_item_vectors_caches_and_skips_the_cache_for_hashing(_cache_dir: Path, c
     vectors = item_vectors(cat, encoder="hashing:16")
     assert vectors.shape == (2, 16)
     assert len(list(_cache_dir.rglob("vectors.sqlite"))) == 1  # hashing is not cached
+
+
+def test_a_cache_is_usable_from_other_threads(tmp_path: Path) -> None:
+    # regression: the service embeds new items in FastAPI's thread pool, not the thread that opened
+    # the cache; sqlite3 refused ("objects created in a thread can only be used in that same thread")
+    cache = EmbeddingCache(tmp_path, "m", dim=2)
+    errors: list[BaseException] = []
+
+    def work(j: int) -> None:
+        try:
+            for r in range(20):
+                cache.put([f"t{j}-{r}"], np.array([[float(j), float(r)]], dtype=np.float32))
+                vectors, found = cache.get([f"t{j}-{r}"])
+                assert found.all() and vectors[0, 1] == r
+        except BaseException as exc:  # collected: an assert in a thread would not fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(j,)) for j in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(cache) == 80
+    cache.close()

@@ -136,3 +136,21 @@ def test_bad_input_names_the_parameter() -> None:
         ExactIndex(vectors).search(np.zeros((1, 4)), 2, exclude=[[10]])
     with pytest.raises(DataError, match="row 1"):
         ExactIndex(np.array([[0.0], [np.nan]]))
+
+
+def test_index_top_k_is_the_library_top_k_with_its_tie_rule() -> None:
+    from explorec.ranking import rank_top_k
+
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 4, size=(20, 50)).astype(np.float32)  # many ties, also at the k-th place
+    scores[0, :] = -np.inf
+    scores[1, 5:] = -np.inf
+    items, best = top_k(scores, 7)
+    np.testing.assert_array_equal(items, rank_top_k(scores, 7))
+    for row in range(2, 20):  # by hand: score descending, then the lower item
+        expected = sorted(range(50), key=lambda i: (-scores[row, i], i))[:7]
+        assert items[row].tolist() == expected
+    assert (items[0] == -1).all() and np.isneginf(best[0]).all()
+    assert items[1, 5:].tolist() == [-1, -1] and items[1, :5].tolist() == sorted(
+        range(5), key=lambda i: (-scores[1, i], i)
+    )

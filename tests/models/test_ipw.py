@@ -77,3 +77,12 @@ def test_bad_parameters() -> None:
         EASEIPW(min_propensity=0.0).fit(split.train)
     with pytest.raises(ConfigError, match="l2 must be > 0"):
         EASEIPW(l2=0.0).fit(split.train)
+
+
+def test_ease_ipw_refuses_to_fit_above_the_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    split = known_answer_split()
+    monkeypatch.setenv("EXPLOREC_MEMORY_LIMIT_GB", "1e-9")
+    with pytest.raises(ConfigError, match=r"EASE-IPW on \d+ items needs about .* above the limit"):
+        EASEIPW().fit(split.train)
+    monkeypatch.delenv("EXPLOREC_MEMORY_LIMIT_GB")
+    assert EASEIPW().fit(split.train).weights_.shape == (split.train.n_items,) * 2

@@ -181,9 +181,14 @@ def test_feedback_is_idempotent_on_event_id(api: Api) -> None:
             {"event_id": "e2", "user_id": "u1", "item_id": "jazz-1", "type": "view", "value": 0.5},
         ]
     }
-    assert api.post("/v1/feedback", events).json() == {"accepted": 2, "duplicates": [], "unattributed": []}
+    assert api.post("/v1/feedback", events).json() == {
+        "accepted": 2,
+        "duplicates": [],
+        "unattributed": [],
+        "not_learned": [],
+    }
     replay = api.post("/v1/feedback", events).json()
-    assert replay == {"accepted": 0, "duplicates": ["e1", "e2"], "unattributed": []}
+    assert replay == {"accepted": 0, "duplicates": ["e1", "e2"], "unattributed": [], "not_learned": []}
     assert len(api.store.user_events("u1")) == 2
     assert len(api.state.history("u1")) == 2  # served once, not twice
 
@@ -216,7 +221,8 @@ def test_clicks_quoting_a_recommendation_are_attributed_to_their_slot(api: Api) 
     }
     stray = {"event_id": "c2", "user_id": "u1", "item_id": "tent-1", "recommendation_id": "no-such-slate"}
     r = api.post("/v1/feedback", {"events": [click, stray]}).json()
-    assert r == {"accepted": 2, "duplicates": [], "unattributed": ["c2"]}
+    # c1 updated the state of the policy that built the slate; c2 quoted no known slate
+    assert r == {"accepted": 2, "duplicates": [], "unattributed": ["c2"], "not_learned": ["c2"]}
     rows = {e.event_id: e for e in api.store.user_events("u1")}
     assert rows["c1"].attributed and rows["c1"].position == 2
     assert not rows["c2"].attributed

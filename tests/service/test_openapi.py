@@ -47,6 +47,7 @@ def test_every_route_is_documented_with_its_errors() -> None:
         "/v1/models/unpin",
         "/v1/models/rollback",
         "/v1/models/retrain",
+        "/v1/experiments/{name}",
         "/healthz",
         "/readyz",
         "/metrics",

@@ -99,10 +99,31 @@ def add_parser(sub: Any) -> None:
         default=str(Path("runs") / "simulate"),
         help="output folder for simulation.png and results.json (default: runs/simulate, which git ignores)",
     )
+    service = parser.add_argument_group(
+        "over HTTP", "drive a running service instead of the in-process loop (explorec.cli.simulate_service)"
+    )
+    service.add_argument(
+        "--service",
+        default=None,
+        metavar="URL",
+        help="a running explorec service on a loopback address, e.g. http://127.0.0.1:8000: its items "
+        "and history are posted, an experiment is defined, and --steps users request slates, click "
+        "and send feedback through the API",
+    )
+    service.add_argument("--api-key", default=None, help="an admin key of that service ($EXPLOREC_API_KEY)")
+    service.add_argument("--experiment", default="explore-vs-greedy", help="experiment name to define")
+    service.add_argument(
+        "--explore-policy",
+        default="ts",
+        help="the exploring variant's policy, against greedy: ts[:PRIOR_WEIGHT], ucb[:C], eps-greedy:EPS, "
+        "softmax:T (default ts)",
+    )
     parser.set_defaults(func=cmd_simulate)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if getattr(args, "service", None):
+        return cmd_simulate_service(args)
     from explorec.data.registry import load_dataset
     from explorec.evaluation.simulator import SIMULATION_POLICIES, Simulator, plot_results, simulation_policy
 
@@ -232,3 +253,49 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{err_text:>11}"
         )
     return "\n".join(lines)
+
+
+def cmd_simulate_service(args: argparse.Namespace) -> int:
+    """``--service URL``: simulated users of ``--dataset`` drive a running service over HTTP."""
+    import os
+
+    from explorec.cli.simulate_service import check_loopback, format_service_table, run_service_simulation
+    from explorec.data.registry import load_dataset
+    from explorec.encoders.templates import item_texts
+    from explorec.evaluation.simulator import Simulator
+
+    url = check_loopback(args.service)
+    key = args.api_key or os.environ.get("EXPLOREC_API_KEY")
+    if not key:
+        raise ConfigError("--service needs --api-key KEY (or $EXPLOREC_API_KEY): an admin key of the service")
+    if args.steps < 1:
+        raise ConfigError(f"--steps must be >= 1, got {args.steps}")
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir)
+    sim = Simulator(
+        dataset.interactions,
+        catalog=dataset.catalog,
+        max_items=args.max_items or None,
+        n_steps=args.steps,
+        k=args.k,
+        cold_fraction=args.cold_fraction,
+        arrival=args.arrival,
+        ground_truth=args.ground_truth,
+        gt_params=parse_key_values(args.gt_param, "--gt-param"),
+        seed=0,
+    )
+    assert sim.catalog is not None
+    texts = item_texts(sim.catalog)
+    variants = (
+        {"name": "greedy", "share": 0.5, "policy": "greedy"},
+        {"name": "explore", "share": 0.5, "policy": args.explore_policy},
+    )
+    summary = run_service_simulation(
+        url, key, sim, texts, experiment=args.experiment, variants=variants, progress=True
+    )
+    summary["dataset"] = args.dataset
+    summary["service"] = url
+    out = Path(args.out)
+    write_json(out / "service.json", summary)
+    print(format_service_table(summary))
+    print(f"\nwrote {out / 'service.json'}")
+    return 0

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -101,7 +102,10 @@ class EmbeddingCache:
                 raise DataError(f"{self.path}: no cache here yet, so its vector length must be given")
         self.dim = int(dim)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60.0)
+        # one connection shared by the threads of a server (FastAPI runs sync routes in a thread
+        # pool); the lock serialises its use, which sqlite3 does not do for a shared connection
+        self._db = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False)
+        self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
@@ -125,7 +129,8 @@ class EmbeddingCache:
         return f"EmbeddingCache({str(self.path)!r}, model_id={self.model_id!r}, dim={self.dim})"
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
 
     def get(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
         """Look ``texts`` up.
@@ -141,7 +146,8 @@ class EmbeddingCache:
         for start in range(0, len(keys), _CHUNK):
             part = keys[start : start + _CHUNK]
             query = f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(part))})"
-            rows.update(self._db.execute(query, part).fetchall())
+            with self._lock:
+                rows.update(self._db.execute(query, part).fetchall())
         vectors = np.zeros((len(keys), self.dim), dtype=np.float32)
         found = np.zeros(len(keys), dtype=bool)
         for row, key in enumerate(keys):
@@ -158,7 +164,7 @@ class EmbeddingCache:
             raise DataError(
                 f"cache put: vectors of shape {values.shape}, expected ({len(texts)}, {self.dim})"
             )
-        with self._db:
+        with self._lock, self._db:
             self._db.executemany(
                 "INSERT OR IGNORE INTO vectors VALUES (?, ?)",
                 ((text_key(self.model_id, t), values[row].tobytes()) for row, t in enumerate(texts)),
@@ -166,11 +172,12 @@ class EmbeddingCache:
 
     def close(self) -> None:
         """Close the connection, first folding the write-ahead log back into the database when idle."""
-        try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.OperationalError:  # another connection is busy; its own close will checkpoint
-            pass
-        self._db.close()
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError:  # another connection is busy; its own close will checkpoint
+                pass
+            self._db.close()
 
     def __enter__(self) -> EmbeddingCache:
         return self

@@ -101,7 +101,9 @@ def rerank_lists(
     out = np.full((len(candidates), k), -1, dtype=np.int64)
     for row, cands in enumerate(candidates):
         ctx = base if histories is None else base.with_history(histories[row])
-        picked = reranker.rerank(cands, min(k, max(len(cands), 1)), item_vectors=item_vectors, context=ctx)
+        # the columns the re-ranker declares (requires), built by the one column builder
+        frame = reranker.prepare(cands, item_vectors=item_vectors, context=base)
+        picked = reranker.rerank(frame, min(k, max(len(cands), 1)), context=ctx)
         out[row, : len(picked)] = picked.items
     return out
 

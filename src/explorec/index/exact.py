@@ -1,7 +1,8 @@
 """Exact top-k retrieval by maximum inner product (or cosine), with per-query exclusions.
 
-Scores every item with one BLAS matrix product per query batch and selects the top ``k`` with
-``np.argpartition`` (``O(n)`` per query) before sorting only those ``k``.
+Scores every item with one BLAS matrix product per query batch and selects the top ``k`` with the
+library's one top-k (:func:`explorec.ranking.rank_top_k`: ``O(n)`` partition per query, then a sort
+of only those ``k``; ties go to the lower item index).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from explorec.errors import ConfigError, DataError, check_positive_int
+from explorec.ranking import rank_top_k
 
 logger = logging.getLogger(__name__)
 
@@ -176,22 +178,11 @@ class ExactIndex:
 def top_k(scores: npt.NDArray[np.float32], k: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Row-wise top ``k`` of ``scores`` [B, n], best first; ``-inf`` entries come back as item ``-1``.
 
-    Ties are broken by the lower item index.
+    The one top-k of :func:`explorec.ranking.rank_top_k`, so the tie rule is the library's: higher
+    score first, ties broken by the lower item index; NaN raises ``DataError``.
     """
-    n = scores.shape[1]
-    if k < n:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # [B, k], unordered
-        # argpartition cuts ties at the k-th place arbitrarily; re-sort the rows where that happened
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)  # [B, 1]
-        cut = (scores == kth).sum(axis=1) > (np.take_along_axis(scores, part, axis=1) == kth).sum(axis=1)
-        rows = np.flatnonzero(cut & np.isfinite(kth[:, 0]))
-        if rows.size:
-            part[rows] = np.argsort(-scores[rows], axis=1, kind="stable")[:, :k]
-    else:
-        part = np.tile(np.arange(n), (scores.shape[0], 1))
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)  # score descending, then item ascending
-    items = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    best = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
-    items[np.isneginf(best)] = -1
-    return items, best
+    s = np.asarray(scores, dtype=np.float32)
+    items = rank_top_k(s, k)  # [B, min(k, n)], -1 where only -inf entries remain
+    best = np.take_along_axis(s, np.maximum(items, 0), axis=1)
+    best[items < 0] = -np.inf
+    return items, best.astype(np.float32)

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from explorec.errors import ConfigError, check_positive_int
 from explorec.index.exact import Exclude, check_metric, check_vectors, clip_k, exclusion_lists, l2_normalise
+from explorec.ranking import top_k
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,13 @@ class FaissIndex:
     ``search`` returns ``min(k, n_items)`` columns; slots an approximate index could not fill, or that
     exclusions emptied, hold item ``-1`` and score ``-inf``. Items added with ``add`` are searchable at
     once (IVF assigns them to the existing centroids).
+
+    **Ties.** The returned items are ordered by :func:`explorec.ranking.top_k`, the library's one
+    tie rule (higher score first, equal scores: lower item index first), exactly as ``ExactIndex``.
+    Which items FAISS returns when several tie at the ``k``-th score is FAISS's choice (its heap
+    keeps whichever it met first), so at that boundary an item of a higher index may appear where
+    ``ExactIndex`` would return a lower one; the approximate kinds (IVF, HNSW) carry no exactness
+    promise anyway.
     """
 
     def __init__(
@@ -151,8 +159,9 @@ class FaissIndex:
                 hit = np.isin(raw_items[row], drop)
                 raw_items[row, hit] = -1
                 raw_scores[row, hit] = -np.inf
-        # score descending, ties by the lower item (as ExactIndex), empty slots last
-        order = np.lexsort((raw_items, -raw_scores), axis=1)[:, :k]
+        # the library's one top-k over what FAISS returned: score descending, ties by the lower item
+        # (as ExactIndex), empty slots last
+        order = top_k(raw_scores, k, tiebreak=raw_items)
         items = np.take_along_axis(raw_items, order, axis=1)
         scores = np.take_along_axis(raw_scores, order, axis=1)
         items[np.isneginf(scores)] = -1

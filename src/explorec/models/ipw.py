@@ -35,7 +35,7 @@ import numpy.typing as npt
 from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError
 from explorec.models.base import Recommender
-from explorec.models.ease import closed_form_weights
+from explorec.models.ease import check_fit_memory, closed_form_weights
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class EASEIPW(Recommender):
 
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
         self._check_params()
+        check_fit_memory(train.n_items, what="EASE-IPW")  # before the dense [I, I] gram exists
         x = train.to_csr(binary=True)  # [U, I]
         counts = np.asarray(x.sum(axis=0), dtype=np.float64).reshape(-1)  # users per item
         w = ipw_weights(counts, eta=float(self.eta), min_propensity=float(self.min_propensity))  # [I]

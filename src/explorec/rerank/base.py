@@ -12,6 +12,12 @@ Conventions every re-ranker here follows (documented once, relied on by the pipe
   :class:`~explorec.rerank.debias.PopularityDebias` writes its adjusted scores into the
   ``rerank_score`` column, which later re-rankers use as relevance; the model score is never
   replaced, so the slate and the impression log record what the model said about each item.
+* **Declared columns.** Each re-ranker names the frame columns it reads in ``requires``
+  (``vectors`` for MMR and DPP, ``categories`` for calibration, ``groups`` for fairness,
+  ``popularity`` for debiasing; a chain declares the union). :meth:`Reranker.prepare` builds the
+  missing ones from ``item_vectors`` and the ``RerankContext`` with the one column builder,
+  :func:`explorec.columns.build_columns`; the pipeline and the trade-off sweeps call it once per
+  frame before re-ranking. Only the user's history, which is user-level, stays in the context.
 * **Input order.** ``_select`` sees the unmasked rows in the previous stage's order (the score order
   for the first stage, ties: lower item index) and the relevance values aligned with them; "the
   first" among equals is the earlier one in that order. Masked rows are never returned.
@@ -235,9 +241,53 @@ class Reranker(ABC):
     #: True when the re-ranker writes adjusted scores (into the ``rerank_score`` column)
     rescoring: ClassVar[bool] = False
 
-    #: frame columns the re-ranker reads (none: item-level side information comes from the
-    #: ``RerankContext`` and ``item_vectors``)
+    #: frame columns the re-ranker reads (see :data:`explorec.types.COLUMNS`); :meth:`prepare`
+    #: builds the missing ones with :func:`explorec.columns.build_columns`
     requires: ClassVar[tuple[str, ...]] = ()
+
+    def columns_needed(self) -> tuple[str, ...]:
+        """The frame columns this re-ranker instance reads (default: the class's ``requires``)."""
+        return self.requires
+
+    def column_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~explorec.columns.build_columns` this instance sets (none)."""
+        return {}
+
+    def prepare(
+        self,
+        candidates: CandidateFrame,
+        *,
+        item_vectors: npt.ArrayLike | None = None,
+        context: RerankContext | None = None,
+    ) -> CandidateFrame:
+        """``candidates`` with the columns of :meth:`columns_needed` built from the item-level data.
+
+        The one place a re-ranker's columns come from: ``vectors`` from ``item_vectors`` (fallback:
+        ``context.item_categories``), ``categories`` from ``context.item_categories``, ``groups``
+        from ``context.item_groups`` (fallback: popularity buckets), ``popularity`` from
+        ``context.item_popularity``. Columns already present are kept, so the pipeline can build
+        them once for a whole chain. ``ConfigError`` names a column that cannot be built and how to
+        provide it.
+        """
+        from explorec.columns import build_columns
+
+        ctx = RerankContext() if context is None else context
+        return build_columns(
+            candidates,
+            self.columns_needed(),
+            item_vectors=item_vectors,
+            item_categories=ctx.item_categories,
+            item_groups=ctx.item_groups,
+            item_counts=ctx.item_popularity,
+            who=self.who,
+            sources=CONTEXT_SOURCES,
+            **self.column_options(),
+        )
+
+    @property
+    def who(self) -> str:
+        """The re-ranker's name in error messages."""
+        return type(self).__name__
 
     def rerank(
         self,
@@ -252,13 +302,16 @@ class Reranker(ABC):
         Parameters
         ----------
         candidates : CandidateFrame
-            One user's candidates (internal item ids, own model scores, the order so far).
+            One user's candidates (internal item ids, own model scores, the order so far), with the
+            columns of :meth:`columns_needed` or the item-level data to build them.
         k : int
             How many to return (all unmasked candidates when fewer exist; logged).
         item_vectors : float[n_items, dim], optional
-            Vectors of *all* items, indexed by internal item id (MMR, DPP).
+            Vectors of *all* items, indexed by internal item id: builds the ``vectors`` column (MMR,
+            DPP) when the frame lacks it.
         context : RerankContext, optional
-            Categories, groups, popularity and the user's history, for the re-rankers that need them.
+            Categories, groups and popularity (to build the frame columns the frame lacks) and the
+            user's history (user-level, so not a column: calibration's target distribution).
 
         Returns
         -------
@@ -289,7 +342,8 @@ class Reranker(ABC):
         if k > n:
             logger.info("%s: k=%d but only %d candidates; returning all of them", type(self).__name__, k, n)
             k = n
-        picked, new_scores = self._select(items, values, k, item_vectors, context)
+        frame = self.prepare(frame, item_vectors=item_vectors, context=context)
+        picked, new_scores = self._select(frame, values, k, context)
         out = frame.take(picked)
         if new_scores is not None:
             out = out.with_columns(rerank_score=np.asarray(new_scores, dtype=np.float64))
@@ -298,17 +352,18 @@ class Reranker(ABC):
     @abstractmethod
     def _select(
         self,
-        items: I64,
+        frame: CandidateFrame,
         scores: F64,
         k: int,
-        item_vectors: npt.ArrayLike | None,
         context: RerankContext | None,
     ) -> tuple[I64, F64 | None]:
-        """Positions (into ``items``, in the previous stage's order) of the ``k`` picks, in order.
+        """Positions (into ``frame``, in the previous stage's order) of the ``k`` picks, in order.
 
-        ``scores`` are the relevance values aligned with ``items`` (the own model scores, or an
-        earlier re-scoring stage's ``rerank_score``). Returns the positions and, for re-scoring
-        re-rankers, the new scores of the picks (else None).
+        ``frame`` holds the unmasked candidates with the columns of :meth:`columns_needed`;
+        ``scores`` are the relevance values aligned with its rows (the own model scores, or an
+        earlier re-scoring stage's ``rerank_score``); ``context`` carries only what is user-level
+        (the history). Returns the positions and, for re-scoring re-rankers, the new scores of the
+        picks (else None).
         """
 
     def __repr__(self) -> str:
@@ -319,6 +374,19 @@ class Reranker(ABC):
 
 
 # ---------------------------------------------------------------------------------- helpers
+#: how a re-ranker's caller provides each item-level source (build_columns' error messages)
+CONTEXT_SOURCES: dict[str, str] = {
+    "item_vectors": "item_vectors (float[n_items, dim], e.g. explorec.encoders.item_vectors)",
+    "item_categories": (
+        "context.item_categories (p(category | item), e.g. RerankContext.from_data(train, catalog))"
+    ),
+    "item_groups": "context.item_groups (provider or popularity bucket per item)",
+    "item_counts": (
+        "context.item_popularity (training interaction counts, e.g. RerankContext.from_data(train))"
+    ),
+}
+
+
 def relevance(scores: F64) -> F64:
     """Scores min-max normalised to ``[0, 1]`` over the candidate list (ones when all equal)."""
     low, high = float(scores.min()), float(scores.max())
@@ -327,39 +395,12 @@ def relevance(scores: F64) -> F64:
     return (scores - low) / (high - low)
 
 
-def candidate_unit_vectors(
-    items: I64,
-    item_vectors: npt.ArrayLike | None,
-    context: RerankContext | None,
-    who: str,
-) -> F32:
-    """L2-normalised vectors of the candidates, ``float32[n, dim]``.
+def unit_rows(vectors: npt.ArrayLike, who: str) -> F32:
+    """The ``vectors`` column L2-normalised, ``float32[n, dim]``.
 
-    Falls back to the rows of ``context.item_categories`` (cosine of category distributions) when no
-    item vectors are given; raises ``ConfigError`` when neither exists. Zero vectors stay zero (their
-    cosine with every other item is 0) and are counted in the log.
+    Zero vectors stay zero (their cosine with every other item is 0) and are counted in the log.
     """
-    if item_vectors is None:
-        if context is None or context.item_categories is None:
-            raise ConfigError(
-                f"{who} needs item_vectors (float[n_items, dim], e.g. explorec.encoders.item_vectors) "
-                "or, as a fallback, context.item_categories; neither was given"
-            )
-        cats = context.item_categories
-        if int(items.max()) >= cats.shape[0]:
-            raise DataError(f"{who}: item {int(items.max())} outside item_categories ({cats.shape[0]} rows)")
-        rows = cats[items]
-        vecs = np.asarray(rows.toarray() if sp.issparse(rows) else rows, dtype=np.float32)
-    else:
-        all_vecs = item_vectors if isinstance(item_vectors, np.ndarray) else np.asarray(item_vectors)
-        if all_vecs.ndim != 2:
-            raise DataError(f"{who}: item_vectors must be 2-d [n_items, dim], got shape {all_vecs.shape}")
-        if int(items.max()) >= all_vecs.shape[0]:
-            raise DataError(
-                f"{who}: candidate item {int(items.max())} has no vector (item_vectors has "
-                f"{all_vecs.shape[0]} rows)"
-            )
-        vecs = np.asarray(np.take(all_vecs, items, axis=0), dtype=np.float32)
+    vecs = np.asarray(vectors, dtype=np.float32)
     norms = np.sqrt(np.einsum("ij,ij->i", vecs, vecs))
     if np.abs(norms - 1.0).max() <= 1e-4:  # already unit (encoder output): skip the division
         return vecs

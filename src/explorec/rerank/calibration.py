@@ -20,11 +20,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import numpy.typing as npt
 import scipy.sparse as sp
 
-from explorec.errors import ConfigError, DataError
+from explorec.errors import ConfigError
 from explorec.rerank.base import F64, I64, RerankContext, Reranker, check_weight, relevance
+from explorec.types import CandidateFrame
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,9 @@ class Calibration(Reranker):
 
     Notes
     -----
-    Needs ``context.item_categories`` and ``context.history`` (the user's items); without categories
-    ``rerank`` raises ``ConfigError``.
+    Reads the frame column ``categories`` (built from ``context.item_categories``) and, for the
+    user-level target ``p(g | u)``, ``context.history`` with ``context.item_categories``; without
+    categories ``rerank`` raises ``ConfigError``.
 
     Examples
     --------
@@ -76,42 +77,41 @@ class Calibration(Reranker):
     """
 
     name = "calibration"
+    requires = ("categories",)
 
     def __init__(self, *, weight: float = 0.5, smoothing: float = 0.01) -> None:
         self.weight = check_weight("calibration weight", weight, 0.0, 1.0)
         self.smoothing = check_weight("calibration smoothing", smoothing, 0.0, 1.0, low_open=True)
 
+    def columns_needed(self) -> tuple[str, ...]:
+        """``categories``, or none at weight 0 (the score order needs no categories)."""
+        return () if self.weight == 0.0 else self.requires
+
     def _select(
         self,
-        items: I64,
+        frame: CandidateFrame,
         scores: F64,
         k: int,
-        item_vectors: npt.ArrayLike | None,
         context: RerankContext | None,
     ) -> tuple[I64, F64 | None]:
         if self.weight == 0.0:
             return np.arange(k, dtype=np.int64), None
-        if context is None or context.item_categories is None:
+        cand = frame.column("categories")  # [N, G] p(g|i) of the candidates
+        if context is None or context.item_categories is None:  # the target is user-level
             raise ConfigError(
-                "calibration needs context.item_categories (p(category | item)), e.g. "
-                "RerankContext.from_data(train, catalog); none was given"
+                "calibration needs context.item_categories (p(category | item)) for the user's target "
+                "distribution, e.g. RerankContext.from_data(train, catalog); none was given"
             )
         cats = context.item_categories
-        if int(items.max()) >= cats.shape[0]:
-            raise DataError(
-                f"calibration: item {int(items.max())} outside item_categories ({cats.shape[0]} rows)"
-            )
         history = context.history if context.history is not None else np.zeros(0, dtype=np.int64)
         target = user_distribution(history, cats) if history.size else None
         if target is None:
             logger.debug("calibration: no categorised history; returning the top-%d by score", k)
             return np.arange(k, dtype=np.int64), None
-        rows = cats[items]
-        cand = np.asarray(rows.toarray() if sp.issparse(rows) else rows, dtype=np.float64)  # [N, G]
         rel = (1.0 - self.weight) * relevance(scores)  # [N]
         acc = np.zeros(cand.shape[1])  # summed p(g|i) of the picks [G]
         rel_sum = 0.0
-        available = np.ones(items.size, dtype=bool)
+        available = np.ones(len(frame), dtype=bool)
         picked = np.empty(k, dtype=np.int64)
         for t in range(k):
             mass = acc[None, :] + cand  # [N, G] unnormalised q of picks + candidate

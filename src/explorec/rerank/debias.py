@@ -21,10 +21,10 @@ uses the debiased relevance while the slate still records each item's model scor
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
-from explorec.errors import ConfigError, DataError
+from explorec.errors import ConfigError
 from explorec.rerank.base import F64, I64, RerankContext, Reranker, check_weight
+from explorec.types import CandidateFrame
 
 METHODS = ("zscore", "logit")
 
@@ -46,7 +46,8 @@ class PopularityDebias(Reranker):
 
     Notes
     -----
-    Needs ``context.item_popularity`` (e.g. ``RerankContext.from_data(train)``), else ``ConfigError``.
+    Reads the frame column ``popularity``, built from ``context.item_popularity`` (e.g.
+    ``RerankContext.from_data(train)``); without it ``rerank`` raises ``ConfigError``.
 
     Examples
     --------
@@ -60,6 +61,7 @@ class PopularityDebias(Reranker):
 
     name = "pop-debias"
     rescoring = True
+    requires = ("popularity",)
 
     def __init__(self, *, strength: float = 0.5, method: str = "zscore") -> None:
         self.strength = check_weight("pop-debias strength", strength, 0.0, np.inf)
@@ -76,20 +78,12 @@ class PopularityDebias(Reranker):
 
     def _select(
         self,
-        items: I64,
+        frame: CandidateFrame,
         scores: F64,
         k: int,
-        item_vectors: npt.ArrayLike | None,
         context: RerankContext | None,
     ) -> tuple[I64, F64 | None]:
-        if context is None or context.item_popularity is None:
-            raise ConfigError(
-                "pop-debias needs context.item_popularity (training interaction counts), e.g. "
-                "RerankContext.from_data(train); none was given"
-            )
-        pop = context.item_popularity
-        if int(items.max()) >= pop.size:
-            raise DataError(f"pop-debias: item {int(items.max())} outside item_popularity ({pop.size} items)")
-        adjusted = self.adjust(items, scores, pop)
+        rows = np.arange(len(frame), dtype=np.int64)
+        adjusted = self.adjust(rows, scores, np.asarray(frame.column("popularity"), dtype=np.float64))
         order = np.argsort(-adjusted, kind="stable")[:k]  # ties keep the score order
         return order.astype(np.int64), adjusted[order]

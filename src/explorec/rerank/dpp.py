@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import numpy.typing as npt
 
 from explorec.errors import ConfigError
 from explorec.rerank.base import (
@@ -45,10 +44,11 @@ from explorec.rerank.base import (
     I64,
     RerankContext,
     Reranker,
-    candidate_unit_vectors,
     check_weight,
     relevance,
+    unit_rows,
 )
+from explorec.types import CandidateFrame
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ class DPP(Reranker):
 
     Notes
     -----
-    Needs ``item_vectors`` (or ``context.item_categories`` as the documented fallback similarity).
+    Reads the frame column ``vectors``, built from ``item_vectors`` (or ``context.item_categories``
+    as the documented fallback similarity).
 
     Examples
     --------
@@ -89,6 +90,7 @@ class DPP(Reranker):
     """
 
     name = "dpp"
+    requires = ("vectors",)
 
     def __init__(self, *, diversity: float = 0.3, window: int | None = None) -> None:
         self.diversity = check_weight("dpp diversity", diversity, 0.0, 1.0)
@@ -96,17 +98,20 @@ class DPP(Reranker):
             raise ConfigError(f"dpp window must be an integer >= 2 or None, got {window!r}")
         self.window = window
 
+    def columns_needed(self) -> tuple[str, ...]:
+        """``vectors``, or none at diversity 0 (the score order needs no similarity)."""
+        return () if self.diversity == 0.0 else self.requires
+
     def _select(
         self,
-        items: I64,
+        frame: CandidateFrame,
         scores: F64,
         k: int,
-        item_vectors: npt.ArrayLike | None,
         context: RerankContext | None,
     ) -> tuple[I64, F64 | None]:
         if self.diversity == 0.0:
             return np.arange(k, dtype=np.int64), None
-        unit = candidate_unit_vectors(items, item_vectors, context, "DPP")  # [N, dim]
+        unit = unit_rows(frame.column("vectors"), "DPP")  # [N, dim]
         quality = np.exp(dpp_alpha(self.diversity) * (relevance(scores) - 1.0))  # [N], in (0, 1]
         return greedy_map(unit, quality, k, window=self.window), None
 

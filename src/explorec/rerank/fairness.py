@@ -15,8 +15,8 @@ or the first slot alone exceeds the share under ``"log"``), that position takes 
 group ends up with the smallest share (ties: best score) and the shortfall is logged at INFO level;
 ``violations_`` counts such positions across calls (a diagnostic, not learned state).
 
-**Groups** come from ``context.item_groups`` (provider, brand, or popularity bucket; see
-:meth:`~explorec.rerank.base.RerankContext.from_data`). Without groups but with
+**Groups** are the frame column ``groups``, built from ``context.item_groups`` (provider, brand, or
+popularity bucket; see :meth:`~explorec.rerank.base.RerankContext.from_data`). Without groups but with
 ``context.item_popularity`` the items are put in ``n_buckets`` popularity buckets of equal interaction
 mass (documented fallback); without either, ``rerank`` raises ``ConfigError``.
 """
@@ -24,12 +24,13 @@ mass (documented fallback); without either, ``rerank`` raises ``ConfigError``.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from explorec.errors import ConfigError, DataError, check_positive_int
-from explorec.rerank.base import F64, I64, RerankContext, Reranker, check_weight, popularity_buckets
+from explorec.errors import ConfigError, check_positive_int
+from explorec.rerank.base import F64, I64, RerankContext, Reranker, check_weight
+from explorec.types import CandidateFrame
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class FairExposure(Reranker):
     """
 
     name = "fair"
+    requires = ("groups",)
 
     def __init__(self, *, max_share: float = 0.5, exposure: str = "uniform", n_buckets: int = 3) -> None:
         self.max_share = check_weight("fair max_share", max_share, 0.0, 1.0, low_open=True)
@@ -77,34 +79,24 @@ class FairExposure(Reranker):
         self.n_buckets = check_positive_int("fair n_buckets", n_buckets)
         self.violations_ = 0
 
-    def _groups(self, context: RerankContext | None) -> I64:
-        if context is not None and context.item_groups is not None:
-            return context.item_groups
-        if context is not None and context.item_popularity is not None:
-            return popularity_buckets(context.item_popularity, n_buckets=self.n_buckets)
-        raise ConfigError(
-            "the fairness re-ranker needs context.item_groups (provider or popularity bucket per item) "
-            "or context.item_popularity; neither was given"
-        )
+    def column_options(self) -> dict[str, Any]:
+        """The popularity buckets of the ``groups`` fallback: ``n_buckets`` of them."""
+        return {"n_popularity_buckets": self.n_buckets}
 
     def _select(
         self,
-        items: I64,
+        frame: CandidateFrame,
         scores: F64,
         k: int,
-        item_vectors: npt.ArrayLike | None,
         context: RerankContext | None,
     ) -> tuple[I64, F64 | None]:
-        all_groups = self._groups(context)
-        if int(items.max()) >= all_groups.size:
-            raise DataError(f"fair: item {int(items.max())} outside item_groups ({all_groups.size} items)")
         if self.max_share >= 1.0:
             return np.arange(k, dtype=np.int64), None
-        _, groups = np.unique(all_groups[items], return_inverse=True)  # dense group ids [N]
+        _, groups = np.unique(frame.column("groups"), return_inverse=True)  # dense group ids [N]
         weights = position_exposure(k, self.exposure)  # [k]
         budget = self.max_share * weights.sum() * (1.0 + 1e-12)
         used = np.zeros(int(groups.max()) + 1)  # exposure per group
-        available = np.ones(items.size, dtype=bool)
+        available = np.ones(len(frame), dtype=bool)
         picked = np.empty(k, dtype=np.int64)
         for t in range(k):
             fits = available & (used[groups] + weights[t] <= budget)

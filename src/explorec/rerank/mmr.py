@@ -9,17 +9,17 @@ one vectorised ``maximum`` per step, so a list of ``k`` from ``N`` candidates co
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from explorec.rerank.base import (
     F64,
     I64,
     RerankContext,
     Reranker,
-    candidate_unit_vectors,
     check_weight,
     relevance,
+    unit_rows,
 )
+from explorec.types import CandidateFrame
 
 
 class MMR(Reranker):
@@ -34,8 +34,8 @@ class MMR(Reranker):
 
     Notes
     -----
-    Needs ``item_vectors`` (or ``context.item_categories`` as the documented fallback similarity);
-    without either, ``rerank`` raises ``ConfigError``.
+    Reads the frame column ``vectors``, built from ``item_vectors`` (or ``context.item_categories``
+    as the documented fallback similarity); without either, ``rerank`` raises ``ConfigError``.
 
     Examples
     --------
@@ -48,21 +48,26 @@ class MMR(Reranker):
     """
 
     name = "mmr"
+    requires = ("vectors",)
 
     def __init__(self, *, diversity: float = 0.3) -> None:
         self.diversity = check_weight("mmr diversity", diversity, 0.0, 1.0)
 
+    def columns_needed(self) -> tuple[str, ...]:
+        """``vectors``, or none at diversity 0 (the score order needs no similarity)."""
+        return () if self.diversity == 0.0 else self.requires
+
     def _select(
         self,
-        items: I64,
+        frame: CandidateFrame,
         scores: F64,
         k: int,
-        item_vectors: npt.ArrayLike | None,
         context: RerankContext | None,
     ) -> tuple[I64, F64 | None]:
         if self.diversity == 0.0:
             return np.arange(k, dtype=np.int64), None
-        unit = candidate_unit_vectors(items, item_vectors, context, "MMR")  # [N, dim]
+        unit = unit_rows(frame.column("vectors"), "MMR")  # [N, dim]
+        items = frame.items
         lam = 1.0 - self.diversity
         gain = lam * relevance(scores)  # [N]
         max_sim = np.full(items.size, -np.inf)  # running max similarity to the picks; -inf: none yet

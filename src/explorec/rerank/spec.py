@@ -55,6 +55,23 @@ class RerankChain(Reranker, Sequence[Reranker]):
     def __init__(self, stages: Sequence[Reranker]) -> None:
         self.stages = tuple(stages)
 
+    def columns_needed(self) -> tuple[str, ...]:
+        """The union of the stages' columns, in stage order."""
+        return tuple(dict.fromkeys(c for stage in self.stages for c in stage.columns_needed()))
+
+    def prepare(
+        self,
+        candidates: ScoredItems,
+        *,
+        item_vectors: npt.ArrayLike | None = None,
+        context: RerankContext | None = None,
+    ) -> ScoredItems:
+        """Every stage's columns built once (each stage's own options, e.g. fair's ``n_buckets``)."""
+        out = candidates
+        for stage in self.stages:
+            out = stage.prepare(out, item_vectors=item_vectors, context=context)
+        return out
+
     def rerank(
         self,
         candidates: ScoredItems,
@@ -74,10 +91,9 @@ class RerankChain(Reranker, Sequence[Reranker]):
 
     def _select(
         self,
-        items: I64,
+        frame: ScoredItems,
         scores: F64,
         k: int,
-        item_vectors: npt.ArrayLike | None,
         context: RerankContext | None,
     ) -> tuple[I64, F64 | None]:
         return np.arange(k, dtype=np.int64), None  # the empty chain: top-k by score

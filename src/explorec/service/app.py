@@ -23,7 +23,7 @@ from explorec.service.auth import KeyVerifier
 from explorec.service.errors import install_error_handlers
 from explorec.service.metrics import ServiceMetrics
 from explorec.service.middleware import BodyLimitMiddleware, MetricsMiddleware
-from explorec.service.routers import feedback, health, items, models, recommendations, users
+from explorec.service.routers import experiments, feedback, health, items, models, recommendations, users
 from explorec.service.served import ServedState
 from explorec.service.settings import ServiceSettings
 
@@ -111,15 +111,21 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         app.state.served = state
         app.state.keys = KeyVerifier(store, cache_s=cfg.key_cache_s, rate_limit=cfg.rate_limit)
         refresher = Refresher(store, state, app.state.metrics, cfg.refresh_interval_s, cfg.catalogue_reload_s)
+        from explorec.online import Learner, OnlineState
+
+        online = app.state.online = OnlineState(window_s=cfg.feedback_window_s)
+        learner = Learner(store, online, cfg.online_interval_s)
         try:
             store.migrate()
             state.load(store)
+            online.sync(store)
             app.state.metrics.catalogue.set(state.n_items)
             app.state.metrics.model.info({"version": state.model_version})
         except StoreUnavailable as exc:
             app.state.metrics.store_errors.inc()
             logger.warning("store unavailable at start-up; serving 503 until it answers: %s", exc)
         refresher.start()
+        learner.start()
         follower = _start_registry_follower(cfg, state)
         app.state.registry_follower = follower
         try:
@@ -127,6 +133,7 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         finally:
             if follower is not None:
                 follower.stop()
+            learner.stop()
             refresher.stop()
             store.close()
             if limits is not None:
@@ -144,7 +151,7 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     app.state.registry_follower = None
-    for module in (items, users, feedback, recommendations, models):
+    for module in (items, users, feedback, recommendations, experiments, models):
         app.include_router(module.router)
     app.include_router(health.make_router(settings))
     _state_batch_limit(app, settings.max_batch)

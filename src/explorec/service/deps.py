@@ -35,10 +35,16 @@ def get_metrics(request: Request) -> ServiceMetrics:
     return metrics
 
 
+def get_online(request: Request) -> Any:
+    """The replica's online policy state (:class:`explorec.online.OnlineState`), None before start."""
+    return getattr(request.app.state, "online", None)
+
+
 StoreDep = Annotated[Any, Depends(get_store)]
 StateDep = Annotated[ServedState, Depends(get_state)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+OnlineDep = Annotated[Any, Depends(get_online)]
 
 
 def check_batch(n: int, settings: ServiceSettings, what: str) -> None:

@@ -122,6 +122,11 @@ class FeedbackResult(Strict):
         default_factory=list,
         description="stored event_ids whose recommendation_id is unknown or did not show the item",
     )
+    not_learned: list[str] = Field(
+        default_factory=list,
+        description="stored event_ids quoting a recommendation_id that updated no policy state "
+        "(unknown or expired slate, a slate that did not show the item, or a slot already rewarded)",
+    )
 
 
 # ---------------------------------------------------------------------- recommendations
@@ -193,3 +198,89 @@ class Ready(Strict):
     model: bool
     n_items: int
     model_version: str
+
+
+# ---------------------------------------------------------------------- experiments
+Spec = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class VariantIn(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
+    share: Share = Field(description="share of the users assigned to this variant; shares sum to 1")
+    policy: Spec = Field(
+        "greedy", description="greedy, eps-greedy[:EPS], softmax[:T], ts[:PRIOR_WEIGHT], ucb[:C]"
+    )
+    rerank: Spec | None = Field(None, description="re-ranker spec (mmr:0.3, dpp:0.5, ...) or null")
+    model: Name = Field("serving", description="model version that scores the candidates")
+    exploration: Share | None = Field(
+        None, description="share of slates built by the policy, the rest greedy (null: every slate)"
+    )
+
+
+class ExperimentIn(Strict):
+    variants: Annotated[list[VariantIn], Field(min_length=1, max_length=16)]
+    control: Name | None = Field(
+        None, description="the variant the others are compared to (default: the first)"
+    )
+    salt: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None, description="hash salt of the assignment (default: the experiment's name)"
+    )
+    active: bool = True
+
+
+class ExperimentOut(Strict):
+    name: str
+    variants: list[VariantIn]
+    control: str
+    salt: str
+    active: bool
+    created_at: float
+    updated_at: float
+
+
+class EstimateOut(Strict):
+    value: float
+    ci: list[float]
+
+
+class OffPolicyOut(Strict):
+    from_variants: list[str] = Field(description="the variants whose slates the estimate reads")
+    slates: int
+    impressions: int
+    overlap: float = Field(
+        description="mean probability that the variant shows the logged item at the logged position"
+    )
+    ips: EstimateOut
+    snips: EstimateOut
+    dr: EstimateOut
+
+
+class VariantReport(Strict):
+    name: str
+    share: float
+    policy: str
+    rerank: str | None
+    model: str
+    exploration: float | None
+    slates: int
+    impressions: int = Field(description="shown slots")
+    clicks: float = Field(description="slots with attributed feedback")
+    click_rate: float | None = Field(description="clicks per impression")
+    click_rate_ci: list[float] | None = Field(description="Wilson interval of click_rate")
+    clicks_per_1000: float | None
+    diff_to_control: float | None
+    p_value: float | None = Field(description="two-sided two-proportion z-test against the control")
+    off_policy: OffPolicyOut | None = Field(
+        description="IPS/SNIPS/DR estimates of click_rate from the other variants' slates"
+    )
+    state: dict[str, Any] = Field(description="the variant's online policy state (this replica)")
+
+
+class ExperimentReport(Strict):
+    name: str
+    control: str
+    salt: str
+    active: bool
+    confidence: float
+    variants: list[VariantReport]

@@ -75,6 +75,12 @@ class ServiceSettings(BaseSettings):
     )
     key_cache_s: float = Field(10.0, ge=0, le=3600, description="seconds a verified key is trusted")
     seed: int = Field(0, ge=0, description="seed mixed into every slate's policy seed")
+    online_interval_s: float = Field(
+        0.2, ge=0.01, le=60, description="how often a replica replays new feedback into the policy state"
+    )
+    feedback_window_s: float = Field(
+        86_400.0, gt=0, description="feedback later than this after its slate updates no policy (expired)"
+    )
     blas_threads: int | None = Field(
         1, ge=1, le=256, description="BLAS/OpenMP threads per process (None: the libraries' default)"
     )

@@ -120,4 +120,27 @@ class ApiKey(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
+class Experiment(Base):
+    """An experiment definition (``PUT /v1/experiments/{name}``): variants, shares and salt as JSON."""
+
+    __tablename__ = "experiments"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    created_at: Mapped[float] = mapped_column(Double, nullable=False)
+    updated_at: Mapped[float] = mapped_column(Double, nullable=False)
+
+
+class Counterfactual(Base):
+    """For a slate shown in an experiment: the probability that each *other* variant would have put
+    each shown item at its position, given the same candidates (the off-policy estimators' input)."""
+
+    __tablename__ = "counterfactuals"
+    recommendation_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    experiment: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    variant: Mapped[str] = mapped_column(String(64), nullable=False)
+    # {variant: [p per shown slot]}
+    propensities: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    timestamp: Mapped[float] = mapped_column(Double, nullable=False)
+
+
 metadata = Base.metadata

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
 from explorec.service.auth import Principal, require
-from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
+from explorec.service.deps import MetricsDep, OnlineDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
 from explorec.service.routers import COMMON, errors
 from explorec.service.schemas import FeedbackBatch, FeedbackResult
@@ -23,6 +23,7 @@ def post_feedback(
     state: StateDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    online: OnlineDep,
     key: Annotated[Principal, Depends(require("write"))],
 ) -> FeedbackResult:
     """Store events; answered only after the store committed them.
@@ -30,7 +31,10 @@ def post_feedback(
     Idempotent on ``event_id``: a replayed event adds nothing and is listed in ``duplicates``.
     Users seen for the first time are created. An event quoting a ``recommendation_id`` is attributed
     to the slot that showed its item; one quoting an unknown slate, or a slate that did not show the
-    item, is stored too and listed in ``unattributed``.
+    item, is stored too and listed in ``unattributed``. An event quoting a slate updates the policy
+    state of the policy that built it before the answer is sent (every replica within
+    ``online_interval_s``); one that updated no policy (unknown or expired slate, item not shown,
+    slot already rewarded) is listed in ``not_learned``.
     """
     from explorec.store import EventIn, UserIn
 
@@ -70,7 +74,24 @@ def post_feedback(
         [(e.event_id, e.user_id, e.item_id, e.timestamp) for e in events if e.event_id in accepted]
     )
     metrics.events.inc(len(accepted))
+    quoting = [e.event_id for e in events if e.event_id in accepted and e.recommendation_id is not None]
     metrics.duplicates.inc(len(result.duplicates))
     return FeedbackResult(
-        accepted=len(accepted), duplicates=list(result.duplicates), unattributed=list(result.unattributed)
+        accepted=len(accepted),
+        duplicates=list(result.duplicates),
+        unattributed=list(result.unattributed),
+        not_learned=_not_learned(store, online, quoting),
     )
+
+
+def _not_learned(store: Any, online: Any, quoting: list[str]) -> list[str]:
+    """Replay the new events into the policy state now; the ids that updated no policy."""
+    from explorec.store import StoreUnavailable
+
+    if not quoting or online is None:
+        return []
+    try:
+        online.sync(store)
+    except StoreUnavailable:
+        return []  # the events are stored; the learner thread applies them when the store answers
+    return [event_id for event_id in quoting if online.outcome(event_id) not in ("learned", None)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
@@ -99,8 +99,9 @@ def _spec(value: str | None, default: str | None, allowed: tuple[str, ...], name
     return value
 
 
-@router.get("/{user_id}/recommendations", response_model=Recommendations, responses=errors(*COMMON))
+@router.get("/{user_id}/recommendations", response_model=Recommendations, responses=errors(*COMMON, 404))
 def recommendations(
+    http: Request,
     user_id: Id,
     store: StoreDep,
     state: StateDep,
@@ -113,6 +114,10 @@ def recommendations(
     exclude: Annotated[list[Id] | None, Query(max_length=1000, description="item_ids never to show")] = None,
     category: Annotated[Name | None, Query(description="only items of this category")] = None,
     exclude_seen: Annotated[bool, Query(description="hide the items in the user's history")] = True,
+    experiment: Annotated[
+        Name | None,
+        Query(description="serve the user's variant of this experiment (it overrides policy and rerank)"),
+    ] = None,
 ) -> Recommendations:
     """A slate for the user, logged as an impression before it is returned.
 
@@ -135,12 +140,17 @@ def recommendations(
     request = SlateRequest(
         user_id, user, size, policy_spec, rerank_spec, tuple(exclude or ()), category, exclude_seen
     )
-    try:
-        record = build_slate(state, request, seed=settings.seed)
-    except (ConfigError, DataError) as exc:
-        field = "policy" if "polic" in str(exc) else ("rerank" if "rerank" in str(exc).lower() else None)
-        raise ApiError(422, "invalid_parameter", str(exc), field) from None
-    store.append_impression(record)
+    if experiment is not None:
+        from explorec.service.routers.experiments import serve_experiment
+
+        record = serve_experiment(http, store, state, request, experiment, settings.seed)
+    else:
+        try:
+            record = build_slate(state, request, seed=settings.seed)
+        except (ConfigError, DataError) as exc:
+            field = "policy" if "polic" in str(exc) else ("rerank" if "rerank" in str(exc).lower() else None)
+            raise ApiError(422, "invalid_parameter", str(exc), field) from None
+        store.append_impression(record)
     metrics.impressions.inc()
     for stage in record.stages:
         metrics.stages.labels(stage).inc()
