@@ -461,9 +461,14 @@ def set_current(target: str | os.PathLike[str], version: str) -> Path:
 
 
 def save_version(
-    target: str | os.PathLike[str], write: Callable[[Path], None], *, kind: str = "model", keep: int = 2
+    target: str | os.PathLike[str],
+    write: Callable[[Path], None],
+    *,
+    kind: str = "model",
+    keep: int = 2,
+    make_current: bool = True,
 ) -> Path:
-    """Write a new version of ``target`` atomically and make it current.
+    """Write a new version of ``target`` atomically and (by default) make it current.
 
     Parameters
     ----------
@@ -474,7 +479,11 @@ def save_version(
     kind : str
         Recorded in the manifest.
     keep : int
-        Complete versions kept after the switch (the new one and ``keep - 1`` earlier ones).
+        Complete versions kept after the switch (the new one and ``keep - 1`` earlier ones); 0 keeps
+        every version.
+    make_current : bool
+        False writes the complete, sealed version without switching ``CURRENT`` to it (a model
+        registry decides later whether it serves, with :func:`set_current`).
 
     Returns
     -------
@@ -501,7 +510,8 @@ def save_version(
         version = root / f"v-{stamp}-{manifest['digest'][:12]}"
         os.rename(tmp, version)
         _fsync_dir(root)
-        _switch(root, version.name)
+        if make_current:
+            _switch(root, version.name)
         for old in list_versions(root)[:-keep] if keep > 0 else []:
             if old != version:
                 shutil.rmtree(old, ignore_errors=True)

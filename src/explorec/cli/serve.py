@@ -64,13 +64,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if key is not None:
         print(f"API key (scope admin, shown once): {key}")
         print(f'try:  curl -H "Authorization: Bearer {key}" {base}/v1/users/U00000/recommendations?k=5')
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=settings.access_log,
-    )
+    trainer = None
+    if settings.trainer:
+        from explorec.online.trainer import start_trainer_process
+
+        trainer = start_trainer_process(settings)
+        print(
+            f"background trainer: pid {trainer.pid}, {settings.trainer_model} every "
+            f"{settings.trainer_interval_s:g} s and on POST /v1/models/retrain, "
+            f"registry {settings.registry_dir}",
+            flush=True,
+        )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
+    finally:
+        if trainer is not None:
+            trainer.terminate()
+            trainer.join(timeout=10)
     return 0
 
 

@@ -36,9 +36,22 @@ def add_parser(sub: Any) -> None:
         "titles, every known interaction, optional item vectors) and run.json, which records the "
         "dataset, split and preprocessing that `explorec evaluate --model-dir` reuses.",
     )
+    parser.add_argument(
+        "--from-service",
+        action="store_true",
+        help="refit the service's configured model (trainer_model) on its store's events and register "
+        "it as a new version of its registry_dir (swapped in unless worse); needs --config",
+    )
+    parser.add_argument(
+        "--config", default=None, help="with --from-service: the service's configuration file (TOML)"
+    )
     add_dataset_args(parser)
     add_preprocess_args(parser)
-    parser.add_argument("--model", required=True, help=f"model name: {', '.join(sorted(MODELS))}")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"model name: {', '.join(sorted(MODELS))} (required without --from-service)",
+    )
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)"
     )
@@ -50,8 +63,9 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--out",
-        required=True,
-        help="model folder: each training writes a new version into it and switches to it atomically",
+        default=None,
+        help="model folder (required without --from-service): each training writes a new version "
+        "into it and switches to it atomically",
     )
     parser.add_argument(
         "--keep",
@@ -76,6 +90,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from explorec.evaluation import evaluate
     from explorec.models.registry import make_model
 
+    if args.from_service:
+        return cmd_train_from_service(args)
+    for flag, value in (("--model", args.model), ("--out", args.out)):
+        if value is None:
+            raise ConfigError(f"{flag} is required (or --from-service --config FILE)")
     if args.keep < 1:
         raise ConfigError(f"--keep must be a positive integer, got {args.keep}")
     dataset, raw = prepare_dataset_and_raw(args)
@@ -133,3 +152,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"saved -> {version}")
     return 0
+
+
+def cmd_train_from_service(args: argparse.Namespace) -> int:
+    """One refit of the service's model on its store (``--from-service``), then exit.
+
+    Exit status 0 when the new version serves, 1 when it was rejected, not swapped in (a pinned
+    version) or the refit failed; the reason is printed and recorded in ``GET /v1/models``.
+    """
+    from explorec.online.trainer import refit
+    from explorec.service.settings import load_settings
+    from explorec.store import Store
+
+    if args.config is None:
+        raise ConfigError("--from-service needs --config FILE (the service's configuration)")
+    settings = load_settings(args.config)
+    if settings.registry_dir is None:
+        raise ConfigError(f"{args.config}: registry_dir is not set; --from-service writes versions there")
+    store = Store.open(settings.database_url)
+    try:
+        store.migrate()
+        attempt = refit(settings, store)
+    finally:
+        store.close()
+    metric = settings.trainer_metric
+    value = (attempt.get("metrics") or {}).get(metric)
+    shown = f", {metric} {value:.4f}" if value is not None else ""
+    print(f"retrain {attempt['status']}: {attempt.get('version') or 'no version written'}{shown}")
+    if attempt.get("reason"):
+        print(f"reason: {attempt['reason']}")
+    return 0 if attempt["status"] == "promoted" else 1

@@ -5,7 +5,10 @@
   replica arrives at the same state), and the :class:`Learner` thread that keeps it current;
 * :mod:`~explorec.online.policies`: Thompson sampling and UCB over that state;
 * :mod:`~explorec.online.experiments`: experiment definitions, salted-hash assignment, storage and
-  the report (click rates with intervals, tests against control, off-policy estimates).
+  the report (click rates with intervals, tests against control, off-policy estimates);
+* :mod:`~explorec.online.registry`: the model registry (immutable versions behind an atomic
+  pointer, pin, rollback) and the follower that swaps versions into a serving process;
+* :mod:`~explorec.online.trainer`: the background trainer (gated refits on the store's events).
 
 Plain functions and classes: the HTTP routes live in :mod:`explorec.service`.
 """

@@ -23,7 +23,7 @@ from explorec.service.auth import KeyVerifier
 from explorec.service.errors import install_error_handlers
 from explorec.service.metrics import ServiceMetrics
 from explorec.service.middleware import BodyLimitMiddleware, MetricsMiddleware
-from explorec.service.routers import experiments, feedback, health, items, recommendations, users
+from explorec.service.routers import experiments, feedback, health, items, models, recommendations, users
 from explorec.service.served import ServedState
 from explorec.service.settings import ServiceSettings
 
@@ -126,9 +126,13 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
             logger.warning("store unavailable at start-up; serving 503 until it answers: %s", exc)
         refresher.start()
         learner.start()
+        follower = _start_registry_follower(cfg, state)
+        app.state.registry_follower = follower
         try:
             yield
         finally:
+            if follower is not None:
+                follower.stop()
             learner.stop()
             refresher.stop()
             store.close()
@@ -146,11 +150,25 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (items, users, feedback, recommendations, experiments):
+    app.state.registry_follower = None
+    for module in (items, users, feedback, recommendations, experiments, models):
         app.include_router(module.router)
     app.include_router(health.make_router(settings))
     _state_batch_limit(app, settings.max_batch)
     return app
+
+
+def _start_registry_follower(settings: ServiceSettings, state: ServedState) -> Any:
+    """With ``registry_dir``: follow the model registry's pointer (first swap before serving)."""
+    if settings.registry_dir is None:
+        return None
+    from explorec.online.registry import ModelRegistry, RegistryFollower
+
+    registry = ModelRegistry(settings.registry_dir)
+    follower = RegistryFollower(registry, state.swap_version, settings.model_poll_s)
+    follower.step()
+    follower.start()
+    return follower
 
 
 def _state_batch_limit(app: FastAPI, max_batch: int) -> None:

@@ -28,6 +28,7 @@ import numpy.typing as npt
 from explorec.data.interactions import Interactions
 from explorec.encoders import Encoder, l2_normalize, make_encoder
 from explorec.index import Index, make_index
+from explorec.models.base import Recommender
 from explorec.models.textknn import TextKNN
 from explorec.service.settings import ServiceSettings
 
@@ -120,6 +121,48 @@ class ServedTextModel(TextKNN):
         return scores
 
 
+class RegistryServedModel(ServedTextModel):
+    """A registry version's trained model over the served catalogue (exact scoring).
+
+    The trained model knows the store's first ``trained.n_items_`` items (its item column ``j`` is
+    the store's item index ``j``); it scores them from the user's served history. Items that arrived
+    after its training score ``-inf`` here (they still reach users through the fallback stages); the
+    item vectors stay the catalogue's text vectors, for the re-rankers.
+    """
+
+    name = "registry-served"
+
+    trained_: Recommender
+
+    @classmethod
+    def around(cls, base: ServedTextModel, trained: Recommender) -> RegistryServedModel:
+        model = cls(encoder=base.encoder, decay=base.decay, max_history=base.max_history)
+        model.__dict__.update(base.__dict__)  # the served vectors, blocked items, index of ``base``
+        model.trained_ = trained
+        return model
+
+    def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
+        known = int(self.trained_.n_items_)
+        n = self.n_items_
+        inside = history.item < known
+        hist = Interactions(
+            history.user[inside],
+            history.item[inside],
+            history.timestamp[inside],
+            history.weight[inside],
+            history.user_ids,
+            history.item_ids[:known],
+        )
+        scores = np.full((users.size, n), -np.inf, dtype=np.float32)
+        width = min(known, n)
+        if hist.item.size:
+            scores[:, :width] = self.trained_.score(users, history=hist)[:, :width]
+        blocked = self.blocked_
+        if blocked.size:
+            scores[:, blocked] = -np.inf
+        return scores
+
+
 @dataclass(frozen=True)
 class ServedItem:
     """What the served state needs of an item (the fields of the store's ``ItemRow`` it reads)."""
@@ -186,6 +229,9 @@ class ServedState:
         self.revision = 0
         self._ranked: dict[str, tuple[float, npt.NDArray[np.int64]]] = {}
         self.loaded = False
+        #: the registry version served (issue 13), replaced whole by :meth:`swap_version`; a request
+        #: reads it once (:meth:`served_version`) and uses that object for its whole slate
+        self._version: Any = None
 
     # ------------------------------------------------------------------ facts
     @property
@@ -194,6 +240,7 @@ class ServedState:
 
     @property
     def model_version(self) -> str:
+        """The text model's label (what :meth:`model` without a registry version scores with)."""
         return f"{MODEL_NAME}:{self.encoder.model_id}@r{self.revision}"
 
     def item_id_array(self) -> npt.NDArray[np.object_]:
@@ -413,9 +460,31 @@ class ServedState:
         with self._lock:
             return list(self.histories.get(user_id, ()))
 
+    # ------------------------------------------------------------------ registry versions (issue 13)
+    def swap_version(self, version: Any) -> None:
+        """Serve ``version`` (a complete, loaded :class:`~explorec.online.registry.LoadedVersion`).
+
+        One reference assignment: a request that read the previous version finishes on it, the next
+        one reads the new one; no request sees a version that is still loading.
+        """
+        self._version = version
+
+    def served_version(self) -> Any:
+        """The registry version serving now (None: the text model), read once per request."""
+        return None if self.retrieves else self._version
+
+    def version_label(self, version: Any) -> str:
+        """The ``model_version`` of a slate built with ``version`` (from :meth:`served_version`)."""
+        return self.model_version if version is None else str(version.name)
+
     # ------------------------------------------------------------------ views for one request
-    def model(self) -> ServedTextModel:
-        """The model over the current catalogue (a new, cheap object: serving never mutates one)."""
+    def model(self, version: Any = None) -> ServedTextModel:
+        """The model over the current catalogue (a new, cheap object: serving never mutates one).
+
+        With a registry ``version``, its trained model scores the items it knows.
+        """
+        if version is not None:
+            return RegistryServedModel.around(self.model(), version.model)
         with self._lock:
             n = self.n_items
             retrieve = None

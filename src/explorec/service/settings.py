@@ -85,6 +85,24 @@ class ServiceSettings(BaseSettings):
         1, ge=1, le=256, description="BLAS/OpenMP threads per process (None: the libraries' default)"
     )
 
+    # the model registry and the background trainer (issue 13): off unless registry_dir is set
+    registry_dir: str | None = Field(
+        None, description="model registry folder: versions served from it when set (shared by replicas)"
+    )
+    model_poll_s: float = Field(1.0, ge=0.01, le=3600, description="how often the registry pointer is read")
+    trainer: bool = Field(False, description="explorec serve also starts the background trainer process")
+    trainer_interval_s: float = Field(3600.0, ge=1, le=7 * 86_400, description="seconds between refits")
+    trainer_poll_s: float = Field(1.0, ge=0.01, le=3600, description="how often the trainer reads requests")
+    trainer_model: Literal["popularity", "itemknn", "ease", "ease-ipw"] = Field(
+        "ease", description="model refitted on the store's events (one that scores from the history)"
+    )
+    trainer_params: dict[str, Any] = Field(default_factory=dict, description="its hyper-parameters")
+    trainer_metric: str = Field("ndcg@10", description="offline metric on held-out events that gates swaps")
+    trainer_margin: float = Field(
+        0.0, ge=0, le=1, description="refits worse than the serving one by more are not swapped in"
+    )
+    trainer_min_events: int = Field(10, ge=1, description="fewer usable events fail the refit")
+
     @field_validator("rate_limit")
     @classmethod
     def _check_rate(cls, value: str) -> str:

@@ -72,6 +72,7 @@ def build_slate(state: ServedState, request: SlateRequest, *, seed: int = 0) -> 
     if request.exclude_seen:
         excluded.update(seen)
     policy = parse_policy_spec(request.policy, seed=policy_seed(rec_id, seed))
+    version = state.served_version()  # read once: the whole slate and its label use this version
 
     items: list[int] = []
     scores: list[float] = []
@@ -86,7 +87,7 @@ def build_slate(state: ServedState, request: SlateRequest, *, seed: int = 0) -> 
             space, model, user_hist = state.candidate_space(request.user_id, history, excluded - set(seen))
             exclude_arr = np.zeros(0, dtype=np.int64)
         else:
-            space, model = None, state.model()
+            space, model = None, state.model(version)
             user_hist = state.user_interactions(request.user_id, history)
             exclude_arr = np.array(sorted(excluded - set(seen)), dtype=np.int64)
         (slate,) = recommend(
@@ -148,7 +149,7 @@ def build_slate(state: ServedState, request: SlateRequest, *, seed: int = 0) -> 
         user_id=request.user_id,
         item_ids=[str(ids[i]) for i in items],
         policy_params=policy.get_params(),
-        model_version=state.model_version,
+        model_version=state.version_label(version),
         timestamp=now,
         stages=stages,
         k=k,
