@@ -97,6 +97,24 @@ def test_pareto_front_known_answer() -> None:
     assert pareto_front([(0.2, 0.2)]) == [0]
 
 
+def test_pareto_fronts_compare_systems_only_within_their_test_set() -> None:
+    from explorec.evaluation.report import tradeoff_scatter
+
+    # seed 1 beats seed 0 on coverage; the cold run is dominated by both warm runs on every axis but
+    # was scored on another test set, so it is its own set's front
+    results = {"warm/a": _result(0), "warm/b": _result(3), "cold/a": _result(1)}
+    results["cold/a"].metrics.update({"ndcg@10": 0.0, "coverage@10": 0.0, "diversity@10": 0.0})
+    figure = tradeoff_scatter(results)
+    assert figure is not None
+    for axis, panel in figure.data["panels"].items():
+        warm = {n: (p["x"], p["y"]) for n, p in panel["points"].items() if n.startswith("warm/")}
+        assert "cold/a" in panel["front"], axis
+        assert {n for n in panel["front"] if n.startswith("warm/")} == {
+            n for n, (x, y) in warm.items()
+            if not any(ox >= x and oy >= y and (ox, oy) != (x, y) for ox, oy in warm.values())
+        }
+
+
 def test_write_report(tmp_path: Path) -> None:
     from matplotlib.figure import Figure
 

@@ -211,6 +211,15 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
+def _comparable_groups(names: Sequence[str]) -> list[list[int]]:
+    """Indices of ``names`` grouped by the prefix before ``/`` (the test set a system was scored on,
+    e.g. ``warm/ease``, ``cold/ease``); names without a prefix form one group."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name.split("/", 1)[0] if "/" in name else "", []).append(i)
+    return list(groups.values())
+
+
 def tradeoff_scatter(results: dict[str, EvaluationResult]) -> ReportFigure | None:
     """Accuracy (NDCG at the smallest cut-off) against diversity, coverage and novelty, with fronts."""
     from matplotlib.figure import Figure
@@ -237,16 +246,20 @@ def tradeoff_scatter(results: dict[str, EvaluationResult]) -> ReportFigure | Non
                 pts.append((float(r.metrics[key]), float(r.metrics[acc])))
         for j, (name, (x, y)) in enumerate(zip(names, pts, strict=True)):
             ax.scatter([x], [y], marker=markers[j % len(markers)], s=45, label=name, zorder=3)
-        front = pareto_front(pts)
-        if front:
-            ax.plot(
-                [pts[i][0] for i in front],
-                [pts[i][1] for i in front],
-                "k--",
-                lw=1,
-                label="Pareto front" if col == len(axes) - 1 else None,
-                zorder=2,
-            )
+        front: list[int] = []
+        for members in _comparable_groups(names):
+            # systems evaluated on different test sets (``warm/ease`` vs ``cold/ease``) do not compete
+            group_front = [members[i] for i in pareto_front([pts[m] for m in members])]
+            front.extend(group_front)
+            if group_front:
+                ax.plot(
+                    [pts[i][0] for i in group_front],
+                    [pts[i][1] for i in group_front],
+                    "k--",
+                    lw=1,
+                    label="Pareto front" if col == len(axes) - 1 and len(front) == len(group_front) else None,
+                    zorder=2,
+                )
         ax.set_xlabel(f"{beyond}@{k} ({_unit(beyond)}, higher = better)")
         ax.set_ylabel(f"{acc} (fraction, higher = better)")
         ax.set_title(f"accuracy vs {beyond}", fontsize=10)
@@ -259,7 +272,8 @@ def tradeoff_scatter(results: dict[str, EvaluationResult]) -> ReportFigure | Non
     _legend_outside(fig.axes[-1])
     caption = (
         f"{acc} against {', '.join(axes)}: one point per system; the dashed line joins the Pareto front "
-        "(systems no other system beats on both axes)"
+        "(systems no other system beats on both axes; systems scored on different test sets, named "
+        "'set/system', are compared only within their set)"
     )
     return ReportFigure("tradeoff-pareto", caption, fig, data)
 
