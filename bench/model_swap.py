@@ -28,10 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,12 +37,7 @@ import httpx
 import numpy as np
 
 from _provenance import Provenance
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from _service import free_port, start_serve
 
 
 def seed_store(url: str, n_items: int, n_users: int, seed: int) -> tuple[list[str], int]:
@@ -273,19 +264,7 @@ def main() -> None:
         + ", ".join(f"{a['model']} ndcg@10 {a['metrics']['ndcg@10']:.4f}" for a in attempts)
     )
     registry = ModelRegistry(folder / "registry")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cli = [sys.executable, "-m", "explorec"]
-    key = subprocess.run(
-        [*cli, "keys", "create", "--scope", "admin", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout.strip()
-    log = open(folder / "server.log", "w")
-    proc = subprocess.Popen(
-        [*cli, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, env=env
-    )
+    proc, key, log = start_serve(config, folder)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

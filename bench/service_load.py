@@ -24,11 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,12 +34,7 @@ import httpx
 import numpy as np
 
 from _provenance import Provenance
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from _service import free_port, start_serve, wait_ready
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -107,20 +98,6 @@ def server_latency(metrics: str, route: str) -> dict[str, float]:
         "p50_bucket_ms": quantile(0.5),
         "p99_bucket_ms": quantile(0.99),
     }
-
-
-def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the service exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the service was not ready within {timeout} s")
 
 
 def measure_recall(
@@ -208,19 +185,7 @@ def main() -> None:
     lines = [f'database_url = "sqlite:///{folder / "explorec.db"}"', f"port = {port}"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     config.write_text("\n".join(lines) + "\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cli = [sys.executable, "-m", "explorec"]
-    key = subprocess.run(
-        [*cli, "keys", "create", "--scope", "admin", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout.strip()
-    log = open(folder / "server.log", "w")
-    proc = subprocess.Popen(
-        [*cli, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, env=env, text=True
-    )
+    proc, key, log = start_serve(config, folder)
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {"settings": {**settings, "n_items": catalog.n_items, "k": args.k}}
     try:

@@ -17,38 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from _provenance import Provenance
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the service exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the service was not ready within {timeout} s")
+from _service import CLI, SERVICE_ENV, free_port, start_serve, wait_ready
 
 
 def run_one(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -67,32 +43,20 @@ def run_one(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
     lines = [f'database_url = "sqlite:///{folder / "explorec.db"}"', f"port = {port}"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     config.write_text("\n".join(lines) + "\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cli = [sys.executable, "-m", "explorec"]
-    key = subprocess.run(
-        [*cli, "keys", "create", "--scope", "admin", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout.strip()
-    log = open(folder / "server.log", "w")
-    proc = subprocess.Popen(
-        [*cli, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, env=env, text=True
-    )
+    proc, key, log = start_serve(config, folder)
     base = f"http://127.0.0.1:{port}"
     out = folder / "run"
     started = time.perf_counter()
     try:
         wait_ready(base, proc, timeout=300)
         command = [
-            *cli, "simulate", "--dataset", dataset, "--service", base, "--api-key", key,
+            *CLI, "simulate", "--dataset", dataset, "--service", base, "--api-key", key,
             "--steps", str(args.steps), "--max-items", str(args.max_items), "--k", str(args.k),
             "--explore-policy", args.explore_policy, "--out", str(out),
         ]  # fmt: skip
         if args.data_dir:
             command += ["--data-dir", args.data_dir]
-        subprocess.run(command, check=True, env=env)
+        subprocess.run(command, check=True, env=SERVICE_ENV)
     finally:
         proc.terminate()
         proc.wait(timeout=60)

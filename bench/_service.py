@@ -1,0 +1,61 @@
+"""Starting a real ``explorec serve`` process for the service benchmarks (loopback only)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+#: the same interpreter and import path as the benchmark, one BLAS/torch thread per process
+SERVICE_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+CLI = [sys.executable, "-m", "explorec"]
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_serve(config: Path, folder: Path) -> tuple[subprocess.Popen[str], str, IO[str]]:
+    """Create an admin key for ``config``, then start ``explorec serve --config`` with its output in
+    ``folder/server.log``; returns (process, key, open log file). The caller terminates the process and
+    closes the log."""
+    key = subprocess.run(
+        [*CLI, "keys", "create", "--scope", "admin", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=SERVICE_ENV,
+    ).stdout.strip()
+    log = open(folder / "server.log", "w")
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=SERVICE_ENV,
+        text=True,
+    )
+    return proc, key, log
+
+
+def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float) -> None:
+    """Poll ``/readyz`` until it answers 200; raise if the process exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the service was not ready within {timeout} s")
