@@ -258,11 +258,7 @@ class Store:
                 raise DataError(f"items[{j}] ({it.item_id!r}): categories must be strings")
         now = time.time()
         with self._guard("upsert_items"), self._write_engine.begin() as conn:
-            start = self._lock_counter(conn, "items")  # before reading: see concurrent inserts
-            existing = self._existing(conn, Item, Item.item_id, ids)
-            new_ids = [i for i in ids if i not in existing]
-            assigned = self._reserve(conn, "items", start, len(new_ids))
-            index = {**existing, **dict(zip(new_ids, assigned, strict=True))}
+            index, existing = self._assign_indices(conn, "items", Item, Item.item_id, ids)
             rows = [
                 {
                     "index": index[it.item_id],
@@ -319,11 +315,7 @@ class Store:
         _no_repeats("user_id", ids)
         now = time.time()
         with self._guard("upsert_users"), self._write_engine.begin() as conn:
-            start = self._lock_counter(conn, "users")  # before reading: see concurrent inserts
-            existing = self._existing(conn, User, User.user_id, ids)
-            new_ids = [i for i in ids if i not in existing]
-            assigned = self._reserve(conn, "users", start, len(new_ids))
-            index = {**existing, **dict(zip(new_ids, assigned, strict=True))}
+            index, existing = self._assign_indices(conn, "users", User, User.user_id, ids)
             fresh = [
                 {
                     "index": index[u.user_id],
@@ -502,6 +494,18 @@ class Store:
             return [_key_row(r._mapping) for r in rows]
 
     # ------------------------------------------------------------------ internals: writes
+    def _assign_indices(
+        self, conn: Connection, name: str, table: type[Item] | type[User], column: Any, ids: Sequence[str]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """``({id: index} for every id, {id: index} of those already stored)``; new ids get the next free
+        indices of vocabulary ``name``. The counter is locked before the lookup, so a concurrent
+        inserter of the same new id waits and then finds it (no unique violation, no index reused)."""
+        start = self._lock_counter(conn, name)
+        existing = self._existing(conn, table, column, ids)
+        new_ids = [i for i in ids if i not in existing]
+        assigned = self._reserve(conn, name, start, len(new_ids))
+        return {**existing, **dict(zip(new_ids, assigned, strict=True))}, existing
+
     def _existing(
         self, conn: Connection, table: type[Item] | type[User], column: Any, ids: Sequence[str]
     ) -> dict[str, int]:
