@@ -218,6 +218,7 @@ class SASRec(TorchRecommender):
     name = "sasrec"
     uses_history = True
     scores_cold_items = False
+    batch_rows = ("input", "target", "category", "view1", "view2")
 
     def __init__(
         self,
