@@ -153,6 +153,13 @@ def test_catalogue_free_text_search_and_newest_first(
     expect(page.locator("#summary")).to_contain_text("nearest to")
     assert rows.first.get_attribute("data-item-id") == item_id  # its own text finds it first
     assert float(rows.first.locator("td").nth(4).inner_text()) == pytest.approx(1.0, abs=1e-3)
+
+    # a few words: the nearest items are those whose text has them
+    page.fill("#q", "waterproof trail running shoes")
+    page.click("#go")
+    expect(page.locator("#summary")).to_contain_text("waterproof trail running shoes")
+    for j in range(5):
+        assert "trail running shoes" in rows.nth(j).locator("td").nth(1).inner_text().lower()
     page.screenshot(path=artifacts / "05-catalogue-search.png", full_page=True)
 
     page.fill("#q", "")
