@@ -253,7 +253,7 @@ class ServedState:
     def load(self, store: Any) -> None:
         """Read every item and event from the store (start-up)."""
         rows = store.items(after_index=-1)
-        self.apply_items(rows)
+        self.apply_items(rows, self.embed([row.text for row in rows], progress=True) if rows else None)
         self.sync_events(store, limit=None)
         self.loaded = True
         logger.info(
@@ -315,10 +315,11 @@ class ServedState:
                 self.apply_items(missing)
             self.apply_items(rows, vectors)
 
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> npt.NDArray[np.float32]:
+        """Unit text vectors; ``progress``: a bar on a terminal (the start-up load of the catalogue)."""
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return l2_normalize(self.encoder.encode(list(texts)))
+        return l2_normalize(self.encoder.encode(list(texts), progress=progress))
 
     def apply_items(self, rows: Sequence[Any], vectors: npt.NDArray[np.float32] | None = None) -> int:
         """Serve store ``ItemRow``s (new or updated); returns how many were new to this process.
