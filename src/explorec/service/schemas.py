@@ -81,6 +81,22 @@ class ItemOut(Strict):
     created_at: float
 
 
+class ItemHit(Strict):
+    item_id: str
+    text: str
+    fields: dict[str, Any]
+    categories: list[str]
+    timestamp: float = Field(description="when the item arrived (unix seconds)")
+    score: float = Field(description="cosine similarity of the query's and the item's text vectors")
+
+
+class ItemSearch(Strict):
+    query: str
+    category: str | None
+    newest: bool
+    items: list[ItemHit] = Field(description="best match first, or newest first with newest=true")
+
+
 class Deleted(Strict):
     id: str
     deleted: bool

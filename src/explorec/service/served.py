@@ -577,6 +577,18 @@ class ServedState:
     def blocked_items(self) -> npt.NDArray[np.int64]:
         return self._blocked_arr
 
+    def servable_items(self, category: str | None = None) -> npt.NDArray[np.int64]:
+        """Servable item indices (of ``category`` when given), ascending."""
+        with self._lock:
+            if category is None:
+                items = np.arange(self.n_items, dtype=np.int64)
+            else:
+                items = np.array(sorted(self.category_items.get(category, set())), dtype=np.int64)
+            blocked = self._blocked_arr
+        if blocked.size and items.size:
+            items = items[~np.isin(items, blocked)]
+        return items
+
     def outside_category(self, category: str) -> npt.NDArray[np.int64]:
         with self._lock:
             inside = np.fromiter(self.category_items.get(category, set()), dtype=np.int64)
