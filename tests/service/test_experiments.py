@@ -42,9 +42,9 @@ TWO = {
             "unknown model 'svd-v9'",
         ),
         (
-            {"variants": [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5, "policy": "linucb"}]},
+            {"variants": [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5, "policy": "exp3"}]},
             "variants[1].policy",
-            "unknown policy 'linucb'",
+            "unknown policy 'exp3'",
         ),
         (
             {"variants": [{"name": "a", "share": 0.5}, {"name": "a", "share": 0.5}]},

@@ -156,7 +156,12 @@ def serve_experiment(
         store.append_impression(plain)
         return plain
     record: ImpressionRecord
-    record, cross = build_experiment_slate(state, http.app.state.online, experiment, request, seed=seed)
+    record, cross, rows = build_experiment_slate(state, http.app.state.online, experiment, request, seed=seed)
+    if rows is not None:
+        from explorec.online.linear import save_slot_features
+
+        # before the impression: a replica that replays the impression must find its rows
+        save_slot_features(store, record.recommendation_id, record.user_id, rows, record.timestamp)
     store.append_impression(record)
     if cross:
         save_counterfactual(store, record, cross)
