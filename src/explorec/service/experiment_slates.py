@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -46,9 +48,20 @@ def build_experiment_slate(
     request: SlateRequest,
     *,
     seed: int = 0,
+    versions: Callable[[str], Any] | None = None,
 ) -> tuple[ImpressionRecord, dict[str, list[float]], np.ndarray | None]:
     """(the impression record of the user's variant, ``{other variant: [p per shown slot]}``, the
-    feature rows float64[policy slots, DIM] of a linear variant's slate or None)."""
+    feature rows float64[policy slots, DIM] of a linear variant's slate or None).
+
+    ``versions`` resolves a variant's ``model_version`` to the registry version that scores its
+    candidates (None: the text model); without it every variant uses what the replica serves."""
+    if versions is None:
+        serving = state.served_version()
+
+        def versions(name: str) -> Any:
+            return None if name == "textknn" else serving
+
+    models = {v.name: versions(v.model_version) for v in experiment.variants}
     variant = experiment.assign(request.user_id)
     rec_id = str(uuid.uuid4())
     now = time.time()
@@ -73,9 +86,9 @@ def build_experiment_slate(
     def frame_for(v: Variant) -> CandidateFrame:
         if v.name in own_frames:
             return own_frames[v.name]
-        key = v.rerank or ""
+        key = f"{v.rerank or ''}|{state.version_label(models[v.name])}"
         if key not in frames:
-            frames[key] = _frame(state, request, v, policies[v.name], history, seen, excluded)
+            frames[key] = _frame(state, request, v, policies[v.name], history, seen, excluded, models[v.name])
         frame = frames[key]
         if policy_name(v.policy) in LINEAR_POLICIES:
             frame = _with_features(state, frame, views[v.name], seen, cold)
@@ -133,7 +146,7 @@ def build_experiment_slate(
         user_id=request.user_id,
         item_ids=[str(ids[i]) for i in items],
         policy_params=policies[variant.name].get_params(),
-        model_version=state.model_version,
+        model_version=state.version_label(models[variant.name]),
         timestamp=now,
         stages=stages,
         experiment=experiment.name,
@@ -163,10 +176,11 @@ def _frame(
     history: list[tuple[int, float]],
     seen: list[int],
     excluded: set[int],
+    version: Any = None,
 ) -> CandidateFrame:
     settings = state.settings
     if history:
-        model = state.model()
+        model = state.model(version)
         (frame,) = candidate_frames(
             model,
             [0],

@@ -247,7 +247,11 @@ class VariantIn(Strict):
         "lints[:V], linucb-hybrid[:ALPHA]",
     )
     rerank: Spec | None = Field(None, description="re-ranker spec (mmr:0.3, dpp:0.5, ...) or null")
-    model: Name = Field("serving", description="model version that scores the candidates")
+    model_version: Name = Field(
+        "serving",
+        description="the model that scores the candidates: serving (what the replica serves), textknn "
+        "(the text model) or a version of GET /v1/models",
+    )
     exploration: Share | None = Field(
         None, description="share of slates built by the policy, the rest greedy (null: every slate)"
     )
