@@ -34,7 +34,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,11 +264,16 @@ class OnlineState:
         Feedback more than this many seconds after its slate was shown updates no policy (expired).
     """
 
-    def __init__(self, *, window_s: float = 86_400.0) -> None:
+    def __init__(
+        self, *, window_s: float = 86_400.0, on_erasure: Callable[[Sequence[str]], object] | None = None
+    ) -> None:
         self.window_s = float(window_s)
+        self.on_erasure = on_erasure
         self.keys: dict[str, KeyStats] = {}
         self.impression_seq = 0
         self.event_seq = 0
+        self.erasure_seq = 0
+        self.rebuilds = 0
         self.updates = 0
         self._slates: OrderedDict[str, _Slate] = OrderedDict()
         self._rewarded: dict[str, set[int]] = {}
@@ -283,30 +288,60 @@ class OnlineState:
 
         Impressions are read first: an event is committed after the slate it quotes was returned,
         hence after its impression, so every event read here finds its slate.
+
+        A user erased since the last sync (the store's erasure log) makes the state *rebuild*: every
+        statistic is an aggregate over users, so it is replayed from scratch from what the store
+        still holds, and no count of the erased user remains (``on_erasure`` is then called with the
+        erased users' id hashes, for the served state's own aggregates).
         """
         with self._sync_lock:
-            while True:
-                rows = store.read_impressions(after=self.impression_seq, limit=limit)
-                linear = [r.recommendation_id for _, r in rows if r.policy in LINEAR_POLICY_NAMES]
-                # written before their impression: every linear slate read here finds its rows
-                features = load_slot_features(store, linear) if linear else {}
-                with self._lock:
-                    for seq, record in rows:
-                        self._add_impression(record, features.get(record.recommendation_id))
-                        self.impression_seq = max(self.impression_seq, int(seq))
-                if len(rows) < limit:
-                    break
-            applied = 0
-            while True:
-                events = store.read_events(after=self.event_seq, limit=limit)
-                with self._lock:
-                    for event in events:
-                        applied += self._add_event(event)
-                        self.event_seq = max(self.event_seq, int(event.seq))
-                    self._evict()
-                if len(events) < limit:
-                    break
-            return applied
+            erased = store.read_erasures(after=self.erasure_seq) if hasattr(store, "read_erasures") else []
+            if erased and self.impression_seq == 0 and self.event_seq == 0:
+                self.erasure_seq = int(erased[-1][0])  # nothing replayed yet: the store has no trace
+            elif erased:
+                self._rebuild(store, int(erased[-1][0]))
+                if self.on_erasure is not None:
+                    self.on_erasure([digest for _, digest in erased])
+            return self._replay(store, limit)
+
+    def _rebuild(self, store: Any, erasure_seq: int) -> None:
+        fresh = OnlineState(window_s=self.window_s)
+        fresh._replay(store, 5000)  # off to the side: requests keep reading the old state meanwhile
+        with self._lock:
+            self.keys = fresh.keys
+            self.impression_seq = fresh.impression_seq
+            self.event_seq = fresh.event_seq
+            self._slates = fresh._slates
+            self._rewarded = fresh._rewarded
+            self._outcomes.update(fresh._outcomes)
+            self._latest = fresh._latest
+            self.erasure_seq = erasure_seq
+            self.rebuilds += 1
+        logger.info("online state rebuilt from the store after an erasure (erasure seq %d)", erasure_seq)
+
+    def _replay(self, store: Any, limit: int) -> int:
+        while True:
+            rows = store.read_impressions(after=self.impression_seq, limit=limit)
+            linear = [r.recommendation_id for _, r in rows if r.policy in LINEAR_POLICY_NAMES]
+            # written before their impression: every linear slate read here finds its rows
+            features = load_slot_features(store, linear) if linear else {}
+            with self._lock:
+                for seq, record in rows:
+                    self._add_impression(record, features.get(record.recommendation_id))
+                    self.impression_seq = max(self.impression_seq, int(seq))
+            if len(rows) < limit:
+                break
+        applied = 0
+        while True:
+            events = store.read_events(after=self.event_seq, limit=limit)
+            with self._lock:
+                for event in events:
+                    applied += self._add_event(event)
+                    self.event_seq = max(self.event_seq, int(event.seq))
+                self._evict()
+            if len(events) < limit:
+                break
+        return applied
 
     def _add_impression(self, record: ImpressionRecord, rows: FloatArray | None = None) -> None:
         key = state_key(record)
