@@ -457,6 +457,22 @@ class ServedState:
                     self.item_users[item] = deque((u for u in users if u != user_id), maxlen=200)
             self._ranked.clear()
 
+    def forget_user_hashes(self, hashes: Sequence[str]) -> int:
+        """Forget every user whose id's SHA-256 is in ``hashes`` (users erased through another replica,
+        read from the store's erasure log); returns how many were forgotten here."""
+        import hashlib
+
+        wanted = set(hashes)
+        with self._lock:
+            users = [
+                u
+                for u in set(self.histories) | set(self.user_counts)
+                if hashlib.sha256(u.encode()).hexdigest() in wanted
+            ]
+        for user_id in users:
+            self.forget_user(user_id)
+        return len(users)
+
     def history(self, user_id: str) -> list[tuple[int, float]]:
         with self._lock:
             return list(self.histories.get(user_id, ()))
