@@ -258,10 +258,16 @@ class VariantIn(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
     share: Share = Field(description="share of the users assigned to this variant; shares sum to 1")
     policy: Spec = Field(
-        "greedy", description="greedy, eps-greedy[:EPS], softmax[:T], ts[:PRIOR_WEIGHT], ucb[:C]"
+        "greedy",
+        description="greedy, eps-greedy[:EPS], softmax[:T], ts[:PRIOR_WEIGHT], ucb[:C], linucb[:ALPHA], "
+        "lints[:V], linucb-hybrid[:ALPHA]",
     )
     rerank: Spec | None = Field(None, description="re-ranker spec (mmr:0.3, dpp:0.5, ...) or null")
-    model: Name = Field("serving", description="model version that scores the candidates")
+    model_version: Name = Field(
+        "serving",
+        description="the model that scores the candidates: serving (what the replica serves), textknn "
+        "(the text model) or a version of GET /v1/models",
+    )
     exploration: Share | None = Field(
         None, description="share of slates built by the policy, the rest greedy (null: every slate)"
     )

@@ -253,7 +253,7 @@ class ServedState:
     def load(self, store: Any) -> None:
         """Read every item and event from the store (start-up)."""
         rows = store.items(after_index=-1)
-        self.apply_items(rows)
+        self.apply_items(rows, self.embed([row.text for row in rows], progress=True) if rows else None)
         self.sync_events(store, limit=None)
         self.loaded = True
         logger.info(
@@ -315,10 +315,11 @@ class ServedState:
                 self.apply_items(missing)
             self.apply_items(rows, vectors)
 
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> npt.NDArray[np.float32]:
+        """Unit text vectors; ``progress``: a bar on a terminal (the start-up load of the catalogue)."""
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return l2_normalize(self.encoder.encode(list(texts)))
+        return l2_normalize(self.encoder.encode(list(texts), progress=progress))
 
     def apply_items(self, rows: Sequence[Any], vectors: npt.NDArray[np.float32] | None = None) -> int:
         """Serve store ``ItemRow``s (new or updated); returns how many were new to this process.
@@ -455,6 +456,22 @@ class ServedState:
                 if users is not None:
                     self.item_users[item] = deque((u for u in users if u != user_id), maxlen=200)
             self._ranked.clear()
+
+    def forget_user_hashes(self, hashes: Sequence[str]) -> int:
+        """Forget every user whose id's SHA-256 is in ``hashes`` (users erased through another replica,
+        read from the store's erasure log); returns how many were forgotten here."""
+        import hashlib
+
+        wanted = set(hashes)
+        with self._lock:
+            users = [
+                u
+                for u in set(self.histories) | set(self.user_counts)
+                if hashlib.sha256(u.encode()).hexdigest() in wanted
+            ]
+        for user_id in users:
+            self.forget_user(user_id)
+        return len(users)
 
     def history(self, user_id: str) -> list[tuple[int, float]]:
         with self._lock:
