@@ -185,3 +185,5 @@ def test_a_read_only_key_can_look_but_not_click(
     expect(page.locator("#message")).to_contain_text("needs a key of scope 'write'")
     expect(page.locator("#message")).to_contain_text("scope 'read'")
     page.screenshot(path=artifacts / "06-read-only-refused.png", full_page=True)
+    page.click("#back")
+    expect(page.locator("#user-id")).to_have_text(USER)
