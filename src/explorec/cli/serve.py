@@ -63,6 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         summary(args, f"demo shop seeded into {settings.database_url}; starting the service")
     base = f"http://{settings.host}:{settings.port}"
     print(f"explorec service on {base}  (API docs: {base}/docs, metrics: {base}/metrics)")
+    if settings.dashboard:
+        print(f"dashboard: {base}/dashboard  (log in with an API key)")
     print(f"store: {settings.database_url}")
     if key is not None:
         print(f"API key (scope admin, shown once): {key}")

@@ -121,8 +121,17 @@ def add_parser(sub: Any) -> None:
     service.add_argument(
         "--explore-policy",
         default="ts",
-        help="the exploring variant's policy, against greedy: ts[:PRIOR_WEIGHT], ucb[:C], eps-greedy:EPS, "
-        "softmax:T (default ts)",
+        help="the exploring variant's policy, against greedy: ts[:PRIOR_WEIGHT], ucb[:C], linucb[:ALPHA], "
+        "lints[:V], hybrid-linucb[:ALPHA], eps-greedy:EPS, softmax:T (default ts)",
+    )
+    service.add_argument(
+        "--control-exploration",
+        type=float,
+        default=0.1,
+        metavar="EPS",
+        help="share of the greedy control's slots explored uniformly among its candidates, with logged "
+        "propensities (policy eps-greedy:EPS), so that the control's log supports off-policy estimates "
+        "of the exploring variant; 0 makes the control purely greedy (default 0.1)",
     )
     parser.set_defaults(func=cmd_simulate)
 
@@ -315,8 +324,11 @@ def cmd_simulate_service(args: argparse.Namespace) -> int:
     )
     assert sim.catalog is not None
     texts = item_texts(sim.catalog)
+    eps = float(args.control_exploration)
+    if not 0.0 <= eps <= 1.0:
+        raise ConfigError(f"--control-exploration must lie in [0, 1], got {args.control_exploration!r}")
     variants = (
-        {"name": "greedy", "share": 0.5, "policy": "greedy"},
+        {"name": "greedy", "share": 0.5, "policy": f"eps-greedy:{eps:g}" if eps > 0 else "greedy"},
         {"name": "explore", "share": 0.5, "policy": args.explore_policy},
     )
     result = run_service_simulation(

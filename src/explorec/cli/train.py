@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from explorec.cli._backend import add_backend_args, check_backend_args
 from explorec.cli._common import (
     NO_SPLIT,
     add_dataset_args,
@@ -84,6 +85,7 @@ def add_parser(sub: Any) -> None:
         help="also save item vectors for re-rankers and policies (minilm: the packaged "
         "all-MiniLM-L6-v2, cached; default none: `recommend` encodes the saved titles when needed)",
     )
+    add_backend_args(parser, what="torch models (sasrec, two-tower, ...) train as DDP on Ray Train workers")
     parser.set_defaults(func=cmd_train)
 
 
@@ -98,6 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"{flag} is required (or --from-service --config FILE)")
     if args.keep < 1:
         raise ConfigError(f"--keep must be a positive integer, got {args.keep}")
+    check_backend_args(args)
     dataset, raw = prepare_dataset_and_raw(args)
     split = split_from_args(dataset, args)
     params = parse_key_values(args.param, "--param")
@@ -112,7 +115,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         params["components"] = parse_fusion_spec(args.fuse)
     model = make_model(args.model, **params)
     start = time.perf_counter()
-    model.fit(split.train, dataset.catalog)
+    if args.backend == "ray":
+        from explorec import distributed
+        from explorec.models.torch_base import TorchRecommender
+
+        if not isinstance(model, TorchRecommender):
+            raise ConfigError(
+                f"--backend ray trains the torch models (e.g. sasrec, two-tower); got --model {args.model}"
+            )
+        distributed.fit(model, split.train, dataset.catalog, workers=args.workers, address=args.address)
+    else:
+        model.fit(split.train, dataset.catalog)
     fit_seconds = time.perf_counter() - start
     run: dict[str, Any] = {
         "dataset": dataset.name,
@@ -126,6 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "model": args.model,
         "params": model.get_params(),
         "fit_seconds": fit_seconds,
+        "backend": "local" if args.backend == "local" else {"ray": {"workers": args.workers}},
         "split_summary": split.summary(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "item_vectors": None if args.item_vectors == "none" else args.item_vectors,

@@ -457,6 +457,22 @@ class ServedState:
                     self.item_users[item] = deque((u for u in users if u != user_id), maxlen=200)
             self._ranked.clear()
 
+    def forget_user_hashes(self, hashes: Sequence[str]) -> int:
+        """Forget every user whose id's SHA-256 is in ``hashes`` (users erased through another replica,
+        read from the store's erasure log); returns how many were forgotten here."""
+        import hashlib
+
+        wanted = set(hashes)
+        with self._lock:
+            users = [
+                u
+                for u in set(self.histories) | set(self.user_counts)
+                if hashlib.sha256(u.encode()).hexdigest() in wanted
+            ]
+        for user_id in users:
+            self.forget_user(user_id)
+        return len(users)
+
     def history(self, user_id: str) -> list[tuple[int, float]]:
         with self._lock:
             return list(self.histories.get(user_id, ()))
@@ -576,6 +592,18 @@ class ServedState:
 
     def blocked_items(self) -> npt.NDArray[np.int64]:
         return self._blocked_arr
+
+    def servable_items(self, category: str | None = None) -> npt.NDArray[np.int64]:
+        """Servable item indices (of ``category`` when given), ascending."""
+        with self._lock:
+            if category is None:
+                items = np.arange(self.n_items, dtype=np.int64)
+            else:
+                items = np.array(sorted(self.category_items.get(category, set())), dtype=np.int64)
+            blocked = self._blocked_arr
+        if blocked.size and items.size:
+            items = items[~np.isin(items, blocked)]
+        return items
 
     def outside_category(self, category: str) -> npt.NDArray[np.int64]:
         with self._lock:
