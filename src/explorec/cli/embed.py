@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from explorec.cli._backend import add_backend_args, check_backend_args
-from explorec.cli._common import add_dataset_args, load_dataset_from_args, write_json
+from explorec.cli._common import add_dataset_args, load_dataset_from_args, summary, write_json
 
 
 def add_parser(sub: Any) -> None:
@@ -102,4 +102,12 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"vectors written to {args.out}")
     if args.json:
         write_json(args.json, report)
+    rate = report["items_per_second"]
+    where = [p for p in (args.out, args.json) if p] or ([report["cache"]] if report["cache"] else [])
+    summary(
+        args,
+        f"{report['n_items']} items of {dataset.name} as {report['dim']}-d vectors ({encoded} encoded, "
+        f"{report['cache_hits']} from the cache{f', {rate} items/s' if rate else ''})"
+        + (f" -> {', '.join(where)}" if where else ""),
+    )
     return 0

@@ -18,6 +18,7 @@ from explorec.cli._common import (
     parse_key_values,
     prepare_dataset_and_raw,
     split_from_args,
+    summary,
 )
 from explorec.errors import ConfigError
 
@@ -146,7 +147,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     where = "all data (--split none)" if split.name == NO_SPLIT else f"{split.name} train part"
     print(f"trained {model!r} on {len(split.train)} interactions ({where}) in {fit_seconds:.1f}s")
     if not args.no_eval and len(split.valid):
-        result = evaluate(model, split.valid, history=split.train, k=parse_k(args.k))
+        result = evaluate(model, split.valid, history=split.train, k=parse_k(args.k), progress=True)
         run["valid_metrics"] = result.metrics
         print("validation:")
         print(result.table())
@@ -155,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from explorec.encoders import HashingEncoder, item_vectors
 
         encoder = HashingEncoder() if args.item_vectors == "hashing" else None
-        vectors = item_vectors(dataset.catalog, encoder=encoder, progress=True)
+        vectors = item_vectors(dataset.catalog, encoder=encoder)
     version = model.save(
         args.out,
         metadata=run,
@@ -165,6 +166,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         keep=args.keep,
     )
     print(f"saved -> {version}")
+    metrics = run.get("valid_metrics") or {}
+    key = next((m for m in metrics if m.startswith("ndcg@")), None)
+    shown = f", validation {key}={metrics[key]:.4f}" if key else ""
+    summary(
+        args,
+        f"{args.model} fitted on {len(split.train)} interactions in {fit_seconds:.1f}s{shown}; "
+        f"saved -> {version}",
+    )
     return 0
 
 
@@ -195,4 +204,9 @@ def cmd_train_from_service(args: argparse.Namespace) -> int:
     print(f"retrain {attempt['status']}: {attempt.get('version') or 'no version written'}{shown}")
     if attempt.get("reason"):
         print(f"reason: {attempt['reason']}")
+    summary(
+        args,
+        f"refit of {settings.trainer_model} on the store's events: {attempt['status']}{shown}; "
+        f"registry {settings.registry_dir}",
+    )
     return 0 if attempt["status"] == "promoted" else 1
