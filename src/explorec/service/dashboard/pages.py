@@ -419,6 +419,7 @@ def make_router() -> APIRouter:
             who=who,
             report=report,
             swapped_in=swapped_in,
+            loaded_at=dict(follower.swapped_at) if follower is not None else {},
             served=state.version_label(state.served_version()) if state.loaded else "loading",
             can_admin=who.allows("admin"),
             done=done if done in ("pinned", "unpinned", "rolled back", "retrain requested") else "",
