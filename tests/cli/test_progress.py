@@ -191,7 +191,7 @@ def test_ope_shows_the_bootstrap_bar(
     path.write_text("action,reward,propensity\n" + "\n".join(lines) + "\n")
     out = tmp_path / "ope.json"
     argv = ("ope", "--log", str(path), "--policy", "uniform", "--bootstrap", "200", "--json", str(out))
-    text = check(capsys, "ope", ["bootstrap"], *argv)
+    text = check(capsys, "ope", ["reward model", "bootstrap"], *argv)
     snips = json.loads(out.read_text())["estimates"]["snips"]
     assert text.startswith(f"uniform on 2000 logged rows: snips {snips['value']:.6f} [")
     assert snips["value"] == pytest.approx(0.3, abs=0.03)  # the uniform policy's true value
