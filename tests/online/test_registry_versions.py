@@ -20,8 +20,8 @@ from explorec.service.settings import ServiceSettings
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Any]:
-    s = seeded_store(tmp_path / "store.db")
+def store(store_url: str) -> Iterator[Any]:
+    s = seeded_store(store_url)
     yield s
     s.close()
 
