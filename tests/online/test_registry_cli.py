@@ -60,6 +60,17 @@ def test_train_from_service_registers_and_gates(
     assert registry.serving() == first
 
 
+def test_train_from_service_registers_a_text_model(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(seeded, extra='encoder = "hashing:64"\n')
+    config.write_text(config.read_text().replace('trainer_model = "ease"', 'trainer_model = "textknn"'))
+    assert main(["train", "--from-service", "--config", str(config)]) == 0
+    assert "retrain promoted: v-" in capsys.readouterr().out
+    registry = ModelRegistry(seeded / "registry")
+    serving = registry.serving()
+    assert serving is not None and registry.info(serving).model == "textknn"
+    assert registry.load(serving).model.item_vectors_.shape == (12, 64)
+
+
 def test_train_from_service_needs_a_registry(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = seeded / "bare.toml"
     config.write_text(f'database_url = "sqlite:///{seeded / "store.db"}"\n')
