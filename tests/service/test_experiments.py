@@ -37,7 +37,12 @@ TWO = {
             "must sum to 1, got 0.5 + 0.4 = 0.9",
         ),
         (
-            {"variants": [{"name": "a", "share": 0.5, "model_version": "svd-v9"}, {"name": "b", "share": 0.5}]},
+            {
+                "variants": [
+                    {"name": "a", "share": 0.5, "model_version": "svd-v9"},
+                    {"name": "b", "share": 0.5},
+                ]
+            },
             "variants[0].model_version",
             "unknown model version 'svd-v9'",
         ),

@@ -5,7 +5,7 @@
 3. cold start: items held out of training entirely, recommendable only through their text;
 4. one live slate: re-ranked for diversity, chosen by an exploration policy, with propensities;
 5. an HTML report with plots;
-6. the learning loop over HTTP (``--loop-seconds``, default 45; 0 skips it): a real ``explorec serve``
+6. the learning loop over HTTP (``--loop-seconds``, default 60; 0 skips it): a real ``explorec serve``
    process on 127.0.0.1 (SQLite store under ``--out``/loop) driven by simulated users of the same
    generated data (``explorec simulate --service``): greedy (10 % of its slots explored) against
    online Thompson sampling, every slate, click and new item through the API, bounded in time.
@@ -44,9 +44,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--loop-seconds",
         type=float,
-        default=45.0,
+        default=60.0,
         help="seconds for the last part, explorec serve driven by simulated users over HTTP on 127.0.0.1 "
-        "(default 45, service start-up included; 0 skips it)",
+        "(default 60, service start-up included; 0 skips it)",
     )
     parser.set_defaults(func=cmd_demo)
 
