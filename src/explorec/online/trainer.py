@@ -60,6 +60,8 @@ def store_catalog(store: Any, item_ids: np.ndarray) -> Any:
     if any(cats):
         fields["categories"] = np.array(cats, dtype=object)
     return Catalog(np.asarray(item_ids, dtype=object), fields)
+
+
 _METRIC_RE = re.compile(r"^[a-z_]+@(\d+)$")
 
 
