@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from explorec.cli._common import write_json
+from explorec.cli._common import summary, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         model = make_model(name, **params, **trained.get(name, {}))
         t0 = time.perf_counter()
         model.fit(split.train, catalog)
-        result = evaluate(model, split.test, history=split.test_history, k=(10,), item_vectors=vectors)
+        result = evaluate(
+            model, split.test, history=split.test_history, k=(10,), item_vectors=vectors, progress=True
+        )
         warm[name] = result
         m = result.metrics
         print(
@@ -107,7 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         params = text_params if name in {"textknn", "lm-adapter"} else {}
         model = make_model(name, **params, **trained.get(name, {}))
         model.fit(cold.train, catalog)
-        result = evaluate(model, cold.test, history=cold.test_history, k=(10,))
+        result = evaluate(model, cold.test, history=cold.test_history, k=(10,), progress=True)
         cold_results[name] = result
         print(
             f"{name:<12} ndcg@10={result.metrics['ndcg@10']:.4f} recall@10={result.metrics['recall@10']:.4f}"
@@ -140,7 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out,
         title="explorec demo (generated dataset)",
     )
-    summary = {
+    facts = {
         "warm": {k: v.metrics for k, v in warm.items()},
         "cold": {k: v.metrics for k, v in cold_results.items()},
         "slate": {
@@ -151,11 +153,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "seconds": time.perf_counter() - start,
     }
     if args.loop_seconds > 0:
-        summary["http_loop"] = _http_loop(dataset, args, out / "loop")
-        summary["seconds"] = time.perf_counter() - start
-    write_json(out / "demo.json", summary)
+        facts["http_loop"] = _http_loop(dataset, args, out / "loop")
+        facts["seconds"] = time.perf_counter() - start
+    write_json(out / "demo.json", facts)
     _section("done")
-    print(f"report: {report}\nresults: {out / 'demo.json'}  ({summary['seconds']:.0f}s)")
+    print(f"report: {report}\nresults: {out / 'demo.json'}  ({facts['seconds']:.0f}s)")
+    best = max(warm, key=lambda name: warm[name].metrics["ndcg@10"])
+    summary(
+        args,
+        f"{len(warm)} warm and {len(cold_results)} cold-item models on {len(data)} generated interactions; "
+        f"best warm ndcg@10: {best} {warm[best].metrics['ndcg@10']:.4f} -> {report}, {out / 'demo.json'}",
+    )
     return 0
 
 
@@ -227,12 +235,12 @@ def _http_loop(dataset: Any, args: argparse.Namespace, folder: Path) -> dict[str
                 {"name": "explore", "share": 0.5, "policy": "ts"},
             )
             left = args.loop_seconds - (time.perf_counter() - started)
-            summary = run_service_simulation(
+            run = run_service_simulation(
                 base, key, sim, item_texts(sim.catalog), variants=variants, time_limit_s=max(left - 3.0, 1.0)
             )
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-    print(f"{summary['steps']} simulated users in {time.perf_counter() - started:.0f}s, through the API:")
-    print(format_service_table(summary))
-    return summary
+    print(f"{run['steps']} simulated users in {time.perf_counter() - started:.0f}s, through the API:")
+    print(format_service_table(run))
+    return run

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from explorec.cli._common import parse_key_values, write_json
+from explorec.cli._common import parse_key_values, summary, write_json
 from explorec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -196,6 +196,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             arrival=args.arrival,
             refit_every=args.refit_every,
             seed=seed,
+            progress=True,
         )
         for name in names:
             policy = simulation_policy(name, sim, seed=seed, **overrides.get(name, {}))
@@ -233,6 +234,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print()
     print(format_table(table))
     print(f"\nwrote {png} and {out / 'results.json'}")
+    best = max(table, key=lambda row: row["clicks_mean"])
+    written = [str(png), str(out / "results.json")] + ([str(report)] if args.report else [])
+    summary(
+        args,
+        f"{len(names)} policies x {args.seeds} seed(s) x {args.steps} steps on {args.dataset}; most clicks: "
+        f"{best['policy']} {best['clicks_mean']:.1f} per run -> {', '.join(written)}",
+    )
     return 0
 
 
@@ -323,13 +331,21 @@ def cmd_simulate_service(args: argparse.Namespace) -> int:
         {"name": "greedy", "share": 0.5, "policy": f"eps-greedy:{eps:g}" if eps > 0 else "greedy"},
         {"name": "explore", "share": 0.5, "policy": args.explore_policy},
     )
-    summary = run_service_simulation(
+    result = run_service_simulation(
         url, key, sim, texts, experiment=args.experiment, variants=variants, progress=True
     )
-    summary["dataset"] = args.dataset
-    summary["service"] = url
+    result["dataset"] = args.dataset
+    result["service"] = url
     out = Path(args.out)
-    write_json(out / "service.json", summary)
-    print(format_service_table(summary))
+    write_json(out / "service.json", result)
+    print(format_service_table(result))
     print(f"\nwrote {out / 'service.json'}")
+    rates = ", ".join(
+        f"{name} {v['clicks_per_1000']:.1f}" for name, v in result["variants"].items() if v["clicks_per_1000"]
+    )
+    summary(
+        args,
+        f"{result['steps']} simulated users drove {url} (experiment {args.experiment}); clicks per 1000 "
+        f"slots: {rates or 'none'} -> {out / 'service.json'}",
+    )
     return 0

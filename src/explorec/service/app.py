@@ -157,6 +157,10 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
     for module in (items, users, feedback, recommendations, experiments, models):
         app.include_router(module.router)
     app.include_router(health.make_router(settings))
+    if settings.dashboard:
+        from explorec.service.dashboard import install_dashboard
+
+        install_dashboard(app, settings)
     _state_batch_limit(app, settings.max_batch)
     return app
 
