@@ -103,6 +103,11 @@ class TorchRecommender(Recommender):
     score_batch_size: ClassVar[int] = 1024
     #: validation metric (a key of ``EvaluationResult.metrics``) used for early stopping
     valid_metric: ClassVar[str] = "ndcg@10"
+    #: keys of a (dict) training batch that hold one row per example: under data parallelism
+    #: (``explorec.distributed.fit``) each worker takes its share of these rows and the other entries
+    #: whole, so N workers step through the same batches as one process; None: workers take whole
+    #: batches in turn
+    batch_rows: ClassVar[tuple[str, ...] | None] = None
 
     module_: nn.Module
     module_config_: dict[str, Any]
