@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from explorec.cli._common import summary
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,7 +26,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="serve the embedded generated shop: seeds a store under --demo-dir, prints a ready API key",
+        help="serve the embedded generated shop: seeds a store under --demo-dir, prints a ready API key "
+        "and the dashboard address (/dashboard)",
     )
     parser.add_argument(
         "--demo-dir", default="runs/serve-demo", help="store folder of --demo (runs/serve-demo)"
@@ -58,8 +61,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, **overrides)
     if args.demo:
         key = _prepare_demo(settings.database_url)
+        summary(args, f"demo shop seeded into {settings.database_url}; starting the service")
     base = f"http://{settings.host}:{settings.port}"
     print(f"explorec service on {base}  (API docs: {base}/docs, metrics: {base}/metrics)")
+    if settings.dashboard:
+        print(f"dashboard: {base}/dashboard  (log in with an API key)")
     print(f"store: {settings.database_url}")
     if key is not None:
         print(f"API key (scope admin, shown once): {key}")

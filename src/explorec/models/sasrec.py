@@ -54,6 +54,7 @@ from explorec.models.adversarial import fgsm_perturbation
 from explorec.models.augment import augment, check_ratios, info_nce, parse_methods
 from explorec.models.losses import sampled_softmax_loss
 from explorec.models.torch_base import (
+    SequenceAttention,
     SequenceCache,
     TorchRecommender,
     item_categories,
@@ -61,7 +62,7 @@ from explorec.models.torch_base import (
     text_item_vectors,
 )
 from explorec.models.training import BatchFn
-from explorec.models.transformer import Block, causal_padding_mask
+from explorec.models.transformer import Block, attention_maps, causal_padding_mask
 
 logger = logging.getLogger(__name__)
 
@@ -160,17 +161,25 @@ class SASRecNet(nn.Module):
         """
         if table is None:
             table = self.items()  # [N+2, D]
-        length = seq.shape[1]
-        positions = torch.arange(self.cfg.max_len - length, self.cfg.max_len, device=seq.device)  # [T]
-        x = self.drop(table[seq] + self.pos(positions))  # [B, T, D]
+        x = self._embed(seq, table)  # [B, T, D]
         allowed = causal_padding_mask(seq)  # [B, 1, T, T]
         for block in self.blocks:
             x = block(x, allowed)  # [B, T, D]
         return self.ln_f(x), table  # [B, T, D], [N+2, D]
 
+    def _embed(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        length = seq.shape[1]
+        positions = torch.arange(self.cfg.max_len - length, self.cfg.max_len, device=seq.device)  # [T]
+        return cast(torch.Tensor, self.drop(table[seq] + self.pos(positions)))  # [B, T, D]
+
+    def attention(self, seq: torch.Tensor) -> list[torch.Tensor]:
+        """Each block's attention weights ``float[B, H, T, T]`` for ``seq`` (as ``forward`` reads it)."""
+        x = self._embed(seq, self.items())  # [B, T, D]
+        return attention_maps(self.blocks, x, causal_padding_mask(seq))[1]
+
 
 # ====================================================================== the recommender
-class SASRec(TorchRecommender):
+class SASRec(SequenceAttention, TorchRecommender):
     """Self-attentive sequential recommender with ID, text or ID+text items.
 
     Parameters
@@ -519,6 +528,9 @@ class SASRec(TorchRecommender):
             cat_ce = F.cross_entropy(net.category_head(h), cat.clamp_min(0), reduction="none")  # [T]
             loss = loss + self.category_weight * (cat_ce * known).sum() / known.sum().clamp_min(1.0)
         return loss
+
+    def _attention_maps(self, seq: torch.Tensor) -> list[torch.Tensor]:
+        return cast(SASRecNet, self.module_).attention(seq)
 
     def _next_item_loss(
         self, hidden: torch.Tensor, table: torch.Tensor, target: torch.Tensor

@@ -84,6 +84,13 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "dp_max_grad_norm": 1.0,
 }
 
+#: ``runner(model, batches, valid, valid_history) -> TrainHistory``: trains ``model.module_`` in place
+#: instead of ``Trainer.fit`` (``explorec.distributed`` sets one for the duration of a fit)
+TrainRunner = Callable[
+    ["TorchRecommender", "BatchFn | torch.utils.data.Dataset[Any]", "Interactions | None", "Interactions"],
+    TrainHistory,
+]
+
 MODULE_WEIGHTS = "module.pt"
 MODULE_CONFIG = "module.json"
 
@@ -221,7 +228,13 @@ class TorchRecommender(Recommender):
         validate: Callable[[], float] | None = None
         if valid is not None and len(valid):
             validate = lambda: self.validation_metric(valid, valid_history)  # noqa: E731
-        self.history_ = self._trainer().fit(self.module_, self._batches(train, catalog), self._loss, validate)
+        batches = self._batches(train, catalog)
+        # explorec.distributed.fit sets a runner for one fit (Ray Train); without one, the plain Trainer
+        runner: TrainRunner | None = getattr(self, "_train_runner", None)
+        if runner is None:
+            self.history_ = self._trainer().fit(self.module_, batches, self._loss, validate)
+        else:
+            self.history_ = runner(self, batches, valid, valid_history)
         self.module_.eval()
 
     def _fit_private(self, train: Interactions, catalog: Catalog | None, target: float) -> None:
@@ -451,6 +464,51 @@ class SequenceCache:
             self._seqs = history.sequences()
             self._ref = weakref.ref(history)
         return self._seqs
+
+
+class SequenceAttention:
+    """What a causal Transformer recommender's scoring position read of a history (for explanations).
+
+    The sequential models (SASRec, the LM adapter) score every item from the hidden state of the last
+    position of the user's right-aligned history; :meth:`history_attention` says how much that
+    position's attention read each history item (:func:`explorec.models.transformer.
+    last_position_attention`). A subclass supplies ``_attention_maps`` (the blocks' attention weights
+    for a padded ``int64[1, T]`` sequence) and has ``max_len``, ``module_``, ``device_``.
+    """
+
+    max_len: int
+
+    def _attention_maps(self, seq: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def history_attention(self, sequence: Sequence[int] | npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """``float64[len(sequence)]``: the scoring position's attention over ``sequence`` (oldest first).
+
+        Only the ``max_len`` most recent items are read (the truncation rule of scoring); earlier
+        ones get 0. The weights of the read items sum to 1.
+        """
+        from explorec.models.transformer import last_position_attention
+
+        check = getattr(self, "_check_fitted", None)
+        if callable(check):
+            check()
+        seq = np.asarray(sequence, dtype=np.int64).reshape(-1)
+        out = np.zeros(seq.size, dtype=np.float64)
+        if seq.size == 0:
+            return out
+        window = seq[-int(self.max_len) :]
+        module: nn.Module = getattr(self, "module_")  # noqa: B009 (set by fit; typed on TorchRecommender)
+        device: torch.device = getattr(self, "device_")  # noqa: B009
+        padded = torch.from_numpy(pad_sequences([window], window.size)).to(device)  # [1, T]
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                weights = last_position_attention(self._attention_maps(padded))[0]  # [T]
+        finally:
+            module.train(was_training)
+        out[seq.size - window.size :] = weights.double().cpu().numpy()
+        return out
 
 
 def pad_sequences(

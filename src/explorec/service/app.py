@@ -113,7 +113,10 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         refresher = Refresher(store, state, app.state.metrics, cfg.refresh_interval_s, cfg.catalogue_reload_s)
         from explorec.online import Learner, OnlineState
 
-        online = app.state.online = OnlineState(window_s=cfg.feedback_window_s)
+        # an erasure through any replica rebuilds the online state and the served aggregates here
+        online = app.state.online = OnlineState(
+            window_s=cfg.feedback_window_s, on_erasure=state.forget_user_hashes
+        )
         learner = Learner(store, online, cfg.online_interval_s)
         try:
             store.migrate()
@@ -154,6 +157,10 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
     for module in (items, users, feedback, recommendations, experiments, models):
         app.include_router(module.router)
     app.include_router(health.make_router(settings))
+    if settings.dashboard:
+        from explorec.service.dashboard import install_dashboard
+
+        install_dashboard(app, settings)
     _state_batch_limit(app, settings.max_batch)
     return app
 

@@ -23,6 +23,7 @@ class DemoCounts:
 
 def seed_demo(store: Any, *, n_users: int = 1000, n_items: int = 1500, seed: int = 0) -> DemoCounts:
     """Write the generated dataset into ``store``; returns how much of it the store holds."""
+    from explorec import progress
     from explorec.data.registry import load_dataset
     from explorec.encoders import item_texts
     from explorec.store import EventIn, ItemIn, UserIn
@@ -58,7 +59,7 @@ def seed_demo(store: Any, *, n_users: int = 1000, n_items: int = 1500, seed: int
         for row in range(len(data))
     ]
     accepted = 0
-    for start in range(0, len(events), 5000):
+    for start in progress.bar(range(0, len(events), 5000), desc="demo events", unit="batch"):
         accepted += len(store.append_events(events[start : start + 5000]).accepted)
     logger.info("demo store: %d items, %d users, %d new events", len(items), data.n_users, accepted)
     return DemoCounts(len(items), data.n_users, len(events))

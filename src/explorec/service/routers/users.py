@@ -71,12 +71,19 @@ def upsert_users(
 
 @router.delete("/{user_id}", response_model=Deleted, responses=errors(*COMMON, 404))
 def delete_user(
-    user_id: Id, store: StoreDep, state: StateDep, key: Annotated[Principal, Depends(require("admin"))]
+    user_id: Id,
+    store: StoreDep,
+    state: StateDep,
+    http: Request,
+    key: Annotated[Principal, Depends(require("admin"))],
 ) -> Deleted:
     """Delete the user's profile, events and impressions from the store and from the served state."""
     if not store.delete_user(user_id):
         raise ApiError(404, "not_found", f"unknown user_id {user_id!r}", "user_id")
     state.forget_user(user_id)
+    online = getattr(http.app.state, "online", None)
+    if online is not None:
+        online.sync(store)  # sees the erasure: the policy state is rebuilt without the user's slates
     return Deleted(id=user_id, deleted=True)
 
 
