@@ -276,6 +276,28 @@ class OnlineState:
                     break
             return applied
 
+    def rebuild(self, store: Any) -> int:
+        """Replay the store's whole log into fresh statistics and serve those; returns events applied.
+
+        After an erasure (``DELETE /v1/users/{id}``): the statistics are aggregates over users, so
+        the erased user's shows and clicks are removed by counting again without them. Slates built
+        meanwhile read the old statistics; the new ones replace them in one step.
+        """
+        fresh = OnlineState(window_s=self.window_s)
+        with self._sync_lock:
+            applied = fresh.sync(store)
+            with self._lock:
+                self.keys = fresh.keys
+                self.impression_seq = fresh.impression_seq
+                self.event_seq = fresh.event_seq
+                self.updates = fresh.updates
+                self._slates = fresh._slates
+                self._rewarded = fresh._rewarded
+                self._outcomes = fresh._outcomes
+                self._latest = fresh._latest
+        logger.info("online state rebuilt from the store: %d learned events", applied)
+        return applied
+
     def _add_impression(self, record: ImpressionRecord) -> None:
         key = state_key(record)
         stats = self.keys.get(key)

@@ -65,7 +65,7 @@ from explorec.store.base import (
     UserIn,
     UserRow,
 )
-from explorec.store.tables import ApiKey, Counter, Event, Impression, Item, User
+from explorec.store.tables import ApiKey, Counter, Counterfactual, Event, Impression, Item, User
 
 logger = logging.getLogger(__name__)
 
@@ -347,13 +347,17 @@ class Store:
         return UserRow(int(m["idx"]), m["user_id"], dict(m["fields"]), m["created_at"], m["updated_at"])
 
     def delete_user(self, user_id: str) -> bool:
-        """Forget the user: profile, events and impressions, in one transaction.
+        """Forget the user: profile, events, impressions and their counterfactuals, in one transaction.
 
         Returns True when anything was deleted. The user's index is not reused.
         """
         with self._guard("delete_user"), self._write_engine.begin() as conn:
             self._lock_appends(conn)
-            n = 0
+            # the counterfactual propensities of the user's slates are derived from them: gone too
+            shown = select(Impression.recommendation_id).where(Impression.user_id == user_id)
+            n = conn.execute(
+                delete(Counterfactual).where(Counterfactual.recommendation_id.in_(shown))
+            ).rowcount
             for table, column in (
                 (Event, Event.user_id),
                 (Impression, Impression.user_id),
