@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -293,3 +294,40 @@ def test_no_raw_user_id_reaches_the_store_logs_metrics_or_registry(
     assert b"explorec_impressions_logged_total" in haystacks["metrics"]
     assert "user ids are pseudonymised" in caplog.text
     assert SECRET not in caplog.text
+
+
+def test_an_erasure_through_one_replica_reaches_the_other(
+    store_url: str, tmp_path: Path, start_api: Callable[..., Api]
+) -> None:
+    settings = pseudo_settings(store_url, tmp_path, refresh_interval_s=0.05)
+    one = start_api(settings)
+    ingest(one)
+    slate = one.get(f"/v1/users/{GONE}/recommendations?k=2", "read").json()
+    click = {
+        "event_id": "c-gone",
+        "user_id": GONE,
+        "item_id": slate["items"][0]["item_id"],
+        "type": "click",
+        "recommendation_id": slate["recommendation_id"],
+    }
+    assert one.post("/v1/feedback", {"events": [click]}, "write").json()["not_learned"] == []
+    other = start_api(settings)  # a second replica on the same store, loaded with the user
+    gone = user_key(settings, GONE)
+    other_online = other.client.app.state.online  # type: ignore[attr-defined]
+    other_online.sync(other.store)
+    assert len(other.state.history(gone)) == len(HISTORY[GONE]) + 1
+    assert other_online.summary("greedy")["clicks"] == 1
+    popularity = other.state.popularity.view().sum()
+
+    assert one.delete(f"/v1/users/{GONE}").status_code == 200
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (
+        other.state.history(gone) or other_online.summary("greedy")["impressions"]
+    ):
+        time.sleep(0.05)
+    assert other.state.history(gone) == []  # dropped without any request for the user
+    assert gone not in other.state.user_ids()
+    assert other.state.popularity.view().sum() == popularity - len(HISTORY[GONE]) - 1
+    summary = other_online.summary("greedy")
+    assert (summary["impressions"], summary["clicks"]) == (0, 0)
+    assert other.client.app.state.erasures.seen == one.store.erasures() == 1  # type: ignore[attr-defined]

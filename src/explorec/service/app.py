@@ -44,6 +44,8 @@ class Refresher:
         self.interval_s = interval_s
         self.reload_s = reload_s
         self._reloaded = time.monotonic()
+        #: applies erasures made through other replicas (set by the lifespan once the state exists)
+        self.erasures: Any = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="explorec-refresh", daemon=True)
 
@@ -67,6 +69,8 @@ class Refresher:
                 self.state.sync(self.store)
             else:
                 self.state.load(self.store)
+            if self.state.loaded and self.erasures is not None:
+                self.erasures.step()
             self.metrics.catalogue.set(self.state.n_items)
             self.metrics.model.info({"version": self.state.model_version})
         except StoreUnavailable as exc:
@@ -115,10 +119,14 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
 
         online = app.state.online = OnlineState(window_s=cfg.feedback_window_s)
         learner = Learner(store, online, cfg.online_interval_s)
+        from explorec.service.erasure import ErasureFollower
+
+        refresher.erasures = app.state.erasures = ErasureFollower(store, state, online)
         try:
             store.migrate()
             state.load(store)
             online.sync(store)
+            refresher.erasures.step()  # reads the erasure count the loaded state already reflects
             app.state.metrics.catalogue.set(state.n_items)
             app.state.metrics.model.info({"version": state.model_version})
         except StoreUnavailable as exc:

@@ -456,6 +456,11 @@ class ServedState:
                     self.item_users[item] = deque((u for u in users if u != user_id), maxlen=200)
             self._ranked.clear()
 
+    def user_ids(self) -> list[str]:
+        """Every user id this process holds state of (a history or an index)."""
+        with self._lock:
+            return list(dict.fromkeys([*self.histories, *self.user_index]))
+
     def history(self, user_id: str) -> list[tuple[int, float]]:
         with self._lock:
             return list(self.histories.get(user_id, ()))

@@ -69,6 +69,9 @@ from explorec.store.tables import ApiKey, Counter, Counterfactual, Event, Impres
 
 logger = logging.getLogger(__name__)
 
+#: the counters row that counts erased users (replicas follow it to drop what they derived)
+ERASURES = "erasures"
+
 #: key of the PostgreSQL advisory lock that serialises event/impression appends across replicas,
 #: so that ``seq`` order is commit order and a reader's cursor never skips a late commit
 _APPEND_LOCK = 0x6578_7072_6563  # "explrec"
@@ -364,8 +367,26 @@ class Store:
                 (User, User.user_id),
             ):
                 n += conn.execute(delete(table).where(column == user_id)).rowcount
+            if n:
+                # other replicas compare this count to notice erasures (see erasures())
+                bumped = conn.execute(
+                    update(Counter).where(Counter.name == ERASURES).values(next_value=Counter.next_value + 1)
+                ).rowcount
+                if not bumped:  # the first erasure of this store; writers are serialised here
+                    conn.execute(insert(Counter).values(name=ERASURES, next_value=1))
         logger.info("deleted user (%d rows)", n)
         return n > 0
+
+    def erasures(self) -> int:
+        """How many users :meth:`delete_user` has erased from this store so far (any process)."""
+        with self._guard("erasures"), self.engine.connect() as conn:
+            value = conn.execute(select(Counter.next_value).where(Counter.name == ERASURES)).scalar()
+        return 0 if value is None else int(value)
+
+    def known_users(self, user_ids: Sequence[str]) -> set[str]:
+        """The ids of ``user_ids`` that have a stored profile."""
+        with self._guard("known_users"), self.engine.connect() as conn:
+            return set(self._existing(conn, User, User.user_id, list(dict.fromkeys(user_ids))))
 
     # ------------------------------------------------------------------ events and impressions
     def append_events(self, events: Sequence[EventIn]) -> AppendResult:

@@ -84,7 +84,10 @@ def delete_user(
     if not store.delete_user(user_id):
         raise ApiError(404, "not_found", f"unknown user_id {client_user_id(http, user_id)!r}", "user_id")
     state.forget_user(user_id)
-    if online is not None:  # its counts are aggregates: replayed from the store without the user
+    # the erasure follower replays the online counts (aggregates) without the user; it has not read
+    # the store's erasure count yet when the store was down at start-up: replay here then
+    follower = getattr(http.app.state, "erasures", None)
+    if not (follower is not None and follower.step()) and online is not None:
         online.rebuild(store)
     return Deleted(id=client_user_id(http, user_id), deleted=True)
 
