@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from explorec.cli._common import write_json
+from explorec.cli._common import summary, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         model = make_model(name, **params, **trained.get(name, {}))
         t0 = time.perf_counter()
         model.fit(split.train, catalog)
-        result = evaluate(model, split.test, history=split.test_history, k=(10,), item_vectors=vectors)
+        result = evaluate(
+            model, split.test, history=split.test_history, k=(10,), item_vectors=vectors, progress=True
+        )
         warm[name] = result
         m = result.metrics
         print(
@@ -96,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         params = text_params if name in {"textknn", "lm-adapter"} else {}
         model = make_model(name, **params, **trained.get(name, {}))
         model.fit(cold.train, catalog)
-        result = evaluate(model, cold.test, history=cold.test_history, k=(10,))
+        result = evaluate(model, cold.test, history=cold.test_history, k=(10,), progress=True)
         cold_results[name] = result
         print(
             f"{name:<12} ndcg@10={result.metrics['ndcg@10']:.4f} recall@10={result.metrics['recall@10']:.4f}"
@@ -129,7 +131,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out,
         title="explorec demo (generated dataset)",
     )
-    summary = {
+    facts = {
         "warm": {k: v.metrics for k, v in warm.items()},
         "cold": {k: v.metrics for k, v in cold_results.items()},
         "slate": {
@@ -139,7 +141,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         },
         "seconds": time.perf_counter() - start,
     }
-    write_json(out / "demo.json", summary)
+    write_json(out / "demo.json", facts)
     _section("done")
-    print(f"report: {report}\nresults: {out / 'demo.json'}  ({summary['seconds']:.0f}s)")
+    print(f"report: {report}\nresults: {out / 'demo.json'}  ({facts['seconds']:.0f}s)")
+    best = max(warm, key=lambda name: warm[name].metrics["ndcg@10"])
+    summary(
+        args,
+        f"{len(warm)} warm and {len(cold_results)} cold-item models on {len(data)} generated interactions; "
+        f"best warm ndcg@10: {best} {warm[best].metrics['ndcg@10']:.4f} -> {report}, {out / 'demo.json'}",
+    )
     return 0

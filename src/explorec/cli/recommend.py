@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from explorec.cli._common import write_json
+from explorec.cli._common import summary, write_json
 from explorec.data.interactions import Interactions
 from explorec.errors import ConfigError, DataError
 
@@ -88,6 +88,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from explorec import progress
     from explorec.models.saved import load_saved
     from explorec.pipeline import recommend
 
@@ -123,6 +124,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     titles = saved.titles if saved.titles is not None else _dataset_titles(args, saved)
     show = args.output is None or len(user_ids) <= 20
     explainer = _Explainer(args, saved, history, vectors) if args.explain else None
+    # a bar only while nothing is printed per user (it would tear the printed slates apart)
+    bar = progress.bar(total=users.size, desc="recommend", unit="user", show=not show)
     for start in range(0, users.size, _BATCH):
         batch = users[start : start + _BATCH]
         slates = recommend(
@@ -168,11 +171,20 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             slates_out.append(
                 {"user_id": user_id, "policy": slate.policy, "note": slate.note, "items": items_out}
             )
+        bar.update(batch.size)
+    bar.close()
     if args.json:
         write_json(args.json, slates_out)
     if args.output:
         _write_rows(Path(args.output), rows, slates_out)
         print(f"wrote {len(rows)} recommendations for {len(slates_out)} user(s) -> {args.output}")
+    written = [p for p in (args.output, args.json) if p]
+    summary(
+        args,
+        f"{len(rows)} recommendations for {len(slates_out)} user(s) from {model.name} "
+        f"({saved.version.name}){' with explanations' if args.explain else ''}"
+        + (f" -> {', '.join(written)}" if written else ""),
+    )
     return 0
 
 

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from explorec.cli._common import summary
+
 logger = logging.getLogger(__name__)
 
 
@@ -58,8 +60,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, **overrides)
     if args.demo:
         key = _prepare_demo(settings)
+        summary(args, f"demo shop seeded into {settings.database_url}; starting the service")
     base = f"http://{settings.host}:{settings.port}"
     print(f"explorec service on {base}  (API docs: {base}/docs, metrics: {base}/metrics)")
+    if settings.dashboard:
+        print(f"dashboard: {base}/dashboard  (log in with an API key)")
     print(f"store: {settings.database_url}")
     if key is not None:
         print(f"API key (scope admin, shown once): {key}")

@@ -157,11 +157,9 @@ def run_service_simulation(
         cold_shown: dict[str, set[int]] = {}
         curve: dict[str, list[tuple[int, int, int]]] = {}
         released = 0
-        bar = None
-        if progress:
-            from tqdm import tqdm
+        from explorec import progress as bars
 
-            bar = tqdm(total=steps, desc="simulated users", unit="user")
+        bar = bars.bar(total=steps, desc="simulated users", unit="user", show=progress)
         loop_started = time.perf_counter()
         for t in range(steps):
             due = np.flatnonzero(release == t)
@@ -207,10 +205,8 @@ def run_service_simulation(
                 result = _check(client.post("/v1/feedback", json={"events": events}), "POST /v1/feedback")
                 if result["not_learned"]:
                     logger.warning("clicks that updated no policy: %s", result["not_learned"])
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         loop_s = time.perf_counter() - loop_started
         report = _check(client.get(f"/v1/experiments/{experiment}"), "GET /v1/experiments")
     return summarise_run(

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from explorec import progress as bars
 from explorec.errors import ConfigError, DataError, check_positive_int
 
 if TYPE_CHECKING:
@@ -446,6 +447,7 @@ def estimate(
     n_bootstrap: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Estimate]:
     """Estimate the value of the policy ``action_dist`` from ``log`` with each estimator.
 
@@ -463,6 +465,8 @@ def estimate(
         1 - confidence level.
     seed : int
         Seeds the bootstrap's own generator.
+    progress : bool
+        Progress bar over the bootstrap resamples (only on a terminal, :mod:`explorec.progress`).
 
     Returns
     -------
@@ -482,6 +486,7 @@ def estimate(
     boot = {e: np.empty(n_bootstrap) for e in estimators}
     done = 0
     chunk = max(1, 2_000_000 // max(len(log), 1))
+    bar = bars.bar(total=n_bootstrap, desc="bootstrap", unit="resample", show=progress)
     while done < n_bootstrap:
         size = min(chunk, n_bootstrap - done)
         counts, unit = _bootstrap_counts(log, size, rng)
@@ -490,6 +495,8 @@ def estimate(
         for e in estimators:
             boot[e][done : done + size] = _point(e, terms, counts)
         done += size
+        bar.update(size)
+    bar.close()
     for e in estimators:
         lo, hi = np.quantile(boot[e], [alpha / 2, 1 - alpha / 2])
         value = float(_point(e, terms)[0])

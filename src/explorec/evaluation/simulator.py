@@ -606,11 +606,9 @@ class Simulator:
         item_counts = train.item_counts()
         methods: set[str] = set()
         start = time.perf_counter()
-        from tqdm.auto import tqdm
+        from explorec import progress as bars
 
-        for t in tqdm(
-            range(T), desc=f"simulate {policy.name}", disable=not self.progress or None, leave=False
-        ):
+        for t in bars.bar(range(T), desc=f"simulate {policy.name}", unit="step", show=self.progress):
             if t % self.refit_every == 0:
                 if click_users:
                     clicks_data = Interactions(

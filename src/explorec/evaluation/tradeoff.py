@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from tqdm.auto import tqdm
 
+from explorec import progress as bars
 from explorec.data.interactions import Interactions
 from explorec.errors import ConfigError, DataError, check_positive_int
 from explorec.evaluation.protocol import evaluate_topk
@@ -162,7 +162,7 @@ def tradeoff_curve(
         raise ConfigError("weights: give at least one weight to sweep")
     vectors = item_vectors if metric_vectors is None else metric_vectors
     points = []
-    bar = tqdm(list(weights), desc=f"{name} sweep", disable=not progress, leave=False)
+    bar = bars.bar(list(weights), desc=f"{name} sweep", unit="weight", show=progress)
     for w in bar:
         started = time.perf_counter()
         top = rerank_lists(

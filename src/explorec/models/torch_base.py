@@ -73,6 +73,13 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "progress": True,
 }
 
+#: ``runner(model, batches, valid, valid_history) -> TrainHistory``: trains ``model.module_`` in place
+#: instead of ``Trainer.fit`` (``explorec.distributed`` sets one for the duration of a fit)
+TrainRunner = Callable[
+    ["TorchRecommender", "BatchFn | torch.utils.data.Dataset[Any]", "Interactions | None", "Interactions"],
+    TrainHistory,
+]
+
 MODULE_WEIGHTS = "module.pt"
 MODULE_CONFIG = "module.json"
 
@@ -194,7 +201,13 @@ class TorchRecommender(Recommender):
         validate: Callable[[], float] | None = None
         if valid is not None and len(valid):
             validate = lambda: self.validation_metric(valid, valid_history)  # noqa: E731
-        self.history_ = self._trainer().fit(self.module_, self._batches(train, catalog), self._loss, validate)
+        batches = self._batches(train, catalog)
+        # explorec.distributed.fit sets a runner for one fit (Ray Train); without one, the plain Trainer
+        runner: TrainRunner | None = getattr(self, "_train_runner", None)
+        if runner is None:
+            self.history_ = self._trainer().fit(self.module_, batches, self._loss, validate)
+        else:
+            self.history_ = runner(self, batches, valid, valid_history)
         self.module_.eval()
 
     def validation_metric(self, valid: Interactions, history: Interactions) -> float:

@@ -44,8 +44,6 @@ class Refresher:
         self.interval_s = interval_s
         self.reload_s = reload_s
         self._reloaded = time.monotonic()
-        #: applies erasures made through other replicas (set by the lifespan once the state exists)
-        self.erasures: Any = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="explorec-refresh", daemon=True)
 
@@ -69,8 +67,6 @@ class Refresher:
                 self.state.sync(self.store)
             else:
                 self.state.load(self.store)
-            if self.state.loaded and self.erasures is not None:
-                self.erasures.step()
             self.metrics.catalogue.set(self.state.n_items)
             self.metrics.model.info({"version": self.state.model_version})
         except StoreUnavailable as exc:
@@ -117,16 +113,15 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         refresher = Refresher(store, state, app.state.metrics, cfg.refresh_interval_s, cfg.catalogue_reload_s)
         from explorec.online import Learner, OnlineState
 
-        online = app.state.online = OnlineState(window_s=cfg.feedback_window_s)
+        # an erasure through any replica rebuilds the online state and the served aggregates here
+        online = app.state.online = OnlineState(
+            window_s=cfg.feedback_window_s, on_erasure=state.forget_user_hashes
+        )
         learner = Learner(store, online, cfg.online_interval_s)
-        from explorec.service.erasure import ErasureFollower
-
-        refresher.erasures = app.state.erasures = ErasureFollower(store, state, online)
         try:
             store.migrate()
             state.load(store)
             online.sync(store)
-            refresher.erasures.step()  # reads the erasure count the loaded state already reflects
             app.state.metrics.catalogue.set(state.n_items)
             app.state.metrics.model.info({"version": state.model_version})
         except StoreUnavailable as exc:
@@ -163,6 +158,10 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
     for module in (items, users, feedback, recommendations, experiments, models):
         app.include_router(module.router)
     app.include_router(health.make_router(settings))
+    if settings.dashboard:
+        from explorec.service.dashboard import install_dashboard
+
+        install_dashboard(app, settings)
     _state_batch_limit(app, settings.max_batch)
     return app
 

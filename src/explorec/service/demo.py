@@ -35,6 +35,7 @@ def seed_demo(
     ``user_key`` maps a user id to the id stored (the service's pseudonym, see
     :func:`explorec.service.pseudonym.user_key`); the identity by default.
     """
+    from explorec import progress
     from explorec.data.registry import load_dataset
     from explorec.encoders import item_texts
     from explorec.store import EventIn, ItemIn, UserIn
@@ -70,7 +71,7 @@ def seed_demo(
         for row in range(len(data))
     ]
     accepted = 0
-    for start in range(0, len(events), 5000):
+    for start in progress.bar(range(0, len(events), 5000), desc="demo events", unit="batch"):
         accepted += len(store.append_events(events[start : start + 5000]).accepted)
     logger.info("demo store: %d items, %d users, %d new events", len(items), data.n_users, accepted)
     return DemoCounts(len(items), data.n_users, len(events))

@@ -4,11 +4,13 @@ With ``pseudonymise_secret`` configured, every user id that enters the service i
 ``HMAC-SHA256(secret, "explorec-user:" + user_id)`` as 64 lower-case hex digits before anything
 else sees it, and the answers still speak in the client's ids:
 
-* ids in the path (``/v1/users/{user_id}/...``) and in a ``user_id`` query parameter are rewritten
-  by :class:`PseudonymMiddleware`, the outermost middleware, before routing; so the routes, the store,
+* ids in the path (``/v1/users/{user_id}/...``, ``/dashboard/users/{user_id}/...``) and in a
+  ``user_id`` query parameter are rewritten by :class:`PseudonymMiddleware`, the outermost
+  middleware, before routing; so the routes, the store,
   the impression log, the experiment assignment (a hash of the pseudonym), the online state, the
   metrics and every log line (uvicorn's access log prints the rewritten path) only see the pseudonym.
-  The client's id is kept in the request scope only, for the answer (:func:`client_user_id`);
+  The client's id is kept in the request scope only, for the answer (:func:`client_user_id`: a
+  route that hands a user id on to code that pseudonymises, or into a link, passes the client's id);
 * ids in request bodies (``POST /v1/users``, ``POST /v1/feedback``) are replaced by the routes with
   :func:`user_key` when they build the store's inputs.
 
@@ -37,12 +39,13 @@ if TYPE_CHECKING:
 MIN_SECRET_BYTES = 32
 #: the length of every pseudonym (hex digits of the 32-byte digest)
 PSEUDONYM_LENGTH = 64
-#: the request-scope key under which the middleware keeps the client's id for the answer
-SCOPE_KEY = "explorec.client_user_id"
+#: the request-scope key under which the middleware keeps ``{pseudonym: client's id}`` for answers
+SCOPE_KEY = "explorec.client_user_ids"
+#: paths whose segment after the prefix is a user id (the API's and the dashboard's user pages)
+USER_PATH_PREFIXES = ("/v1/users/", "/dashboard/users/")
 
 _DOMAIN = b"explorec-user:"  # separates user pseudonyms from any other use of the same secret
 _ID = re.compile(ID_PATTERN)
-_USERS_PREFIX = "/v1/users/"
 
 
 class Pseudonymiser:
@@ -95,9 +98,10 @@ def user_key(settings: ServiceSettings, user_id: str) -> str:
 
 
 def client_user_id(request: Any, user_id: str) -> str:
-    """The client's own id of the path's ``user_id`` (the pseudonym the route received), for answers."""
-    raw = request.scope.get(SCOPE_KEY)
-    return user_id if raw is None else str(raw)
+    """The client's own id behind ``user_id``, a pseudonym the middleware put into this request's
+    path or query (``user_id`` itself otherwise), for answers."""
+    known: dict[str, str] = request.scope.get(SCOPE_KEY) or {}
+    return known.get(user_id, user_id)
 
 
 def _valid(user_id: str) -> bool:
@@ -121,17 +125,21 @@ class PseudonymMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith(_USERS_PREFIX):
-            raw, sep, rest = path[len(_USERS_PREFIX) :].partition("/")
+        known: dict[str, str] = {}
+        scope[SCOPE_KEY] = known
+        prefix = next((p for p in USER_PATH_PREFIXES if path.startswith(p)), None)
+        if prefix is not None:
+            raw, sep, rest = path[len(prefix) :].partition("/")
             if raw:
                 if not _valid(raw):
-                    scope["path"] = f"{_USERS_PREFIX}<invalid>{sep}{rest}"
+                    scope["path"] = f"{prefix}<invalid>{sep}{rest}"
                     scope["raw_path"] = scope["path"].encode("ascii", "replace")
                     scope["query_string"] = b""
                     await _refuse(send, "user_id", raw)
                     return
-                scope[SCOPE_KEY] = raw
-                new_path = f"{_USERS_PREFIX}{self.pseudonymiser.key(raw)}{sep}{rest}"
+                key = self.pseudonymiser.key(raw)
+                known[key] = raw
+                new_path = f"{prefix}{key}{sep}{rest}"
                 scope["path"] = new_path
                 scope["raw_path"] = quote(new_path).encode("ascii")
         query: bytes = scope.get("query_string", b"")
@@ -142,6 +150,9 @@ class PseudonymMiddleware:
                 scope["query_string"] = b""
                 await _refuse(send, "user_id", bad)
                 return
+            for k, v in pairs:
+                if k == "user_id":
+                    known[self.pseudonymiser.key(v)] = v
             pairs = [(k, self.pseudonymiser.key(v) if k == "user_id" else v) for k, v in pairs]
             scope["query_string"] = urlencode(pairs).encode("ascii")
         await self.app(scope, receive, send)

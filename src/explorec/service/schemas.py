@@ -81,6 +81,22 @@ class ItemOut(Strict):
     created_at: float
 
 
+class ItemHit(Strict):
+    item_id: str
+    text: str
+    fields: dict[str, Any]
+    categories: list[str]
+    timestamp: float = Field(description="when the item arrived (unix seconds)")
+    score: float = Field(description="cosine similarity of the query's and the item's text vectors")
+
+
+class ItemSearch(Strict):
+    query: str
+    category: str | None
+    newest: bool
+    items: list[ItemHit] = Field(description="best match first, or newest first with newest=true")
+
+
 class Deleted(Strict):
     id: str
     deleted: bool
@@ -242,10 +258,16 @@ class VariantIn(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
     share: Share = Field(description="share of the users assigned to this variant; shares sum to 1")
     policy: Spec = Field(
-        "greedy", description="greedy, eps-greedy[:EPS], softmax[:T], ts[:PRIOR_WEIGHT], ucb[:C]"
+        "greedy",
+        description="greedy, eps-greedy[:EPS], softmax[:T], ts[:PRIOR_WEIGHT], ucb[:C], linucb[:ALPHA], "
+        "lints[:V], linucb-hybrid[:ALPHA]",
     )
     rerank: Spec | None = Field(None, description="re-ranker spec (mmr:0.3, dpp:0.5, ...) or null")
-    model: Name = Field("serving", description="model version that scores the candidates")
+    model_version: Name = Field(
+        "serving",
+        description="the model that scores the candidates: serving (what the replica serves), textknn "
+        "(the text model) or a version of GET /v1/models",
+    )
     exploration: Share | None = Field(
         None, description="share of slates built by the policy, the rest greedy (null: every slate)"
     )
@@ -294,7 +316,7 @@ class VariantReport(Strict):
     share: float
     policy: str
     rerank: str | None
-    model: str
+    model_version: str
     exploration: float | None
     slates: int
     impressions: int = Field(description="shown slots")

@@ -88,6 +88,21 @@ class ServiceSettings(BaseSettings):
         1, ge=1, le=256, description="BLAS/OpenMP threads per process (None: the libraries' default)"
     )
 
+    # the web dashboard at /dashboard (issue 14)
+    dashboard: bool = Field(True, description="serve the web dashboard at /dashboard")
+    dashboard_secret: str | None = Field(
+        None,
+        min_length=32,
+        description="signs and encrypts the dashboard's session cookies; unset: a random secret per "
+        "process (sessions end when it stops and are not valid on other replicas)",
+    )
+    dashboard_session_s: int = Field(
+        8 * 3600, ge=60, le=30 * 86_400, description="a dashboard login lasts this long (cookie Max-Age)"
+    )
+    dashboard_secure_cookie: bool = Field(
+        False, description="mark the session cookie Secure (only sent over HTTPS): set it behind TLS"
+    )
+
     # the model registry and the background trainer (issue 13): off unless registry_dir is set
     registry_dir: str | None = Field(
         None, description="model registry folder: versions served from it when set (shared by replicas)"

@@ -65,12 +65,19 @@ from explorec.store.base import (
     UserIn,
     UserRow,
 )
-from explorec.store.tables import ApiKey, Counter, Counterfactual, Event, Impression, Item, User
+from explorec.store.tables import (
+    ApiKey,
+    Counter,
+    Counterfactual,
+    Erasure,
+    Event,
+    Impression,
+    Item,
+    SlotFeatures,
+    User,
+)
 
 logger = logging.getLogger(__name__)
-
-#: the counters row that counts erased users (replicas follow it to drop what they derived)
-ERASURES = "erasures"
 
 #: key of the PostgreSQL advisory lock that serialises event/impression appends across replicas,
 #: so that ``seq`` order is commit order and a reader's cursor never skips a late commit
@@ -350,17 +357,17 @@ class Store:
         return UserRow(int(m["idx"]), m["user_id"], dict(m["fields"]), m["created_at"], m["updated_at"])
 
     def delete_user(self, user_id: str) -> bool:
-        """Forget the user: profile, events, impressions and their counterfactuals, in one transaction.
+        """Forget the user: profile, events and impressions, in one transaction.
 
         Returns True when anything was deleted. The user's index is not reused.
         """
         with self._guard("delete_user"), self._write_engine.begin() as conn:
             self._lock_appends(conn)
-            # the counterfactual propensities of the user's slates are derived from them: gone too
-            shown = select(Impression.recommendation_id).where(Impression.user_id == user_id)
-            n = conn.execute(
-                delete(Counterfactual).where(Counterfactual.recommendation_id.in_(shown))
-            ).rowcount
+            n = 0
+            # the learning loop's rows of the user's slates (issue 13) go with them
+            slates = select(Impression.recommendation_id).where(Impression.user_id == user_id)
+            conn.execute(delete(Counterfactual).where(Counterfactual.recommendation_id.in_(slates)))
+            conn.execute(delete(SlotFeatures).where(SlotFeatures.user_id == user_id))
             for table, column in (
                 (Event, Event.user_id),
                 (Impression, Impression.user_id),
@@ -368,25 +375,11 @@ class Store:
             ):
                 n += conn.execute(delete(table).where(column == user_id)).rowcount
             if n:
-                # other replicas compare this count to notice erasures (see erasures())
-                bumped = conn.execute(
-                    update(Counter).where(Counter.name == ERASURES).values(next_value=Counter.next_value + 1)
-                ).rowcount
-                if not bumped:  # the first erasure of this store; writers are serialised here
-                    conn.execute(insert(Counter).values(name=ERASURES, next_value=1))
+                # replicas rebuild their aggregates without the user when they see a new erasure
+                digest = hashlib.sha256(user_id.encode()).hexdigest()
+                conn.execute(insert(Erasure).values(user_hash=digest, timestamp=time.time()))
         logger.info("deleted user (%d rows)", n)
         return n > 0
-
-    def erasures(self) -> int:
-        """How many users :meth:`delete_user` has erased from this store so far (any process)."""
-        with self._guard("erasures"), self.engine.connect() as conn:
-            value = conn.execute(select(Counter.next_value).where(Counter.name == ERASURES)).scalar()
-        return 0 if value is None else int(value)
-
-    def known_users(self, user_ids: Sequence[str]) -> set[str]:
-        """The ids of ``user_ids`` that have a stored profile."""
-        with self._guard("known_users"), self.engine.connect() as conn:
-            return set(self._existing(conn, User, User.user_id, list(dict.fromkeys(user_ids))))
 
     # ------------------------------------------------------------------ events and impressions
     def append_events(self, events: Sequence[EventIn]) -> AppendResult:
@@ -444,6 +437,12 @@ class Store:
                 select(Impression.record).where(Impression.recommendation_id == recommendation_id)
             ).scalar_one_or_none()
         return None if raw is None else ImpressionRecord.from_dict(json.loads(raw), source="impression log")
+
+    def read_erasures(self, after: int = 0) -> list[tuple[int, str]]:
+        """``(seq, sha256 of the user id)`` of the users erased with ``seq > after``, in order."""
+        stmt = select(Erasure.seq, Erasure.user_hash).where(Erasure.seq > after).order_by(Erasure.seq)
+        with self._guard("read_erasures"), self.engine.connect() as conn:
+            return [(int(seq), str(digest)) for seq, digest in conn.execute(stmt)]
 
     def read_impressions(
         self, after: int = 0, limit: int | None = None

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from explorec.service.auth import Principal, require
-from explorec.service.deps import MetricsDep, OnlineDep, SettingsDep, StateDep, StoreDep, check_batch
+from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
 from explorec.service.pseudonym import client_user_id, user_key
 from explorec.service.routers import COMMON, errors
@@ -73,22 +73,19 @@ def upsert_users(
 
 @router.delete("/{user_id}", response_model=Deleted, responses=errors(*COMMON, 404))
 def delete_user(
-    http: Request,
     user_id: Id,
     store: StoreDep,
     state: StateDep,
-    online: OnlineDep,
+    http: Request,
     key: Annotated[Principal, Depends(require("admin"))],
 ) -> Deleted:
     """Delete the user's profile, events and impressions from the store and from the served state."""
     if not store.delete_user(user_id):
         raise ApiError(404, "not_found", f"unknown user_id {client_user_id(http, user_id)!r}", "user_id")
     state.forget_user(user_id)
-    # the erasure follower replays the online counts (aggregates) without the user; it has not read
-    # the store's erasure count yet when the store was down at start-up: replay here then
-    follower = getattr(http.app.state, "erasures", None)
-    if not (follower is not None and follower.step()) and online is not None:
-        online.rebuild(store)
+    online = getattr(http.app.state, "online", None)
+    if online is not None:
+        online.sync(store)  # sees the erasure: the policy state is rebuilt without the user's slates
     return Deleted(id=client_user_id(http, user_id), deleted=True)
 
 
