@@ -9,6 +9,7 @@ registry folder: no raw user id may appear, while their pseudonyms do (so the gr
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import re
 import time
@@ -90,6 +91,9 @@ def test_the_same_id_has_the_same_pseudonym_on_two_apps_with_one_secret(
     assert re.fullmatch(f"[0-9a-f]{{{PSEUDONYM_LENGTH}}}", stored[0])
     assert stored[0] == user_key(ServiceSettings(pseudonymise_secret=SECRET), KEEP[0])
     assert stored[2] == Pseudonymiser(OTHER_SECRET.encode()).key(KEEP[0])
+    # the documented formula: HMAC-SHA256(secret, "explorec-user:" + user_id), hex
+    expected = hmac.new(SECRET.encode(), b"explorec-user:" + KEEP[0].encode(), hashlib.sha256).hexdigest()
+    assert stored[0] == expected
     assert user_key(ServiceSettings(), KEEP[0]) == KEEP[0]  # off by default
 
 

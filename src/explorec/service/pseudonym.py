@@ -22,6 +22,7 @@ API and no longer deletable by client id), so rotate only together with erasing 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -69,14 +70,17 @@ class Pseudonymiser:
             raise ValueError(
                 f"pseudonymise_secret: at least {MIN_SECRET_BYTES} bytes are needed, got {len(secret)}"
             )
-        self._secret = bytes(secret)
+        # keyed once: each id then costs one copy and two compressions of SHA-256
+        self._keyed = hmac.new(bytes(secret), _DOMAIN, hashlib.sha256)
 
     def __repr__(self) -> str:
         return "Pseudonymiser(secret=<hidden>)"
 
     def key(self, user_id: str) -> str:
         """The pseudonym of ``user_id``: 64 hex digits of HMAC-SHA256(secret, domain + user_id)."""
-        return hmac.new(self._secret, _DOMAIN + user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(user_id.encode("utf-8"))
+        return mac.hexdigest()
 
 
 def pseudonymiser(settings: ServiceSettings) -> Pseudonymiser | None:
@@ -84,7 +88,12 @@ def pseudonymiser(settings: ServiceSettings) -> Pseudonymiser | None:
     secret = settings.pseudonymise_secret
     if secret is None:
         return None
-    return Pseudonymiser(secret.get_secret_value().encode("utf-8"))
+    return _pseudonymiser(secret.get_secret_value())
+
+
+@functools.lru_cache(maxsize=4)
+def _pseudonymiser(secret: str) -> Pseudonymiser:
+    return Pseudonymiser(secret.encode("utf-8"))
 
 
 def user_key(settings: ServiceSettings, user_id: str) -> str:
