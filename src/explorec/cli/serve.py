@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides.setdefault("database_url", f"sqlite:///{folder / 'explorec.db'}")
     settings = load_settings(args.config, **overrides)
     if args.demo:
-        key = _prepare_demo(settings.database_url)
+        key = _prepare_demo(settings)
         summary(args, f"demo shop seeded into {settings.database_url}; starting the service")
     base = f"http://{settings.host}:{settings.port}"
     print(f"explorec service on {base}  (API docs: {base}/docs, metrics: {base}/metrics)")
@@ -96,14 +96,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_demo(database_url: str) -> str:
+def _prepare_demo(settings: Any) -> str:
+    from functools import partial
+
     from explorec.service.demo import seed_demo
+    from explorec.service.pseudonym import user_key
     from explorec.store import Store
 
-    store = Store.open(database_url)
+    store = Store.open(settings.database_url)
     try:
         store.migrate()
-        counts = seed_demo(store)
+        # the demo's users are stored as the service would store them (pseudonyms when configured)
+        counts = seed_demo(store, user_key=partial(user_key, settings))
         print(f"demo shop: {counts.items} items, {counts.users} users, {counts.events} events (generated)")
         return store.create_key(scope="admin", name="demo")
     finally:

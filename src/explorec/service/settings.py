@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,7 +39,10 @@ REQUEST_RERANKERS = ("mmr", "dpp")
 class ServiceSettings(BaseSettings):
     """Everything ``explorec serve`` can be configured with."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPLOREC_", extra="forbid", validate_default=True)
+    # hide_input_in_errors: a refused pseudonymise_secret must not be printed by pydantic's message
+    model_config = SettingsConfigDict(
+        env_prefix="EXPLOREC_", extra="forbid", validate_default=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         "sqlite:///explorec.db",
@@ -119,6 +122,23 @@ class ServiceSettings(BaseSettings):
         0.0, ge=0, le=1, description="refits worse than the serving one by more are not swapped in"
     )
     trainer_min_events: int = Field(10, ge=1, description="fewer usable events fail the refit")
+
+    # pseudonymised user ids (issue 16 part 4): off unless a secret is set
+    pseudonymise_secret: SecretStr | None = Field(
+        None,
+        description="with a secret of at least 32 bytes, user ids are replaced by HMAC-SHA256 pseudonyms "
+        "at the edge (never logged; rotating it orphans the stored history)",
+    )
+
+    @field_validator("pseudonymise_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from explorec.service.pseudonym import MIN_SECRET_BYTES
+
+        if value is not None and len(value.get_secret_value().encode("utf-8")) < MIN_SECRET_BYTES:
+            n = len(value.get_secret_value().encode("utf-8"))
+            raise ValueError(f"the secret must be at least {MIN_SECRET_BYTES} bytes long, got {n} bytes")
+        return value
 
     @field_validator("rate_limit")
     @classmethod
@@ -203,5 +223,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = f"unknown field; known fields: {', '.join(ServiceSettings.model_fields)}"
+        if err["loc"] and err["loc"][0] == "pseudonymise_secret":
+            parts.append(f"field {field!r}: {message} (the value is not shown)")
+            continue
         parts.append(f"field {field!r}: {message} (got {err.get('input')!r})")
     return "; ".join(parts)

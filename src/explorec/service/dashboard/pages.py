@@ -33,6 +33,7 @@ from explorec.service.dashboard.session import (
     session_principal,
 )
 from explorec.service.errors import ApiError
+from explorec.service.pseudonym import client_user_id
 from explorec.service.schemas import ID_MAX, ID_PATTERN
 
 logger = logging.getLogger(__name__)
@@ -190,13 +191,16 @@ def make_router() -> APIRouter:
             n_servable=int(state.servable_items().size) if state.loaded else 0,
             n_users=len(state.histories),
             model_version=state.version_label(state.served_version()) if state.loaded else "loading",
-            example_users=sorted(state.histories)[:5],
+            # pseudonyms (pseudonymise_secret) cannot be turned back into ids to link to
+            example_users=[]
+            if request.app.state.settings.pseudonymise_secret
+            else sorted(state.histories)[:5],
         )
 
     # ------------------------------------------------------------------ a user
     @router.get("/users")
     def user_lookup(request: Request, user_id: str = "") -> Response:
-        user_id = user_id.strip()
+        user_id = client_user_id(request, user_id.strip())  # the link names the client's id
         if not _valid_id(user_id):
             who = principal(request)
             if who is None:
@@ -249,7 +253,7 @@ def make_router() -> APIRouter:
             request,
             "user.html",
             who=who,
-            user_id=user_id,
+            user_id=client_user_id(request, user_id),  # shown and linked: the client's id
             answer=answer,
             rows=rows,
             history=history,
@@ -285,12 +289,14 @@ def make_router() -> APIRouter:
         from explorec.service.routers.feedback import post_feedback
         from explorec.service.schemas import EventIn, FeedbackBatch
 
+        client_id = client_user_id(request, user_id)  # post_feedback pseudonymises it itself
+
         event_id = f"dash-{recommendation_id}-{item_id}"[:ID_MAX]
         batch = FeedbackBatch(
             events=[
                 EventIn(
                     event_id=event_id,
-                    user_id=user_id,
+                    user_id=client_id,
                     item_id=item_id,
                     type="click",
                     timestamp=None,
@@ -314,7 +320,7 @@ def make_router() -> APIRouter:
         logger.info("dashboard click: %s on %s (slate %s): %s", user_id, item_id, recommendation_id, result)
         keep = {k: str(form.get(k) or "") for k in ("k", "policy", "rerank", "experiment") if form.get(k)}
         query = urlencode({**keep, "clicked": item_id})
-        return RedirectResponse(f"{PREFIX}/users/{user_id}?{query}", status_code=303)
+        return RedirectResponse(f"{PREFIX}/users/{client_id}?{query}", status_code=303)
 
     # ------------------------------------------------------------------ the catalogue
     @router.get("/catalogue")
