@@ -234,4 +234,29 @@ def test_models_page_pins_with_an_admin_key_only(
     )
     assert done.status_code == 303
     assert ModelRegistry(tmp_path / "registry").state().pinned == ease
-    assert f'id="served">{ease}<' in api.client.get("/dashboard/models").text
+    page = api.client.get("/dashboard/models").text
+    assert f'id="served">{ease}<' in page
+    (row,) = re.findall(rf'<tr data-version="{ease}".*?</tr>', page, re.S)
+    assert row.count(" UTC</td>") == 3  # created, promoted by the trainer, swapped in here by the pin
+
+
+def test_every_dashboard_file_is_package_data() -> None:
+    """A non-editable install has the templates and static files: pyproject's globs cover them all."""
+    import fnmatch
+    import tomllib
+
+    import explorec
+
+    root = Path(explorec.__file__).parent
+    config = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["explorec"]
+    files = [
+        p.relative_to(root).as_posix()
+        for p in (root / "service" / "dashboard").rglob("*")
+        if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts
+    ]
+    assert len(files) >= 13  # templates, css, js, the vendored uPlot and its licence
+    missing = [
+        f for f in files if not any(fnmatch.fnmatch(f, g) and f.count("/") == g.count("/") for g in globs)
+    ]
+    assert missing == []

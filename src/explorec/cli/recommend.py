@@ -81,7 +81,8 @@ def add_parser(sub: Any) -> None:
         "--explain",
         action="store_true",
         help="explain every item: the history items that drove it (the model's item-item weights for "
-        "itemknn/ease, else item-vector similarity), the words and categories they share, and for "
+        "itemknn/ease, its attention for sasrec/lm-adapter, else item-vector similarity), the words and "
+        "categories they share, and for "
         "explored slots the policy's reason with the propensity (printed, and in --json/--output .json)",
     )
     parser.set_defaults(func=cmd_recommend)
@@ -251,10 +252,12 @@ class _Explainer:
     """``--explain``: :func:`explorec.explain.explain_record` over the saved model and catalogue."""
 
     def __init__(self, args: argparse.Namespace, saved: Any, history: Interactions, vectors: Any) -> None:
-        from explorec.explain import model_item_vectors, model_weights
+        from explorec.explain import model_attention, model_item_vectors, model_weights
 
         self.model = saved.model
         self.history = history.to_csr()
+        # a sequential model's attention reads the history in time order, as its scoring does
+        self.sequences = history.sequences() if model_attention(self.model) is not None else None
         self.ids = saved.model.train_.item_ids
         self.counts = saved.model.train_.item_counts()
         self.vectors = None
@@ -288,6 +291,7 @@ class _Explainer:
             policy_params=None if policy is None else policy.get_params(),
         )
         known = self.history.indices[self.history.indptr[user] : self.history.indptr[user + 1]]
+        sequence = None if self.sequences is None else self.sequences[user].tolist()
         return explain_record(
             record,
             known.tolist(),
@@ -297,6 +301,7 @@ class _Explainer:
             model=self.model,
             item_vectors=self.vectors,
             item_counts=self.counts,
+            sequence=sequence,
         )
 
 

@@ -26,7 +26,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="serve the embedded generated shop: seeds a store under --demo-dir, prints a ready API key",
+        help="serve the embedded generated shop: seeds a store under --demo-dir, prints a ready API key "
+        "and the dashboard address (/dashboard)",
     )
     parser.add_argument(
         "--demo-dir", default="runs/serve-demo", help="store folder of --demo (runs/serve-demo)"

@@ -36,7 +36,10 @@ def add_parser(sub: Any) -> None:
         description="Fit a model and save it as a new version of the --out folder. The version holds "
         "everything `explorec recommend --model-dir` needs without the dataset (vocabularies, item "
         "titles, every known interaction, optional item vectors) and run.json, which records the "
-        "dataset, split and preprocessing that `explorec evaluate --model-dir` reuses.",
+        "dataset, split and preprocessing that `explorec evaluate --model-dir` reuses. SASRec and two-tower "
+        "train with differential privacy (DP-SGD, one user = one privacy unit) under "
+        "--param dp_epsilon=E [--param dp_delta=D] [--param dp_max_grad_norm=C]; the (ε, δ) spent is "
+        "printed and saved in run.json.",
     )
     parser.add_argument(
         "--from-service",
@@ -146,6 +149,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     where = "all data (--split none)" if split.name == NO_SPLIT else f"{split.name} train part"
     print(f"trained {model!r} on {len(split.train)} interactions ({where}) in {fit_seconds:.1f}s")
+    privacy = getattr(model, "privacy_", None)
+    if privacy is not None:  # a DP-SGD run (--param dp_epsilon=...): the accountant's (ε, δ)
+        run["privacy"] = privacy.to_dict()
+        print(privacy.summary())
     if not args.no_eval and len(split.valid):
         result = evaluate(model, split.valid, history=split.train, k=parse_k(args.k), progress=True)
         run["valid_metrics"] = result.metrics

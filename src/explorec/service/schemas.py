@@ -160,7 +160,10 @@ class RecommendedItem(Strict):
 
 class EvidenceOut(Strict):
     item_id: str = Field(description="an item of the user's history that supports the recommendation")
-    weight: float = Field(description="its support: cosine similarity of the two items' text vectors")
+    weight: float = Field(
+        description="its support, of the kind evidence_kind names: cosine similarity of the two items' "
+        "text vectors, an item-item weight, or the share of a sequential model's attention it received"
+    )
     shared_words: list[str] = Field(description="content words the two item texts have in common")
     shared_categories: list[str] = Field(description="categories the two items have in common")
 
@@ -172,7 +175,10 @@ class ItemExplanationOut(Strict):
     stage: Stage = Field(description="which stage of the fallback chain produced the item")
     explored: bool
     propensity: float = Field(gt=0, le=1, description="P(this item at this position | context)")
-    evidence_kind: Literal["item-item weight", "embedding similarity", "none"]
+    evidence_kind: Literal["item-item weight", "attention", "embedding similarity", "none"] = Field(
+        description="what the evidence weights are: the model's item-item weights, its attention over "
+        "the history (sequential models), embedding similarity, or none"
+    )
     evidence: list[EvidenceOut] = Field(description="strongest supporting history items first")
     exploration_reason: str | None = Field(
         description="for an explored slot: the policy's reason (epsilon draw, new item, ...)"

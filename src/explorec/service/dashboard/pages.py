@@ -90,9 +90,11 @@ class _Page:
         return response
 
     def error(
-        self, request: Request, status: int, message: str, who: Principal | None = None
+        self, request: Request, status: int, message: str, who: Principal | None = None, back: str = ""
     ) -> HTMLResponse:
-        return self.render(request, "error.html", status=status, who=who, status_code=status, message=message)
+        return self.render(
+            request, "error.html", status=status, who=who, status_code=status, message=message, back=back
+        )
 
 
 def _keys(request: Request) -> SessionKeys:
@@ -273,7 +275,8 @@ def make_router() -> APIRouter:
         form = await request.form()
         refusal = _check_write(request, who, "write", str(form.get(CSRF_FIELD) or ""))
         if refusal is not None:
-            return page.error(request, 403, refusal, who)
+            back = f"{PREFIX}/users/{user_id}" if _valid_id(user_id) else ""
+            return page.error(request, 403, refusal, who, back=back)
         recommendation_id = str(form.get("recommendation_id") or "")
         item_id = str(form.get("item_id") or "")
         for name, value in (
@@ -348,7 +351,9 @@ def make_router() -> APIRouter:
                 state, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE, category=cat, newest=newest_first
             )
             hits = describe(state, store, [(i, None) for i in indices])
-        categories = sorted((name, len(members)) for name, members in state.category_items.items() if members)
+        # dict(...) copies in one step under the GIL: the refresher thread may add categories meanwhile
+        members_of = dict(state.category_items)
+        categories = sorted((name, len(members)) for name, members in members_of.items() if members)
         pages = None if total is None else max(1, math.ceil(total / PAGE_SIZE))
         base = {"q": q, "category": category, "newest": "true" if newest_first else ""}
         return page.render(
@@ -420,6 +425,7 @@ def make_router() -> APIRouter:
             who=who,
             report=report,
             swapped_in=swapped_in,
+            loaded_at=dict(follower.swapped_at) if follower is not None else {},
             served=state.version_label(state.served_version()) if state.loaded else "loading",
             can_admin=who.allows("admin"),
             done=done if done in ("pinned", "unpinned", "rolled back", "retrain requested") else "",
@@ -440,7 +446,7 @@ def make_router() -> APIRouter:
             )
         refusal = _check_write(request, who, scope, str(form.get(CSRF_FIELD) or ""))
         if refusal is not None:
-            return page.error(request, 403, refusal, who)
+            return page.error(request, 403, refusal, who, back=f"{PREFIX}/models")
         try:
             if action == "pin":
                 version = str(form.get("version") or "")

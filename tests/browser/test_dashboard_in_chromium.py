@@ -8,6 +8,7 @@ write with a read-only key. Each step leaves a screenshot (see conftest.py for t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from browser_helpers import DemoService
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 USER = "U00000"
+#: a chart's ``data-points`` (values drawn) when it shows something
+SOME = re.compile(r"^[1-9][0-9]*$")
 TIMEOUT_MS = 15_000
 
 
@@ -111,12 +114,24 @@ def test_a_click_changes_the_next_slate_and_the_live_charts(
             httpx.get(f"{demo_service.base}/v1/users/U00001/recommendations", headers=headers).status_code
             == 200
         )
-    live.wait_for_function(
-        "Number(document.getElementById('chart-latency').dataset.points) > 0", timeout=TIMEOUT_MS
-    )
-    live.wait_for_function(
-        "Number(document.getElementById('chart-ingest').dataset.points) > 0", timeout=TIMEOUT_MS
-    )
+    expect(live.locator("#chart-latency")).to_have_attribute("data-points", SOME)
+    expect(live.locator("#chart-ingest")).to_have_attribute("data-points", SOME)
+
+    # a slate shown in an experiment, clicked: the per-variant chart gets its first points
+    experiment = {
+        "variants": [
+            {"name": "greedy", "share": 0.5, "policy": "greedy"},
+            {"name": "explore", "share": 0.5, "policy": "eps-greedy:0.5"},
+        ]
+    }
+    put = httpx.put(f"{demo_service.base}/v1/experiments/dash-test", json=experiment, headers=headers)
+    assert put.status_code == 200, put.text
+    page.goto(f"{demo_service.dashboard}/users/{USER}?experiment=dash-test")
+    expect(rows).to_have_count(10)
+    rows.nth(1).locator("button.click").click()
+    expect(page.locator("#clicked")).to_be_visible()
+    expect(live.locator("#chart-variant")).to_have_attribute("data-points", SOME)
+    expect(live.locator('#totals dd[data-name="attributed clicks"]')).to_have_text("2")
     live.screenshot(path=artifacts / "04-live.png", full_page=True)
     assert errors == []
 
@@ -138,6 +153,13 @@ def test_catalogue_free_text_search_and_newest_first(
     expect(page.locator("#summary")).to_contain_text("nearest to")
     assert rows.first.get_attribute("data-item-id") == item_id  # its own text finds it first
     assert float(rows.first.locator("td").nth(4).inner_text()) == pytest.approx(1.0, abs=1e-3)
+
+    # a few words: the nearest items are those whose text has them
+    page.fill("#q", "waterproof trail running shoes")
+    page.click("#go")
+    expect(page.locator("#summary")).to_contain_text("waterproof trail running shoes")
+    for j in range(5):
+        assert "trail running shoes" in rows.nth(j).locator("td").nth(1).inner_text().lower()
     page.screenshot(path=artifacts / "05-catalogue-search.png", full_page=True)
 
     page.fill("#q", "")
@@ -163,3 +185,5 @@ def test_a_read_only_key_can_look_but_not_click(
     expect(page.locator("#message")).to_contain_text("needs a key of scope 'write'")
     expect(page.locator("#message")).to_contain_text("scope 'read'")
     page.screenshot(path=artifacts / "06-read-only-refused.png", full_page=True)
+    page.click("#back")
+    expect(page.locator("#user-id")).to_have_text(USER)
