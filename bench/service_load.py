@@ -355,7 +355,8 @@ async def drive(
             levels.append(level)
             print(
                 f"recommend c={conc:>2}: {level['requests_per_s']:.0f} req/s, p50 {level['p50_ms']:.1f} ms, "
-                f"p99 {level['p99_ms']:.1f} ms, server CPU {level['server_cpu_ms_per_request']:.2f} ms/request, "
+                f"p99 {level['p99_ms']:.1f} ms, "
+                f"server CPU {level['server_cpu_ms_per_request']:.2f} ms/request, "
                 f"statuses {statuses}"
             )
         out["recommend"] = levels

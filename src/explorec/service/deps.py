@@ -1,7 +1,8 @@
 """Per-request dependencies: the store, the served state, the settings and the metrics of the app.
 
-All of them are ``async``: they only read ``app.state``, and FastAPI runs a plain ``def`` dependency in
-the thread pool, one hand-off per dependency and request (tens of microseconds each, more under load).
+The ``get_*`` functions can be called directly; the dependencies (``StoreDep``, ...) are their
+``async`` twins: they only read ``app.state``, and FastAPI runs a plain ``def`` dependency in the
+thread pool, one hand-off per dependency and request (tens of microseconds each, more under load).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from explorec.service.served import ServedState
 from explorec.service.settings import ServiceSettings
 
 
-async def get_store(request: Request) -> Any:
+def get_store(request: Request) -> Any:
     return request.app.state.store
 
 
-async def get_state(request: Request) -> ServedState:
+def get_state(request: Request) -> ServedState:
     state: ServedState = request.app.state.served
     if not state.loaded:
         raise ApiError(
@@ -29,26 +30,46 @@ async def get_state(request: Request) -> ServedState:
     return state
 
 
-async def get_settings(request: Request) -> ServiceSettings:
+def get_settings(request: Request) -> ServiceSettings:
     settings: ServiceSettings = request.app.state.settings
     return settings
 
 
-async def get_metrics(request: Request) -> ServiceMetrics:
+def get_metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
 
 
-async def get_online(request: Request) -> Any:
+def get_online(request: Request) -> Any:
     """The replica's online policy state (:class:`explorec.online.OnlineState`), None before start."""
     return getattr(request.app.state, "online", None)
 
 
-StoreDep = Annotated[Any, Depends(get_store)]
-StateDep = Annotated[ServedState, Depends(get_state)]
-SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
-MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
-OnlineDep = Annotated[Any, Depends(get_online)]
+async def _store(request: Request) -> Any:
+    return get_store(request)
+
+
+async def _state(request: Request) -> ServedState:
+    return get_state(request)
+
+
+async def _settings(request: Request) -> ServiceSettings:
+    return get_settings(request)
+
+
+async def _metrics(request: Request) -> ServiceMetrics:
+    return get_metrics(request)
+
+
+async def _online(request: Request) -> Any:
+    return get_online(request)
+
+
+StoreDep = Annotated[Any, Depends(_store)]
+StateDep = Annotated[ServedState, Depends(_state)]
+SettingsDep = Annotated[ServiceSettings, Depends(_settings)]
+MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
+OnlineDep = Annotated[Any, Depends(_online)]
 
 
 def check_batch(n: int, settings: ServiceSettings, what: str) -> None:

@@ -256,7 +256,7 @@ class ServedState:
     def load(self, store: Any) -> None:
         """Read every item and event from the store (start-up)."""
         rows = store.items(after_index=-1)
-        self.apply_items(rows)
+        self.apply_items(rows, self.embed([row.text for row in rows], progress=True) if rows else None)
         self.sync_events(store, limit=None)
         self.loaded = True
         logger.info(
@@ -325,10 +325,11 @@ class ServedState:
                 self.apply_items(missing)
             self.apply_items(rows, vectors)
 
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> npt.NDArray[np.float32]:
+        """Unit text vectors; ``progress``: a bar on a terminal (the start-up load of the catalogue)."""
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return l2_normalize(self.encoder.encode(list(texts)))
+        return l2_normalize(self.encoder.encode(list(texts), progress=progress))
 
     def apply_items(self, rows: Sequence[Any], vectors: npt.NDArray[np.float32] | None = None) -> int:
         """Serve store ``ItemRow``s (new or updated); returns how many were new to this process.
@@ -466,6 +467,22 @@ class ServedState:
                     self.item_users[item] = deque((u for u in users if u != user_id), maxlen=200)
             self._ranked.clear()
 
+    def forget_user_hashes(self, hashes: Sequence[str]) -> int:
+        """Forget every user whose id's SHA-256 is in ``hashes`` (users erased through another replica,
+        read from the store's erasure log); returns how many were forgotten here."""
+        import hashlib
+
+        wanted = set(hashes)
+        with self._lock:
+            users = [
+                u
+                for u in set(self.histories) | set(self.user_counts)
+                if hashlib.sha256(u.encode()).hexdigest() in wanted
+            ]
+        for user_id in users:
+            self.forget_user(user_id)
+        return len(users)
+
     def history(self, user_id: str) -> list[tuple[int, float]]:
         with self._lock:
             return list(self.histories.get(user_id, ()))
@@ -581,6 +598,18 @@ class ServedState:
 
     def blocked_items(self) -> npt.NDArray[np.int64]:
         return self._blocked_arr
+
+    def servable_items(self, category: str | None = None) -> npt.NDArray[np.int64]:
+        """Servable item indices (of ``category`` when given), ascending."""
+        with self._lock:
+            if category is None:
+                items = np.arange(self.n_items, dtype=np.int64)
+            else:
+                items = np.array(sorted(self.category_items.get(category, set())), dtype=np.int64)
+            blocked = self._blocked_arr
+        if blocked.size and items.size:
+            items = items[~np.isin(items, blocked)]
+        return items
 
     def outside_category(self, category: str) -> npt.NDArray[np.int64]:
         with self._lock:

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, OnlineDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
+from explorec.service.pseudonym import user_key
 from explorec.service.routers import COMMON, errors
 from explorec.service.schemas import FeedbackBatch, FeedbackResult
 from explorec.service.served import ServedState
@@ -62,7 +63,9 @@ def _ingest(
                 "add it with POST /v1/items first",
                 f"events[{j}].item_id",
             )
-    new_users = [u for u in dict.fromkeys(e.user_id for e in body.events) if u not in state.user_index]
+    # pseudonyms when configured: the store, the served state and the logs never see the client's ids
+    keys = [user_key(settings, e.user_id) for e in body.events]
+    new_users = [u for u in dict.fromkeys(keys) if u not in state.user_index]
     # one query for the batch's users this process has not seen (not one per user), all remembered
     stored = store.user_indices(new_users) if new_users else {}
     state.user_index.update(stored)
@@ -76,14 +79,14 @@ def _ingest(
     events = [
         EventIn(
             event_id=e.event_id,
-            user_id=e.user_id,
+            user_id=user_id,
             item_id=e.item_id,
             type=e.type,
             value=e.value,
             timestamp=now if e.timestamp is None else e.timestamp,
             recommendation_id=e.recommendation_id,
         )
-        for e in body.events
+        for e, user_id in zip(body.events, keys, strict=True)
     ]
     result = store.append_events(events)
     accepted = set(result.accepted)
