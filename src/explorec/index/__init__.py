@@ -1,7 +1,8 @@
 """Top-k retrieval over item vectors: exact (numpy/BLAS) and FAISS, behind one interface.
 
 Every index has ``search(queries, k, *, exclude=None) -> (items int64[B, k], scores float32[B, k])``,
-``add(vectors) -> new item indices``, ``n_items`` and ``dim``.
+``add(vectors) -> new item indices``, ``update(items, vectors)`` (replace indexed items' vectors),
+``n_items`` and ``dim``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Index(Protocol):
     def dim(self) -> int: ...
 
     def add(self, vectors: npt.ArrayLike) -> npt.NDArray[np.int64]: ...
+
+    def update(self, items: npt.ArrayLike, vectors: npt.ArrayLike) -> None: ...
 
     def search(
         self, queries: npt.ArrayLike, k: int, *, exclude: Exclude = None

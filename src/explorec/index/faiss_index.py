@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from explorec.errors import ConfigError, check_positive_int
+from explorec.errors import ConfigError, DataError, check_positive_int
 from explorec.index.exact import Exclude, check_metric, check_vectors, clip_k, exclusion_lists, l2_normalise
 from explorec.ranking import top_k
 
@@ -109,13 +109,24 @@ class FaissIndex:
             self.index.nprobe = min(nprobe, lists)
             self._quantizer = quantizer  # the IVF index does not own it
         self.index.add(arr)
+        n = arr.shape[0]
+        # FAISS entries are not items once an item's vector is replaced (HNSW cannot remove an
+        # entry): entry e holds item _entry_item[e]; _live[e] is False for a replaced vector
+        self._entry_item = np.arange(n, dtype=np.int64)
+        self._item_entry = np.arange(n, dtype=np.int64)
+        self._live = np.ones(n, dtype=bool)
 
     def _prepare(self, arr: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         return np.ascontiguousarray(l2_normalise(arr) if self.metric == "cosine" else arr)
 
     @property
     def n_items(self) -> int:
-        return int(self.index.ntotal)
+        return int(self._item_entry.size)
+
+    @property
+    def n_replaced(self) -> int:
+        """Vectors replaced by :meth:`update` that the FAISS index still holds (never returned)."""
+        return int(self._live.size - np.count_nonzero(self._live))
 
     @property
     def dim(self) -> int:
@@ -132,9 +143,41 @@ class FaissIndex:
     def add(self, vectors: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Append item vectors; returns their new item indices (searchable at once)."""
         arr = self._prepare(check_vectors(vectors, dim=self.dim))
-        start = self.n_items
+        start, entry = self.n_items, int(self.index.ntotal)
         self.index.add(arr)
-        return np.arange(start, self.n_items, dtype=np.int64)
+        new = np.arange(start, start + arr.shape[0], dtype=np.int64)
+        self._entry_item = np.concatenate([self._entry_item, new])
+        self._item_entry = np.concatenate(
+            [self._item_entry, np.arange(entry, entry + new.size, dtype=np.int64)]
+        )
+        self._live = np.concatenate([self._live, np.ones(new.size, dtype=bool)])
+        return new
+
+    def update(self, items: npt.ArrayLike, vectors: npt.ArrayLike) -> None:
+        """Replace the vectors of ``items`` (int[m], already indexed) by ``vectors`` (float32[m, dim]).
+
+        The new vectors are added as new FAISS entries and the old entries are never returned again
+        (HNSW cannot remove an entry; flat and IVF could, but one rule for every kind keeps item ``i``
+        at index ``i``); :attr:`n_replaced` counts them, so that a caller can rebuild when they pile up.
+        """
+        ids = np.asarray(items, dtype=np.int64).reshape(-1)
+        arr = self._prepare(check_vectors(vectors, dim=self.dim))
+        if arr.shape[0] != ids.size:
+            raise DataError(f"update: {ids.size} items but {arr.shape[0]} vectors")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.n_items):
+            raise DataError(
+                f"update: item indices must lie in [0, {self.n_items}), got {ids.min()}..{ids.max()}"
+            )
+        if np.unique(ids).size != ids.size:
+            raise DataError("update: an item appears twice")
+        if not ids.size:
+            return
+        entry = int(self.index.ntotal)
+        self.index.add(arr)
+        self._live[self._item_entry[ids]] = False
+        self._item_entry[ids] = np.arange(entry, entry + ids.size, dtype=np.int64)
+        self._entry_item = np.concatenate([self._entry_item, ids])
+        self._live = np.concatenate([self._live, np.ones(ids.size, dtype=bool)])
 
     def search(
         self, queries: npt.ArrayLike, k: int, *, exclude: Exclude = None
@@ -149,11 +192,17 @@ class FaissIndex:
         k = clip_k(k, n)
         excluded = exclusion_lists(exclude, q.shape[0], n)
         extra = 0 if excluded is None else max((int(e.size) for e in excluded), default=0)
-        wide = min(n, k + extra)
-        raw_scores, raw_items = self.index.search(q, wide)  # [B, wide] each
-        raw_items = raw_items.astype(np.int64)
+        entries = int(self.index.ntotal)
+        # replaced entries are dropped below; asking for up to k more keeps k live answers unless
+        # more than k replaced vectors crowd the query's neighbourhood (then fewer come back, -1)
+        wide = min(entries, k + extra + min(self.n_replaced, k))
+        raw_scores, raw_entries = self.index.search(q, wide)  # [B, wide] each
+        raw_entries = raw_entries.astype(np.int64)
+        found = raw_entries >= 0
+        found[found] = self._live[raw_entries[found]]
+        raw_items = np.where(found, self._entry_item[np.maximum(raw_entries, 0)], -1)
         raw_scores = raw_scores.astype(np.float32)
-        raw_scores[raw_items < 0] = -np.inf
+        raw_scores[~found] = -np.inf
         if excluded is not None:
             for row, drop in enumerate(excluded):
                 hit = np.isin(raw_items[row], drop)

@@ -166,6 +166,22 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
     return app
 
 
+#: environment variable through which ``explorec serve --workers N`` hands its settings to the workers
+SETTINGS_ENV = "EXPLOREC_SERVE_SETTINGS_JSON"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one uvicorn worker process: the settings ``explorec serve`` resolved (file, environment,
+    options), passed as JSON in ``EXPLOREC_SERVE_SETTINGS_JSON`` (uvicorn imports the app by name in
+    each worker, so the settings cannot be passed as an object)."""
+    import os
+
+    raw = os.environ.get(SETTINGS_ENV)
+    if raw is None:
+        return create_app()
+    return create_app(ServiceSettings.model_validate_json(raw))
+
+
 def _install_pseudonyms(app: FastAPI, settings: ServiceSettings) -> None:
     """With ``pseudonymise_secret``: user ids are pseudonymised before anything else sees them
     (added last, so it is the outermost of our middleware; see :mod:`explorec.service.pseudonym`)."""

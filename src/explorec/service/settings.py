@@ -50,6 +50,9 @@ class ServiceSettings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="address uvicorn binds (loopback unless configured)")
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1, ge=1, le=64, description="uvicorn worker processes sharing the port (each a replica of the store)"
+    )
     access_log: bool = Field(True, description="uvicorn's one line per request (costs CPU at high rates)")
     encoder: str = Field("default", description="text encoder spec: default (all-MiniLM-L6-v2), hashing:DIM")
     policy: str = Field("eps-greedy:0.1", description="default exploration policy spec")
