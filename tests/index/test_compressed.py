@@ -85,6 +85,11 @@ def test_bad_settings_are_refused(data: tuple[np.ndarray, np.ndarray, np.ndarray
         FaissIndex(items, kind="ivf-pq", pq_m=12)
     with pytest.raises(ConfigError, match=r"kind must be one of .*'ivf-pq'.*got 'pq'"):
         FaissIndex(items, kind="pq")
+    with pytest.raises(ConfigError, match="max_train"):
+        FaissIndex(items, kind="ivf-sq8", max_train=0)
+    # a training subset still gives a working index over every item
+    small = FaissIndex(items, kind="ivf-sq8", nlist=20, nprobe=20, max_train=500)
+    assert small.n_items == len(items) and small.search(items[:1], 1)[0][0, 0] == 0
 
 
 def test_clustered_vectors_are_seeded_and_recall_counts_overlap() -> None:

@@ -68,6 +68,9 @@ class FaissIndex:
         HNSW candidate-list sizes while building and while searching.
     pq_m : int, optional
         ``ivf-pq``: sub-vectors (bytes per item code); must divide ``dim``. None: ``dim // 4``.
+    max_train : int, optional
+        IVF kinds: vectors the k-means (and the product quantiser) train on, evenly spaced over
+        ``vectors``; None: up to 256 per list (FAISS's own cap).
 
     Notes
     -----
@@ -95,6 +98,7 @@ class FaissIndex:
         ef_construction: int = 200,
         ef_search: int = 128,
         pq_m: int | None = None,
+        max_train: int | None = None,
     ) -> None:
         import faiss
 
@@ -110,8 +114,9 @@ class FaissIndex:
             ("ef_search", ef_search),
         ):
             check_positive_int(name, value)
-        if pq_m is not None:
-            check_positive_int("pq_m", pq_m)
+        for name, optional in (("pq_m", pq_m), ("max_train", max_train)):
+            if optional is not None:
+                check_positive_int(name, optional)
         self.nlist, self.nprobe, self.m, self.pq_m = nlist, nprobe, m, pq_m
         self.ef_construction, self.ef_search = ef_construction, ef_search
         arr = self._prepare(check_vectors(vectors))
@@ -152,7 +157,7 @@ class FaissIndex:
                 if dim % sub:
                     raise ConfigError(f"pq_m must divide the vector dimension {dim}, got {sub}")
                 self.index = faiss.IndexIVFPQ(quantizer, dim, lists, sub, 8, faiss_metric)
-            self.index.train(_training_sample(arr, lists))
+            self.index.train(_training_sample(arr, lists, max_train))
             self.index.nprobe = min(nprobe, lists)
             self._quantizer = quantizer  # the IVF index does not own it
         self.index.add(arr)
@@ -221,14 +226,16 @@ class FaissIndex:
         return items, scores
 
 
-def _training_sample(arr: npt.NDArray[np.float32], lists: int) -> npt.NDArray[np.float32]:
-    """The vectors the IVF k-means trains on: all of them, or an evenly spaced subset of 256 per list.
+def _training_sample(
+    arr: npt.NDArray[np.float32], lists: int, max_train: int | None = None
+) -> npt.NDArray[np.float32]:
+    """The vectors the IVF k-means trains on: all, or an evenly spaced subset (``max_train``, 256 per list).
 
     FAISS subsamples above 256 points per centroid itself (with a warning); taking the subset here
     keeps the product quantiser's training set the same size and the build time bounded on large
     catalogues.
     """
-    cap = _MAX_POINTS_PER_CENTROID * lists
+    cap = _MAX_POINTS_PER_CENTROID * lists if max_train is None else max(lists, max_train)
     if arr.shape[0] <= cap:
         return arr
     step = arr.shape[0] / cap
