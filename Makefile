@@ -9,12 +9,13 @@ export TOKENIZERS_PARALLELISM := false
 
 setup: $(VENV)/.installed
 
-# torch is installed first and pinned, so that nothing resolves it to a CUDA build.
+# torch is installed first and pinned, so that nothing resolves it to a CUDA build; the ray extra is
+# part of the test install because tests/distributed runs the Ray backend on a local cluster.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ray]'
 	touch $@
 
 demo: setup

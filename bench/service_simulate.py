@@ -9,8 +9,10 @@ off-policy estimate of each variant from the other variant's log next to its on-
 
     python bench/service_simulate.py --datasets movielens-latest-small,amazon-scientific --steps 3000
 
-Writes ``bench/results/service_simulate.json`` (one entry per dataset, each with its provenance; the
-entries of datasets not run this time are kept).
+Writes ``bench/results/service_simulate.json`` (one entry per dataset, exploring policy and control
+exploration share, each with its provenance; the entries of other settings are kept). The control is
+greedy with ``--control-exploration`` (default 0.1) of its slots explored uniformly, so that its log
+supports an off-policy estimate of the exploring variant.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def run_one(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
             *CLI, "simulate", "--dataset", dataset, "--service", base, "--api-key", key,
             "--steps", str(args.steps), "--max-items", str(args.max_items), "--k", str(args.k),
             "--explore-policy", args.explore_policy, "--out", str(out),
+            "--control-exploration", str(args.control_exploration),
         ]  # fmt: skip
         if args.data_dir:
             command += ["--data-dir", args.data_dir]
@@ -62,7 +65,14 @@ def run_one(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
         proc.wait(timeout=60)
         log.close()
     summary: dict[str, Any] = json.loads((out / "service.json").read_text())
-    summary["settings"] = {**settings, "steps": args.steps, "max_items": args.max_items, "k": args.k}
+    summary["settings"] = {
+        **settings,
+        "steps": args.steps,
+        "max_items": args.max_items,
+        "k": args.k,
+        "explore_policy": args.explore_policy,
+        "control_exploration": args.control_exploration,
+    }
     summary["wall_s"] = time.perf_counter() - started
     return summary
 
@@ -77,6 +87,12 @@ def main() -> None:
     parser.add_argument("--max-items", type=int, default=1000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--explore-policy", default="ts")
+    parser.add_argument(
+        "--control-exploration",
+        type=float,
+        default=0.1,
+        help="share of the greedy control's slots explored uniformly (eps-greedy:EPS; 0: pure greedy)",
+    )
     parser.add_argument("--encoder", default="default", help="service encoder (default: all-MiniLM-L6-v2)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "service_simulate.json"))
@@ -87,7 +103,9 @@ def main() -> None:
     for dataset in [d.strip() for d in args.datasets.split(",") if d.strip()]:
         run = run_one(dataset, args)
         run["provenance"] = prov.finish()
-        results["runs"][dataset] = run
+        # one entry per (dataset, exploring policy, control exploration): runs of other settings stay
+        key = f"{dataset} {args.explore_policy} control-eps={args.control_exploration:g}"
+        results["runs"][key] = run
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
         print(f"{dataset}: wrote {path}", flush=True)

@@ -93,12 +93,18 @@ def candidate_frames(
         # the columns the re-rankers declare, built once per frame from item_vectors and the context
         # (build_columns; a ConfigError names a column that cannot be built and how to provide it)
         frames = [chain.prepare(f, item_vectors=item_vectors, context=base) for f in frames]
-        # with a policy behind them, re-rankers order the whole pool so the policy can explore it
-        size = n_candidates if policy is not None else k
-        frames = [
-            chain.rerank(f, size, context=base.with_history(h))
-            for f, h in zip(frames, histories, strict=True)
-        ]
+        # with a policy behind them, re-rankers order the pool so the policy can explore it: as many
+        # leading rows as the policy's slate law depends on (policy.ranks_read), the rest after them
+        if policy is None:
+            frames = [
+                chain.rerank(f, k, context=base.with_history(h))
+                for f, h in zip(frames, histories, strict=True)
+            ]
+        else:
+            frames = [
+                _rerank_pool(chain, f, n_candidates, policy.ranks_read(k, n_candidates), base.with_history(h))
+                for f, h in zip(frames, histories, strict=True)
+            ]
     if policy is None or not policy.columns_needed():
         return frames
     needed = policy.columns_needed()
@@ -126,6 +132,33 @@ def candidate_frames(
             )
         )
     return out
+
+
+def _rerank_pool(
+    chain: Reranker, frame: CandidateFrame, size: int, depth: int, context: RerankContext
+) -> CandidateFrame:
+    """``frame`` re-ranked for a policy: ``chain.rerank(frame, size)``, or, when the policy reads only
+    the first ``depth`` rows, those ordered by ``chain`` and then the other unmasked rows.
+
+    With ``depth`` below the pool's size the remaining rows follow in their previous (score) order;
+    only policies whose slate law ignores the order beyond ``depth`` ask for that
+    (:meth:`~explorec.policies.base.Policy.ranks_read`). A re-scoring chain orders the whole pool,
+    so every row carries its ``rerank_score``.
+    """
+    pool = frame.unmasked()
+    rescoring = any(getattr(stage, "rescoring", False) for stage in getattr(chain, "stages", (chain,)))
+    if depth >= len(pool) or rescoring:
+        return chain.rerank(frame, size, context=context)
+    head = chain.rerank(pool, depth, context=context)
+    rest = np.flatnonzero(~np.isin(pool.items, head.items))
+    # the pool's rows keep the columns the chain prepared (a non-re-scoring chain adds no others)
+    return pool.take(np.concatenate([_rows_of(pool.items, head.items), rest]))
+
+
+def _rows_of(items: npt.NDArray[np.int64], wanted: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Row of each of ``wanted`` in ``items`` (distinct; every wanted item is present)."""
+    order = np.argsort(items, kind="stable")
+    return order[np.searchsorted(items, wanted, sorter=order)].astype(np.int64)
 
 
 def recommend(

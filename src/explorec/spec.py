@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections.abc
 import difflib
+import functools
 import inspect
 import json
 import math
@@ -134,6 +135,14 @@ def signature_hints(target: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
 
     ``self`` and ``*args`` are left out; a parameter without a usable hint maps to ``Any``.
     """
+    hints, var_keyword = _signature_hints(target)
+    return dict(hints), var_keyword
+
+
+@functools.lru_cache(maxsize=512)
+def _signature_hints(target: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
+    # cached: resolving string annotations (typing.get_type_hints) costs ~0.1 ms per call, and the
+    # service parses a policy and a re-ranker spec on every request
     function = target.__init__ if isinstance(target, type) else target  # type: ignore[misc]
     parameters = inspect.signature(function).parameters
     try:

@@ -142,3 +142,47 @@ def test_rerankers_get_their_declared_columns_or_a_config_error_naming_them(fitt
     assert frame.has("groups") and frame.has("rerank_score")
     (mmr_frame,) = candidate_frames(fitted, [2], k=2, rerank="mmr:0.5", item_vectors=_vectors(4))
     np.testing.assert_array_equal(mmr_frame.column("vectors"), _vectors(4)[mmr_frame.items])
+
+
+def test_a_policy_that_reads_only_k_ranks_gets_the_rerankers_head_and_the_same_slate_law() -> None:
+    # eps-greedy's law depends only on the first k rows of the order (ranks >= k are exchangeable),
+    # so MMR orders k rows, not the whole pool: the head must be MMR's, and every item's probability
+    # at every position must equal the one under MMR's full order
+    from explorec.models.textknn import TextKNN
+    from explorec.pipeline import candidate_frames
+    from explorec.policies.epsilon_greedy import epsilon_greedy_rank_matrix
+    from explorec.rerank import as_chain
+    from explorec.rerank.base import RerankContext
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((40, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    history = Interactions.from_ids(["u"] * 3, ["i0", "i1", "i2"], item_ids=[f"i{j}" for j in range(40)])
+    model = TextKNN(encoder="hashing:8")
+    model.item_vectors_, model.n_items_, model.n_users_ = vectors, 40, 1
+    k, n = 4, 20
+    policy = parse_policy_spec("eps-greedy:0.3", seed=0)
+    assert policy.ranks_read(k, n) == k
+    (short,) = candidate_frames(
+        model,
+        [0],
+        k=k,
+        history=history,
+        n_candidates=n,
+        rerank="mmr:0.5",
+        policy=policy,
+        item_vectors=vectors,
+    )
+    (pool,) = candidate_frames(model, [0], k=k, history=history, n_candidates=n, item_vectors=vectors)
+    chain = as_chain("mmr:0.5")
+    full = chain.rerank(chain.prepare(pool, item_vectors=vectors), n, context=RerankContext())
+    assert short.items[:k].tolist() == full.items[:k].tolist()
+    assert sorted(short.items.tolist()) == sorted(full.items.tolist()) and len(short) == n
+    matrix = epsilon_greedy_rank_matrix(len(short), k, 0.3)
+
+    def law(frame: object) -> dict[int, tuple[float, ...]]:
+        return {int(item): tuple(np.round(matrix[r], 12)) for r, item in enumerate(frame.items)}  # type: ignore[attr-defined]
+
+    assert law(short) == law(full)
+    softmax = parse_policy_spec("softmax:0.5", seed=0)
+    assert softmax.ranks_read(k, n) == n  # a policy that reads scores keeps the full order

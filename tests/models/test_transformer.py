@@ -63,3 +63,53 @@ def test_attention_pooling_weights_by_hand() -> None:
     weights = attention_weights(keys, query, real)
     torch.testing.assert_close(weights[0], torch.tensor([0.75, 0.25, 0.0]))
     torch.testing.assert_close(weights[1], torch.zeros(3))  # no real position: zeros, not NaN
+
+
+def test_attention_weights_equal_torchs_multi_head_attention_weights() -> None:
+    torch.manual_seed(1)
+    dim, heads, length = 8, 2, 5
+    block = Block(dim, heads, dropout=0.0, attn_dropout=0.0).eval()
+    reference = nn.MultiheadAttention(dim, heads, batch_first=True).eval()
+    with torch.no_grad():
+        reference.in_proj_weight.copy_(block.attn.qkv.weight)
+        reference.in_proj_bias.copy_(block.attn.qkv.bias)
+        reference.out_proj.weight.copy_(block.attn.out.weight)
+        reference.out_proj.bias.copy_(block.attn.out.bias)
+        x = torch.randn(2, length, dim)
+        seq = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5]])  # the first row is padded on the left
+        allowed = causal_padding_mask(seq)
+        ours = block.attn.weights(x, allowed)  # [B, H, T, T]
+        _, theirs = reference(
+            x,
+            x,
+            x,
+            attn_mask=~allowed.repeat(1, heads, 1, 1).view(-1, length, length),
+            average_attn_weights=False,
+        )
+        # the weights are the ones forward applies: weights @ values reproduces its output
+        v = block.attn.qkv(x).split(dim, dim=2)[2].view(2, length, heads, dim // heads).transpose(1, 2)
+        mixed = block.attn.out((ours @ v).transpose(1, 2).reshape(2, length, dim))
+        torch.testing.assert_close(mixed, block.attn(x, allowed), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    assert torch.all(ours[0, :, 2:, :2] == 0)  # padded keys get no weight
+    torch.testing.assert_close(ours.sum(-1), torch.ones(2, heads, length))
+
+
+def test_last_position_attention_by_hand() -> None:
+    from explorec.models.transformer import last_position_attention
+
+    # block 1: the last position reads position 0, the others read themselves;
+    # block 2: the last position reads only itself (whose state already holds position 0)
+    a1 = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    a2 = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    maps = [a1.expand(1, 2, 3, 3), a2.expand(1, 2, 3, 3)]  # [B=1, H=2, T, T], the same in both heads
+    assert last_position_attention(maps).tolist() == [[1.0, 0.0, 0.0]]  # rollout: a2 @ a1
+    assert last_position_attention(maps, "mean").tolist() == [[0.5, 0.0, 0.5]]
+    # the residual identity halves what the attention read and hands the rest to the last item
+    assert last_position_attention(maps, "residual-rollout").tolist() == [[0.5, 0.0, 0.5]]
+    heads = torch.stack([a1, a2]).unsqueeze(0)  # [1, 2, T, T]: two heads that disagree
+    assert last_position_attention([heads]).tolist() == [[0.5, 0.0, 0.5]]  # averaged over heads
+    with pytest.raises(
+        ConfigError, match="method must be 'rollout', 'residual-rollout' or 'mean', got 'max'"
+    ):
+        last_position_attention(maps, "max")

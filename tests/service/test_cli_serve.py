@@ -60,8 +60,11 @@ def test_serve_runs_uvicorn_on_loopback(tmp_path: Path) -> None:
         else:
             raise AssertionError("the service did not become ready within 60 s")
         assert httpx.get(f"{base}/v1/items/x", timeout=5).status_code == 401
+        login = httpx.get(f"{base}/dashboard", timeout=5, follow_redirects=True)
+        assert login.status_code == 200 and str(login.url) == f"{base}/dashboard/login?next=%2Fdashboard"
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert f"explorec service on http://127.0.0.1:{port}" in out
+    assert f"dashboard: http://127.0.0.1:{port}/dashboard" in out
     assert "Uvicorn running on http://127.0.0.1" in out

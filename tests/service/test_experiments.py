@@ -37,14 +37,19 @@ TWO = {
             "must sum to 1, got 0.5 + 0.4 = 0.9",
         ),
         (
-            {"variants": [{"name": "a", "share": 0.5, "model": "svd-v9"}, {"name": "b", "share": 0.5}]},
-            "variants[0].model",
-            "unknown model 'svd-v9'",
+            {
+                "variants": [
+                    {"name": "a", "share": 0.5, "model_version": "svd-v9"},
+                    {"name": "b", "share": 0.5},
+                ]
+            },
+            "variants[0].model_version",
+            "unknown model version 'svd-v9'",
         ),
         (
-            {"variants": [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5, "policy": "linucb"}]},
+            {"variants": [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5, "policy": "exp3"}]},
             "variants[1].policy",
-            "unknown policy 'linucb'",
+            "unknown policy 'exp3'",
         ),
         (
             {"variants": [{"name": "a", "share": 0.5}, {"name": "a", "share": 0.5}]},

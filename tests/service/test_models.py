@@ -112,6 +112,68 @@ def test_a_failed_retrain_shows_its_reason(
     assert "unknown parameter(s) ['bogus']" in failed["reason"]
 
 
+def ease_top(api: Api, model: Any, user_id: str, k: int) -> list[str]:
+    """The ``k`` unseen items of largest score of ``model`` for the user's stored history."""
+    import numpy as np
+
+    from explorec.data.interactions import Interactions
+
+    rows = [r for r in api.store.read_events() if r.user_id == user_id]
+    items = api.store.items(after_index=-1)
+    ids = np.array([r.item_id for r in sorted(items, key=lambda r: int(r.index))], dtype=object)
+    history = Interactions(
+        np.zeros(len(rows), dtype=np.int64),
+        np.array([int(r.item) for r in rows], dtype=np.int64),
+        np.array([float(r.timestamp) for r in rows]),
+        np.ones(len(rows), dtype=np.float32),
+        np.array([user_id], dtype=object),
+        ids,
+    )
+    scores = model.score(np.zeros(1, dtype=np.int64), history=history)[0].astype(np.float64)
+    scores[history.item] = -np.inf
+    order = sorted(range(scores.size), key=lambda j: (-scores[j], j))
+    return [str(ids[j]) for j in order[:k]]
+
+
+def test_experiment_variants_serve_the_model_version_they_name(
+    tmp_path: Path, two_versions: list[str], start_api: Callable[..., Api]
+) -> None:
+    ease, popularity = two_versions  # popularity serves
+    api = start_api(registry_settings(tmp_path))
+    model = ModelRegistry(tmp_path / "registry").load(ease).model
+    auth = api.headers("admin")
+    body = {
+        "variants": [
+            {"name": "ease", "share": 0.5, "model_version": ease},
+            {"name": "text", "share": 0.25, "model_version": "textknn"},
+            {"name": "serving", "share": 0.25},
+        ]
+    }
+    assert api.client.put("/v1/experiments/models", json=body, headers=auth).status_code == 200
+    expected = {"ease": ease, "serving": popularity}
+    seen: dict[str, set[str]] = {}
+    for g in "ab":
+        for u in range(12):
+            answer = api.get(f"/v1/users/{g}user{u}/recommendations?k=5&experiment=models", "read").json()
+            record = api.get(f"/v1/recommendations/{answer['recommendation_id']}", "read").json()
+            assert record["model_version"] == answer["model_version"]
+            seen.setdefault(record["variant"], set()).add(answer["model_version"])
+            if record["variant"] == "ease":
+                # the EASE version's model scored the candidates: the slate is its greedy top 5
+                assert [i["item_id"] for i in answer["items"]] == ease_top(api, model, f"{g}user{u}", 5)
+    assert set(seen) == {"ease", "text", "serving"}
+    assert seen["ease"] == {ease} and seen["serving"] == {popularity}
+    assert len(seen["text"]) == 1 and next(iter(seen["text"])).startswith("textknn:")
+    assert expected["ease"] != expected["serving"]
+    # a version the registry does not hold is refused on PUT, naming the field and the known ones
+    bad = {"variants": [{"name": "x", "share": 1.0, "model_version": "v-20990101T000000000000-000000000000"}]}
+    answer = api.client.put("/v1/experiments/models", json=bad, headers=auth)
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_experiment" and error["field"] == "variants[0].model_version"
+    assert ease in error["message"] and "textknn" in error["message"]
+
+
 @pytest.fixture
 def live_server(tmp_path: Path, two_versions: list[str]) -> Iterator[tuple[str, Any]]:
     """The app on uvicorn on 127.0.0.1 in a thread: its base URL and the app."""

@@ -36,6 +36,7 @@ def test_every_route_is_documented_with_its_errors() -> None:
     assert set(paths) == {
         "/v1/items",
         "/v1/items/{item_id}",
+        "/v1/items/search",
         "/v1/items/{item_id}/similar",
         "/v1/users",
         "/v1/users/{user_id}",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from explorec.impressions import ImpressionRecord
-from explorec.service.served import ServedItem, ServedState
+from explorec.service.served import ServedItem, ServedState, ServedTextModel
 from explorec.service.settings import ServiceSettings
 from explorec.service.slates import SlateRequest, build_slate
 
@@ -164,3 +164,35 @@ def test_collaborative_neighbours_count_co_occurrence() -> None:
     state.apply_local_events([("e", "u3", "h0", 1.0), ("f", "u3", "h5", 2.0)])
     ranked = state.collaborative(state.item_index["h0"], 2)
     assert [state.item_id_array()[i] for i, _ in ranked] == ["j0", "h5"]
+
+
+def test_candidate_space_profile_is_textknns_and_scores_match_the_exact_model() -> None:
+    # the retrieval path computes the text profile itself (vectorised); it must be textknn's:
+    # recency weights decay^(steps from the newest event), repeated items adding up
+    state = make_state(faiss_min_items=1, history_length=5)
+    events = [("a", "u1", "h0", 1.0), ("b", "u1", "j1", 3.0), ("c", "u1", "h0", 2.0), ("d", "u1", "h3", 4.0)]
+    state.apply_local_events(events)
+    history = state.history("u1")
+    cands, model, sub_hist = state.candidate_space("u1", history, set())
+    full = state.user_interactions("u1", history)
+    exact = ServedTextModel.over(state.vectors.view(), encoder="hashing:256", blocked=np.zeros(0, np.int64))
+    expected = exact.user_vectors(np.zeros(1, dtype=np.int64), full)[0]
+    np.testing.assert_allclose(model.query_[0], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.score(np.zeros(1, dtype=np.int64), history=sub_hist)[0],
+        exact.score(np.zeros(1, dtype=np.int64), history=full)[0][cands],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert set(cands.tolist()) == set(range(12))  # 12 items, retrieve = 2 * 100 + 5: all of them
+    assert [int(cands[i]) for i in sub_hist.item] == [i for i, _ in history]
+
+
+def test_candidate_space_never_holds_a_blocked_seen_item() -> None:
+    state = make_state(faiss_min_items=1)
+    state.apply_local_events([("a", "u1", "h0", 1.0), ("b", "u1", "h1", 2.0)])
+    state.delete_item("h1")
+    cands, _, _ = state.candidate_space("u1", state.history("u1"), set())
+    assert 1 not in cands.tolist() and 0 in cands.tolist()
+    record = build_slate(state, request("u1", k=11, exclude_seen=False))
+    assert "h1" not in record.item_ids and "h0" in record.item_ids

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more logging: -v for INFO, -vv for DEBUG"
     )
     noise.add_argument(
-        "-q", "--quiet", action="store_true", help="errors only: no warnings, no progress bars"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="errors only: no warnings, no progress bars, no closing summary",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
@@ -101,19 +105,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=log_level(args.verbose, args.quiet), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.quiet:
-        from explorec import progress
-
-        progress.disable()
+    from explorec import progress
     from explorec.errors import ExploreCError
 
-    try:
-        check_outputs(args)
-        return int(args.func(args) or 0)
-    except (ExploreCError, OSError) as exc:  # OSError: a missing, unreadable or unwritable path
-        message = " ".join(str(exc).split())  # one line, whatever the message holds
-        print(f"explorec {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    args.started = time.perf_counter()  # for the closing summary (explorec.cli._common.summary)
+    # --quiet hides the bars of this call only: a later main() in the same process shows them again
+    with progress.quiet(args.quiet):
+        try:
+            check_outputs(args)
+            return int(args.func(args) or 0)
+        except (ExploreCError, OSError) as exc:  # OSError: a missing, unreadable or unwritable path
+            message = " ".join(str(exc).split())  # one line, whatever the message holds
+            print(f"explorec {args.command}: error: {message}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -164,3 +166,31 @@ def known_interactions(raw: Dataset, vocabulary: Interactions) -> Interactions:
     return Interactions.from_arrays(
         users[keep], items[keep], user_ids=vocabulary.user_ids, item_ids=vocabulary.item_ids
     )
+
+
+def summary(args: argparse.Namespace, text: str) -> None:
+    """The closing line of a command, on stderr: ``explorec CMD: done in 4.2s: TEXT``.
+
+    ``text`` says what was done, where the results went and the key numbers. stderr keeps stdout for
+    the command's own output (tables, recommendations) when it is piped; ``--quiet`` hides the line.
+    """
+    if getattr(args, "quiet", False):
+        return
+    seconds = time.perf_counter() - float(getattr(args, "started", time.perf_counter()))
+    name = " ".join(
+        str(part)
+        for part in (args.command, getattr(args, "data_command", None) or getattr(args, "action", None))
+        if part
+    )
+    print(f"explorec {name}: done in {format_seconds(seconds)}: {text}", file=sys.stderr, flush=True)
+
+
+def format_seconds(seconds: float) -> str:
+    """``0.4s``, ``12.3s``, ``4m05s``, ``1h02m``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

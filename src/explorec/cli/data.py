@@ -13,6 +13,7 @@ from explorec.cli._common import (
     add_preprocess_args,
     prepare_dataset,
     split_from_args,
+    summary,
     write_json,
 )
 
@@ -41,8 +42,11 @@ def add_parser(sub: Any) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     from explorec.data.registry import list_datasets
 
-    for row in list_datasets(data_dir=args.data_dir):
+    rows = list_datasets(data_dir=args.data_dir)
+    for row in rows:
         print(f"{row['name']:<26} {'present' if row['available'] else 'missing':<8} {row['description']}")
+    present = sum(1 for row in rows if row["available"])
+    summary(args, f"{len(rows)} registered datasets, {present} present")
     return 0
 
 
@@ -80,6 +84,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"{key:<{width}}  {value}")
     if args.json:
         write_json(args.json, facts)
+    summary(
+        args,
+        f"{facts['dataset']}: {facts['interactions']} interactions, {facts['users']} users x "
+        f"{facts['items']} items, density {facts['density']:.2e}"
+        + (f"; facts -> {args.json}" if args.json else ""),
+    )
     return 0
 
 
@@ -101,7 +111,12 @@ def cmd_split(args: argparse.Namespace) -> int:
             }
         )
         frame.to_csv(out / f"{part}.csv", index=False)
-    summary = {"dataset": dataset.name, "split": split.name, **split.summary()}
-    write_json(out / "split.json", summary)
-    print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    facts = {"dataset": dataset.name, "split": split.name, **split.summary()}
+    write_json(out / "split.json", facts)
+    print(" ".join(f"{k}={v}" for k, v in facts.items()))
+    summary(
+        args,
+        f"{dataset.name} split {split.name}: {len(split.train)} train / {len(split.valid)} valid / "
+        f"{len(split.test)} test interactions -> {out}/{{train,valid,test}}.csv, split.json",
+    )
     return 0

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from explorec.cli._common import add_dataset_args, load_dataset_from_args, write_json
+from explorec.cli._backend import add_backend_args, check_backend_args
+from explorec.cli._common import add_dataset_args, load_dataset_from_args, summary, write_json
 
 
 def add_parser(sub: Any) -> None:
@@ -41,6 +42,7 @@ def add_parser(sub: Any) -> None:
         "--out", default=None, help="write the vectors to this .npy file (float32[n_items, dim])"
     )
     parser.add_argument("--json", default=None, help="write the report to this JSON file")
+    add_backend_args(parser, what="Ray Data actors encode the texts, one GPU each when the cluster has GPUs")
     parser.set_defaults(func=cmd_embed)
 
 
@@ -51,12 +53,19 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from explorec.encoders import CachedEncoder, item_texts, make_encoder
     from explorec.encoders.templates import DEFAULT_TEMPLATES
 
+    check_backend_args(args)
     dataset = load_dataset_from_args(args)
     template = args.template or (dataset.name if dataset.name in DEFAULT_TEMPLATES else None)
     texts = item_texts(dataset.catalog, template)
     encoder: Any = make_encoder(
         args.model, device=args.device, batch_size=args.batch_size, num_threads=args.threads
     )
+    if args.backend == "ray":
+        from explorec.distributed import RayEncoder, connect
+
+        connect(args.address)  # before the clock starts: a local cluster takes seconds to start
+        # the device is chosen per actor (a GPU each when the cluster has them), not by --device
+        encoder = RayEncoder(encoder, workers=args.workers, address=args.address, progress=progress.enabled())
     cached = None
     if not args.no_cache and encoder.cacheable:
         cached = CachedEncoder(encoder, args.cache_dir)
@@ -73,6 +82,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         "n_items": len(texts),
         "unique_texts": unique,
         "model_id": encoder.model_id,
+        "backend": args.backend if args.backend == "local" else f"ray ({args.workers} workers)",
         "dim": int(vectors.shape[1]),
         "template": str(template) if template is not None else "auto",
         "cache": str(cached.cache.path) if cached is not None else None,
@@ -91,4 +101,12 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"vectors written to {args.out}")
     if args.json:
         write_json(args.json, report)
+    rate = report["items_per_second"]
+    where = [p for p in (args.out, args.json) if p] or ([report["cache"]] if report["cache"] else [])
+    summary(
+        args,
+        f"{report['n_items']} items of {dataset.name} as {report['dim']}-d vectors ({encoded} encoded, "
+        f"{report['cache_hits']} from the cache{f', {rate} items/s' if rate else ''})"
+        + (f" -> {', '.join(where)}" if where else ""),
+    )
     return 0

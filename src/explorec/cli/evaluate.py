@@ -21,6 +21,7 @@ from explorec.cli._common import (
     parse_key_values,
     prepare_dataset,
     split_from_args,
+    summary,
     write_json,
 )
 from explorec.data.interactions import Catalog, Split
@@ -249,23 +250,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if model.n_items_ != split.train.n_items:
             raise ConfigError(f"model {name} has {model.n_items_} items, the dataset {split.train.n_items}")
         if args.rerank:
+            from explorec import progress
             from explorec.evaluation.protocol import maskable_history
             from explorec.pipeline import recommend
             from explorec.rerank import RerankContext
 
             users = np.unique(split.test.user)
             start = time.perf_counter()
-            slates = recommend(
-                model,
-                users,
-                k=max(ks),
-                history=history,
-                seen=maskable_history(history, split.test),
-                n_candidates=max(args.candidates, max(ks)),
-                rerank=args.rerank,
-                context=RerankContext.from_data(split.train, dataset.catalog),
-                item_vectors=vectors,
-            )
+            seen = maskable_history(history, split.test)
+            rerank_context = RerankContext.from_data(split.train, dataset.catalog)
+            slates = []
+            batches = range(0, users.size, RERANK_BATCH)
+            for first in progress.bar(batches, desc=f"rerank {name}", unit="batch"):
+                slates += recommend(
+                    model,
+                    users[first : first + RERANK_BATCH],
+                    k=max(ks),
+                    history=history,
+                    seen=seen,
+                    n_candidates=max(args.candidates, max(ks)),
+                    rerank=args.rerank,
+                    context=rerank_context,
+                    item_vectors=vectors,
+                )
             top = np.full((users.size, max(ks)), -1, dtype=np.int64)
             for row, slate in enumerate(slates):
                 top[row, : len(slate)] = slate.items
@@ -282,7 +289,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             name = f"{name}+{args.rerank}"
         else:
             result = evaluate(
-                model, split.test, history=history, k=ks, item_vectors=vectors, sampled_negatives=args.sampled
+                model,
+                split.test,
+                history=history,
+                k=ks,
+                item_vectors=vectors,
+                sampled_negatives=args.sampled,
+                progress=True,
             )
         results[name] = result
         print(f"== {name} ({result.seconds:.1f}s)")
@@ -307,8 +320,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 f"t-test p={t['t_pvalue']:.3g} wilcoxon p={t['wilcoxon_pvalue']:.3g}"
             )
         payload["paired_tests"] = tests
+    written: list[str] = []
     if args.json:
         write_json(args.json, json.loads(json.dumps(payload, default=float)))
+        written.append(args.json)
     if args.report:
         from explorec.evaluation.report import write_report
 
@@ -327,7 +342,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             },
         )
         print(f"report: {path}")
+        written.append(str(path))
+    summary(args, _evaluate_summary(results, ks[0], dataset.name, split, written))
     return 0
+
+
+#: users re-ranked per call under --rerank (one bar step each)
+RERANK_BATCH = 256
+
+
+def _evaluate_summary(results: dict[str, Any], k: int, dataset: str, split: Split, written: list[str]) -> str:
+    """What ``evaluate`` did, its best model and where the results went, in one line."""
+    metric = f"ndcg@{k}"
+    scored = {n: r.metrics.get(metric) for n, r in results.items() if r.metrics.get(metric) is not None}
+    best = max(scored, key=lambda n: scored[n]) if scored else None
+    users = np.unique(split.test.user).size
+    text = f"{len(results)} model(s) on {users} test users of {dataset} ({split.name})"
+    if best is not None:
+        text += f"; best {metric}: {best} {scored[best]:.4f}"
+    return text + (f" -> {', '.join(written)}" if written else "")
 
 
 def _spec_reranker(name: str, weight: float) -> Any:
@@ -374,6 +407,7 @@ def tradeoff_figures(
                 item_vectors=vectors,
                 context=context,
                 histories=histories,
+                progress=True,
             )
         )
     return tradeoff_figure(curves, title=f"{model.name}: accuracy against beyond-accuracy")

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from explorec.cli._common import summary
+
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("model", help="inspect saved models")
@@ -73,8 +75,13 @@ def describe(path: str) -> dict[str, Any]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     info = describe(args.dir)
+    done = (
+        f"{info['path']} verified ({len(info['files'])} files match the manifest): {info['model']}, "
+        f"{info['n_users']} users x {info['n_items']} items"
+    )
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True, default=str))
+        summary(args, done)
         return 0
     print(f"{info['path']}  (verified: {len(info['files'])} files match the manifest)")
     print(f"  version     {info['version']}  digest {info['digest'][:16]}  created {info['created']}")
@@ -101,6 +108,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     )
     total = sum(info["files"].values())
     print(f"  files       {len(info['files'])} files, {total / 1e6:.1f} MB")
+    summary(args, done)
     return 0
 
 
@@ -109,12 +117,14 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
     root = Path(args.dir)
     current = resolve_version(root)
-    for version in list_versions(root):
+    kept = list_versions(root)
+    for version in kept:
         run = read_json_object(version / "run.json") if (version / "run.json").is_file() else {}
         metrics = run.get("valid_metrics") or {}
         ndcg = f"ndcg@10={metrics['ndcg@10']:.4f}" if "ndcg@10" in metrics else ""
         mark = "*" if version == current else " "
         print(f"{mark} {version.name}  {run.get('model', '?')}  {run.get('dataset', '')}  {ndcg}".rstrip())
+    summary(args, f"{len(kept)} complete version(s) in {root}, current {current.name}")
     return 0
 
 
@@ -123,4 +133,5 @@ def cmd_use(args: argparse.Namespace) -> int:
 
     folder = set_current(args.dir, args.version)
     print(f"{args.dir}: current version is now {folder.name}")
+    summary(args, f"{args.dir} now serves {folder.name} (verified)")
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from explorec.cli._common import parse_key_values, write_json
+from explorec.cli._common import parse_key_values, summary, write_json
 from explorec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def cmd_ope(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "dm/dr need binary rewards for the logistic reward model; use --estimators ips,snips"
             )
-        reward_hat = fit_reward_model(log, seed=args.seed)
+        reward_hat = fit_reward_model(log, seed=args.seed, progress=True)
     results = estimate(
         log,
         action_dist,
@@ -136,6 +136,7 @@ def cmd_ope(args: argparse.Namespace) -> int:
         n_bootstrap=args.bootstrap,
         alpha=args.alpha,
         seed=args.seed,
+        progress=True,
     )
     print(
         f"log: {log.source} ({len(log)} rows, {log.n_actions} actions, {log.len_list} slot(s)); "
@@ -165,6 +166,15 @@ def cmd_ope(args: argparse.Namespace) -> int:
         if truth is not None:
             payload["relative_error"] = {k: v.relative_error(truth) for k, v in results.items()}
         write_json(args.json, payload)
+    main = "snips" if "snips" in results else next(iter(results))
+    top = results[main]
+    summary(
+        args,
+        f"{args.policy} on {len(log)} logged rows: {main} {top.value:.6f} "
+        f"[{top.ci_low:.6f}, {top.ci_high:.6f}] ({args.bootstrap} bootstrap resamples)"
+        + (f", ground truth {truth:.6f}" if truth is not None else "")
+        + (f" -> {args.json}" if args.json else ""),
+    )
     return 0
 
 

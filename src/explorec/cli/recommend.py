@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from explorec.cli._common import write_json
+from explorec.cli._common import summary, write_json
 from explorec.data.interactions import Interactions
 from explorec.errors import ConfigError, DataError
 
@@ -88,13 +88,15 @@ def add_parser(sub: Any) -> None:
         "--explain",
         action="store_true",
         help="explain every item: the history items that drove it (the model's item-item weights for "
-        "itemknn/ease, else item-vector similarity), the words and categories they share, and for "
+        "itemknn/ease, its attention for sasrec/lm-adapter, else item-vector similarity), the words and "
+        "categories they share, and for "
         "explored slots the policy's reason with the propensity (printed, and in --json/--output .json)",
     )
     parser.set_defaults(func=cmd_recommend)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from explorec import progress
     from explorec.models.saved import load_saved
     from explorec.pipeline import recommend
 
@@ -130,6 +132,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     titles = saved.titles if saved.titles is not None else _dataset_titles(args, saved)
     show = args.output is None or len(user_ids) <= 20
     explainer = _Explainer(args, saved, history, vectors) if args.explain else None
+    # a bar only while nothing is printed per user (it would tear the printed slates apart)
+    bar = progress.bar(total=users.size, desc="recommend", unit="user", show=not show)
     for start in range(0, users.size, _BATCH):
         batch = users[start : start + _BATCH]
         slates = recommend(
@@ -175,11 +179,20 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             slates_out.append(
                 {"user_id": user_id, "policy": slate.policy, "note": slate.note, "items": items_out}
             )
+        bar.update(batch.size)
+    bar.close()
     if args.json:
         write_json(args.json, slates_out)
     if args.output:
         _write_rows(Path(args.output), rows, slates_out)
         print(f"wrote {len(rows)} recommendations for {len(slates_out)} user(s) -> {args.output}")
+    written = [p for p in (args.output, args.json) if p]
+    summary(
+        args,
+        f"{len(rows)} recommendations for {len(slates_out)} user(s) from {model.name} "
+        f"({saved.version.name}){' with explanations' if args.explain else ''}"
+        + (f" -> {', '.join(written)}" if written else ""),
+    )
     return 0
 
 
@@ -246,10 +259,12 @@ class _Explainer:
     """``--explain``: :func:`explorec.explain.explain_record` over the saved model and catalogue."""
 
     def __init__(self, args: argparse.Namespace, saved: Any, history: Interactions, vectors: Any) -> None:
-        from explorec.explain import model_item_vectors, model_weights
+        from explorec.explain import model_attention, model_item_vectors, model_weights
 
         self.model = saved.model
         self.history = history.to_csr()
+        # a sequential model's attention reads the history in time order, as its scoring does
+        self.sequences = history.sequences() if model_attention(self.model) is not None else None
         self.ids = saved.model.train_.item_ids
         self.counts = saved.model.train_.item_counts()
         self.vectors = None
@@ -283,6 +298,7 @@ class _Explainer:
             policy_params=None if policy is None else policy.get_params(),
         )
         known = self.history.indices[self.history.indptr[user] : self.history.indptr[user + 1]]
+        sequence = None if self.sequences is None else self.sequences[user].tolist()
         return explain_record(
             record,
             known.tolist(),
@@ -292,6 +308,7 @@ class _Explainer:
             model=self.model,
             item_vectors=self.vectors,
             item_counts=self.counts,
+            sequence=sequence,
         )
 
 

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from explorec.cli._common import summary
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,7 +26,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="serve the embedded generated shop: seeds a store under --demo-dir, prints a ready API key",
+        help="serve the embedded generated shop: seeds a store under --demo-dir, prints a ready API key "
+        "and the dashboard address (/dashboard)",
     )
     parser.add_argument(
         "--demo-dir", default="runs/serve-demo", help="store folder of --demo (runs/serve-demo)"
@@ -57,9 +60,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides.setdefault("database_url", f"sqlite:///{folder / 'explorec.db'}")
     settings = load_settings(args.config, **overrides)
     if args.demo:
-        key = _prepare_demo(settings.database_url)
+        key = _prepare_demo(settings)
+        summary(args, f"demo shop seeded into {settings.database_url}; starting the service")
     base = f"http://{settings.host}:{settings.port}"
     print(f"explorec service on {base}  (API docs: {base}/docs, metrics: {base}/metrics)")
+    if settings.dashboard:
+        print(f"dashboard: {base}/dashboard  (log in with an API key)")
     print(f"store: {settings.database_url}")
     if key is not None:
         print(f"API key (scope admin, shown once): {key}")
@@ -90,14 +96,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_demo(database_url: str) -> str:
+def _prepare_demo(settings: Any) -> str:
+    from functools import partial
+
     from explorec.service.demo import seed_demo
+    from explorec.service.pseudonym import user_key
     from explorec.store import Store
 
-    store = Store.open(database_url)
+    store = Store.open(settings.database_url)
     try:
         store.migrate()
-        counts = seed_demo(store)
+        # the demo's users are stored as the service would store them (pseudonyms when configured)
+        counts = seed_demo(store, user_key=partial(user_key, settings))
         print(f"demo shop: {counts.items} items, {counts.users} users, {counts.events} events (generated)")
         return store.create_key(scope="admin", name="demo")
     finally:

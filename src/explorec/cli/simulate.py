@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from explorec.cli._common import parse_key_values, write_json
+from explorec.cli._common import parse_key_values, summary, write_json
 from explorec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -121,8 +121,17 @@ def add_parser(sub: Any) -> None:
     service.add_argument(
         "--explore-policy",
         default="ts",
-        help="the exploring variant's policy, against greedy: ts[:PRIOR_WEIGHT], ucb[:C], eps-greedy:EPS, "
-        "softmax:T (default ts)",
+        help="the exploring variant's policy, against greedy: ts[:PRIOR_WEIGHT], ucb[:C], linucb[:ALPHA], "
+        "lints[:V], hybrid-linucb[:ALPHA], eps-greedy:EPS, softmax:T (default ts)",
+    )
+    service.add_argument(
+        "--control-exploration",
+        type=float,
+        default=0.1,
+        metavar="EPS",
+        help="share of the greedy control's slots explored uniformly among its candidates, with logged "
+        "propensities (policy eps-greedy:EPS), so that the control's log supports off-policy estimates "
+        "of the exploring variant; 0 makes the control purely greedy (default 0.1)",
     )
     parser.set_defaults(func=cmd_simulate)
 
@@ -187,6 +196,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             arrival=args.arrival,
             refit_every=args.refit_every,
             seed=seed,
+            progress=True,
         )
         for name in names:
             policy = simulation_policy(name, sim, seed=seed, **overrides.get(name, {}))
@@ -224,6 +234,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print()
     print(format_table(table))
     print(f"\nwrote {png} and {out / 'results.json'}")
+    best = max(table, key=lambda row: row["clicks_mean"])
+    written = [str(png), str(out / "results.json")] + ([str(report)] if args.report else [])
+    summary(
+        args,
+        f"{len(names)} policies x {args.seeds} seed(s) x {args.steps} steps on {args.dataset}; most clicks: "
+        f"{best['policy']} {best['clicks_mean']:.1f} per run -> {', '.join(written)}",
+    )
     return 0
 
 
@@ -307,17 +324,28 @@ def cmd_simulate_service(args: argparse.Namespace) -> int:
     )
     assert sim.catalog is not None
     texts = item_texts(sim.catalog)
+    eps = float(args.control_exploration)
+    if not 0.0 <= eps <= 1.0:
+        raise ConfigError(f"--control-exploration must lie in [0, 1], got {args.control_exploration!r}")
     variants = (
-        {"name": "greedy", "share": 0.5, "policy": "greedy"},
+        {"name": "greedy", "share": 0.5, "policy": f"eps-greedy:{eps:g}" if eps > 0 else "greedy"},
         {"name": "explore", "share": 0.5, "policy": args.explore_policy},
     )
-    summary = run_service_simulation(
+    result = run_service_simulation(
         url, key, sim, texts, experiment=args.experiment, variants=variants, progress=True
     )
-    summary["dataset"] = args.dataset
-    summary["service"] = url
+    result["dataset"] = args.dataset
+    result["service"] = url
     out = Path(args.out)
-    write_json(out / "service.json", summary)
-    print(format_service_table(summary))
+    write_json(out / "service.json", result)
+    print(format_service_table(result))
     print(f"\nwrote {out / 'service.json'}")
+    rates = ", ".join(
+        f"{name} {v['clicks_per_1000']:.1f}" for name, v in result["variants"].items() if v["clicks_per_1000"]
+    )
+    summary(
+        args,
+        f"{result['steps']} simulated users drove {url} (experiment {args.experiment}); clicks per 1000 "
+        f"slots: {rates or 'none'} -> {out / 'service.json'}",
+    )
     return 0

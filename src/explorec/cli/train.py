@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from explorec.cli._backend import add_backend_args, check_backend_args
 from explorec.cli._common import (
     NO_SPLIT,
     add_dataset_args,
@@ -17,6 +18,7 @@ from explorec.cli._common import (
     parse_key_values,
     prepare_dataset_and_raw,
     split_from_args,
+    summary,
 )
 from explorec.errors import ConfigError
 
@@ -34,7 +36,10 @@ def add_parser(sub: Any) -> None:
         description="Fit a model and save it as a new version of the --out folder. The version holds "
         "everything `explorec recommend --model-dir` needs without the dataset (vocabularies, item "
         "titles, every known interaction, optional item vectors) and run.json, which records the "
-        "dataset, split and preprocessing that `explorec evaluate --model-dir` reuses.",
+        "dataset, split and preprocessing that `explorec evaluate --model-dir` reuses. SASRec and two-tower "
+        "train with differential privacy (DP-SGD, one user = one privacy unit) under "
+        "--param dp_epsilon=E [--param dp_delta=D] [--param dp_max_grad_norm=C]; the (ε, δ) spent is "
+        "printed and saved in run.json.",
     )
     parser.add_argument(
         "--from-service",
@@ -85,6 +90,7 @@ def add_parser(sub: Any) -> None:
         "default none: `recommend` encodes the saved titles when needed). Models that read item text "
         "take their encoder as a parameter: --param encoder=minilm-onnx-int8",
     )
+    add_backend_args(parser, what="torch models (sasrec, two-tower, ...) train as DDP on Ray Train workers")
     parser.set_defaults(func=cmd_train)
 
 
@@ -99,6 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"{flag} is required (or --from-service --config FILE)")
     if args.keep < 1:
         raise ConfigError(f"--keep must be a positive integer, got {args.keep}")
+    check_backend_args(args)
     dataset, raw = prepare_dataset_and_raw(args)
     split = split_from_args(dataset, args)
     params = parse_key_values(args.param, "--param")
@@ -113,7 +120,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         params["components"] = parse_fusion_spec(args.fuse)
     model = make_model(args.model, **params)
     start = time.perf_counter()
-    model.fit(split.train, dataset.catalog)
+    if args.backend == "ray":
+        from explorec import distributed
+        from explorec.models.torch_base import TorchRecommender
+
+        if not isinstance(model, TorchRecommender):
+            raise ConfigError(
+                f"--backend ray trains the torch models (e.g. sasrec, two-tower); got --model {args.model}"
+            )
+        distributed.fit(model, split.train, dataset.catalog, workers=args.workers, address=args.address)
+    else:
+        model.fit(split.train, dataset.catalog)
     fit_seconds = time.perf_counter() - start
     run: dict[str, Any] = {
         "dataset": dataset.name,
@@ -127,14 +144,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         "model": args.model,
         "params": model.get_params(),
         "fit_seconds": fit_seconds,
+        "backend": "local" if args.backend == "local" else {"ray": {"workers": args.workers}},
         "split_summary": split.summary(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "item_vectors": None if args.item_vectors == "none" else args.item_vectors,
     }
     where = "all data (--split none)" if split.name == NO_SPLIT else f"{split.name} train part"
     print(f"trained {model!r} on {len(split.train)} interactions ({where}) in {fit_seconds:.1f}s")
+    privacy = getattr(model, "privacy_", None)
+    if privacy is not None:  # a DP-SGD run (--param dp_epsilon=...): the accountant's (ε, δ)
+        run["privacy"] = privacy.to_dict()
+        print(privacy.summary())
     if not args.no_eval and len(split.valid):
-        result = evaluate(model, split.valid, history=split.train, k=parse_k(args.k))
+        result = evaluate(model, split.valid, history=split.train, k=parse_k(args.k), progress=True)
         run["valid_metrics"] = result.metrics
         print("validation:")
         print(result.table())
@@ -147,7 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             encoder = HashingEncoder()
         elif args.item_vectors == "minilm-onnx-int8":
             encoder = args.item_vectors
-        vectors = item_vectors(dataset.catalog, encoder=encoder, progress=True)
+        vectors = item_vectors(dataset.catalog, encoder=encoder)
     version = model.save(
         args.out,
         metadata=run,
@@ -157,6 +179,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         keep=args.keep,
     )
     print(f"saved -> {version}")
+    metrics = run.get("valid_metrics") or {}
+    key = next((m for m in metrics if m.startswith("ndcg@")), None)
+    shown = f", validation {key}={metrics[key]:.4f}" if key else ""
+    summary(
+        args,
+        f"{args.model} fitted on {len(split.train)} interactions in {fit_seconds:.1f}s{shown}; "
+        f"saved -> {version}",
+    )
     return 0
 
 
@@ -187,4 +217,9 @@ def cmd_train_from_service(args: argparse.Namespace) -> int:
     print(f"retrain {attempt['status']}: {attempt.get('version') or 'no version written'}{shown}")
     if attempt.get("reason"):
         print(f"reason: {attempt['reason']}")
+    summary(
+        args,
+        f"refit of {settings.trainer_model} on the store's events: {attempt['status']}{shown}; "
+        f"registry {settings.registry_dir}",
+    )
     return 0 if attempt["status"] == "promoted" else 1

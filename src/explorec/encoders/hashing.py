@@ -79,8 +79,11 @@ class HashingEncoder:
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> npt.NDArray[np.float32]:
         """Encode ``texts`` -> ``float32[n, dim]`` (unit rows; a text without features is all zero)."""
+        from explorec import progress as bars
+
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        for row, text in enumerate(texts):
+        rows = bars.bar(texts, desc="encode (hashing)", unit="text", show=progress)
+        for row, text in enumerate(rows):
             totals: dict[str, float] = {}
             for feature, weight in self._features(text):
                 totals[feature] = totals.get(feature, 0.0) + weight

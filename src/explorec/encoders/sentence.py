@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from tqdm.auto import tqdm
 
+from explorec import progress as bars
 from explorec.encoders.base import deduplicate, l2_normalize
 from explorec.errors import ConfigError, check_positive_int
 
@@ -238,7 +238,7 @@ class SentenceEncoder:
         order = np.argsort([-len(t) for t in unique], kind="stable")
         vectors = np.empty((len(unique), self.dim), dtype=np.float32)
         model = self.st_model
-        bar = tqdm(total=len(unique), unit="text", desc="encode", disable=not progress, leave=False)
+        bar = bars.bar(total=len(unique), unit="text", desc="encode", show=progress)
         chunk = self.batch_size * 16
         with _torch_threads(self.num_threads), bar:
             for start in range(0, len(order), chunk):

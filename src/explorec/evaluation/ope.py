@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from explorec import progress as bars
 from explorec.errors import ConfigError, DataError, check_positive_int
 
 if TYPE_CHECKING:
@@ -446,6 +447,7 @@ def estimate(
     n_bootstrap: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Estimate]:
     """Estimate the value of the policy ``action_dist`` from ``log`` with each estimator.
 
@@ -463,6 +465,8 @@ def estimate(
         1 - confidence level.
     seed : int
         Seeds the bootstrap's own generator.
+    progress : bool
+        Progress bar over the bootstrap resamples (only on a terminal, :mod:`explorec.progress`).
 
     Returns
     -------
@@ -482,6 +486,7 @@ def estimate(
     boot = {e: np.empty(n_bootstrap) for e in estimators}
     done = 0
     chunk = max(1, 2_000_000 // max(len(log), 1))
+    bar = bars.bar(total=n_bootstrap, desc="bootstrap", unit="resample", show=progress)
     while done < n_bootstrap:
         size = min(chunk, n_bootstrap - done)
         counts, unit = _bootstrap_counts(log, size, rng)
@@ -490,6 +495,8 @@ def estimate(
         for e in estimators:
             boot[e][done : done + size] = _point(e, terms, counts)
         done += size
+        bar.update(size)
+    bar.close()
     for e in estimators:
         lo, hi = np.quantile(boot[e], [alpha / 2, 1 - alpha / 2])
         value = float(_point(e, terms)[0])
@@ -504,6 +511,7 @@ def fit_reward_model(
     c: float = 100.0,
     max_iter: int = 10_000,
     seed: int = 0,
+    progress: bool = False,
 ) -> FloatArray:
     """``q_hat(x_i, a, l)``: per-position logistic regression with K-fold cross-fitting.
 
@@ -512,6 +520,8 @@ def fit_reward_model(
     and each row's predictions come from the models fitted on the other folds (cross-fitting,
     Narita et al. 2020). Rewards must be binary. scikit-learn's ``LogisticRegression`` (L2, ``C=c``)
     does the fitting.
+
+    ``progress`` shows a bar over the (fold, position) fits on a terminal.
 
     Returns
     -------
@@ -533,21 +543,21 @@ def fit_reward_model(
     else:
         kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
         folds = [(tr.astype(np.int64), te.astype(np.int64)) for tr, te in kf.split(np.arange(n))]
-    for train_idx, test_idx in folds:
-        for pos in range(log.len_list):
-            rows = train_idx[log.position[train_idx] == pos]
-            y = log.reward[rows]
-            if rows.size == 0 or y.min() == y.max():
-                # nothing to separate at this position: predict the observed rate
-                rate = float(y.mean()) if rows.size else float(log.reward.mean())
-                out[test_idx, :, pos] = rate
-                continue
-            model = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
-            model.fit(np.hstack([x[rows], a_ctx[log.action[rows]]]), y)
-            xt = x[test_idx]
-            for a in range(log.n_actions):
-                feats = np.hstack([xt, np.broadcast_to(a_ctx[a], (xt.shape[0], a_ctx.shape[1]))])
-                out[test_idx, a, pos] = model.predict_proba(feats)[:, 1]
+    fits = [(fold, pos) for fold in folds for pos in range(log.len_list)]
+    for (train_idx, test_idx), pos in bars.bar(fits, desc="reward model", unit="fit", show=progress):
+        rows = train_idx[log.position[train_idx] == pos]
+        y = log.reward[rows]
+        if rows.size == 0 or y.min() == y.max():
+            # nothing to separate at this position: predict the observed rate
+            rate = float(y.mean()) if rows.size else float(log.reward.mean())
+            out[test_idx, :, pos] = rate
+            continue
+        model = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
+        model.fit(np.hstack([x[rows], a_ctx[log.action[rows]]]), y)
+        xt = x[test_idx]
+        for a in range(log.n_actions):
+            feats = np.hstack([xt, np.broadcast_to(a_ctx[a], (xt.shape[0], a_ctx.shape[1]))])
+            out[test_idx, a, pos] = model.predict_proba(feats)[:, 1]
     return out
 
 

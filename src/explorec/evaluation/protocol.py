@@ -24,7 +24,6 @@ Decisions (each documented where it applies):
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
+from explorec import progress as bars
 from explorec.data.interactions import Interactions
 from explorec.errors import ConfigError, DataError, check_positive_int
 from explorec.evaluation import metrics as M
@@ -209,7 +209,7 @@ def maskable_history(history: Interactions, test: Interactions) -> Interactions:
 
 
 def _progress(total: int, progress: bool, desc: str) -> tqdm[Any]:
-    return tqdm(total=total, desc=desc, unit="users", disable=not progress or not sys.stderr.isatty())
+    return bars.bar(total=total, desc=desc, unit="users", show=progress)
 
 
 # ---------------------------------------------------------------------------------- ranking

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -42,9 +42,9 @@ from explorec.data.interactions import Catalog, Interactions
 from explorec.encoders import item_vectors, make_encoder
 from explorec.errors import ConfigError, check_positive_int, check_range
 from explorec.models.losses import sampled_softmax_loss
-from explorec.models.torch_base import SequenceCache, TorchRecommender, pad_sequences
+from explorec.models.torch_base import SequenceAttention, SequenceCache, TorchRecommender, pad_sequences
 from explorec.models.training import BatchFn, TrainHistory, resolve_device, seeded, torch_threads
-from explorec.models.transformer import Block, causal_padding_mask
+from explorec.models.transformer import Block, attention_maps, causal_padding_mask
 
 logger = logging.getLogger(__name__)
 
@@ -138,17 +138,25 @@ class AdapterNet(nn.Module):
 
     def encode(self, seq: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Hidden state at every position of right-aligned sequences ``seq`` (0 = padding): ``[B, T, D]``."""
-        t = seq.shape[1]
-        table = torch.cat([torch.zeros_like(items[:1]), items], dim=0)  # [N+1, D], row 0 = padding
-        x = table[seq] + self.pos.weight[-t:].unsqueeze(0)  # [B, T, D]
-        x = self.drop(x)
+        x = self._embed(seq, items)  # [B, T, D]
         allowed = causal_padding_mask(seq)  # [B, 1, T, T]
         for block in self.blocks:
             x = block(x, allowed)
         return self.norm(x)  # [B, T, D]
 
+    def _embed(self, seq: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        t = seq.shape[1]
+        table = torch.cat([torch.zeros_like(items[:1]), items], dim=0)  # [N+1, D], row 0 = padding
+        x = table[seq] + self.pos.weight[-t:].unsqueeze(0)  # [B, T, D]
+        return cast(torch.Tensor, self.drop(x))
 
-class LMAdapter(TorchRecommender):
+    def attention(self, seq: torch.Tensor) -> list[torch.Tensor]:
+        """Each block's attention weights ``float[B, H, T, T]`` for ``seq`` (as scoring reads it)."""
+        x = self._embed(seq, F.normalize(self.items(), dim=-1))  # [B, T, D]: scoring's unit items
+        return attention_maps(self.blocks, x, causal_padding_mask(seq))[1]
+
+
+class LMAdapter(SequenceAttention, TorchRecommender):
     """UniSRec-style adapter over frozen LM vectors, hybrid with ID embeddings (see the module docstring).
 
     Parameters
@@ -369,6 +377,10 @@ class LMAdapter(TorchRecommender):
         items = F.normalize(module.items(), dim=-1)  # [N, D]
         user = F.normalize(module.encode(seq, items)[:, -1], dim=-1)  # [B, D]
         return user @ items.T  # [B, N]
+
+    def _attention_maps(self, seq: torch.Tensor) -> list[torch.Tensor]:
+        assert isinstance(self.module_, AdapterNet)
+        return self.module_.attention(seq)
 
     def _load_extra(self, path: Any) -> None:
         super()._load_extra(path)

@@ -46,6 +46,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 import scipy.stats
 
+from explorec import progress
 from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, DataError, check_positive_int
 from explorec.models.base import Recommender
@@ -178,7 +179,8 @@ class _Fusion(Recommender):
 
     def _fit_components(self, train: Interactions, catalog: Catalog | None) -> list[Recommender]:
         fitted = []
-        for model in self._make_components():
+        components = self._make_components()
+        for model in progress.bar(components, desc="fusion components", unit="model"):
             logger.info("%s: fitting component %r", type(self).__name__, model)
             fitted.append(model.fit(train, catalog))
         return fitted
@@ -449,7 +451,8 @@ class LearnedFusion(_Fusion):
         )
         positives.data[:] = 1.0
         blocks, labels = [], []
-        for start in range(0, users.size, 256):
+        starts = range(0, users.size, 256)
+        for start in progress.bar(starts, desc="fusion meta-features", unit="batch"):
             batch = users[start : start + 256]
             seen = seen_rows(batch, history)
             scores = self._component_scores(components, batch, history)

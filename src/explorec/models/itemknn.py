@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
+from explorec import progress
 from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, check_positive_int
 from explorec.models.base import Recommender
@@ -115,7 +115,7 @@ class ItemKNN(Recommender):
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
         vals: list[np.ndarray] = []
-        bar = tqdm(blocks, desc="itemknn", unit="block", disable=not self.progress or None, leave=False)
+        bar = progress.bar(blocks, desc="itemknn", unit="block", show=self.progress)
         for start, stop in bar:
             # co-occurrence rows of the target items j in [start, stop): c_ji, only where non-zero
             cooc = (xt[start:stop] @ x).tocsr()  # [b, I]

@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from explorec import progress
 from explorec.errors import ConfigError, ExploreCError, check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -337,8 +337,7 @@ class Trainer:
         best_state: dict[str, torch.Tensor] | None = None
         bad_rounds = 0
         start = time.perf_counter()
-        disable = None if self.progress else True  # None: tqdm shows the bar only on a terminal
-        bar = tqdm(range(1, self.epochs + 1), desc="train", unit="epoch", disable=disable)
+        bar = progress.bar(range(1, self.epochs + 1), desc="train", unit="epoch", show=self.progress)
         with torch_threads(self.num_threads), seeded(self.seed, self.device):
             for epoch in bar:
                 record = self._run_epoch(module, optimizer, source(epoch, rng), loss_fn, epoch)

@@ -27,11 +27,16 @@ torch.Size([1, 3, 8])
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from explorec.errors import ConfigError
+
+#: how :func:`last_position_attention` combines the blocks by default (see its docstring)
+ATTENTION_METHOD = "rollout"
 
 
 class CausalSelfAttention(nn.Module):
@@ -54,6 +59,19 @@ class CausalSelfAttention(nn.Module):
         p = self.attn_dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)  # [B, H, T, D/H]
         return self.out(y.transpose(1, 2).reshape(batch, length, dim))  # [B, T, D]
+
+    def weights(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """The attention weights ``forward`` applies (without dropout): ``float[B, H, T, T]``.
+
+        Row ``t`` of head ``h`` is ``softmax(q_t k^T / sqrt(D/H))`` over the keys ``allowed`` lets
+        ``t`` see; ``F.scaled_dot_product_attention`` computes the same weights without returning them.
+        """
+        batch, length, dim = x.shape  # [B, T, D]
+        q, k, _ = self.qkv(x).split(dim, dim=2)  # 2 x [B, T, D]
+        heads = (batch, length, self.n_heads, dim // self.n_heads)
+        q, k = (z.view(heads).transpose(1, 2) for z in (q, k))  # 2 x [B, H, T, D/H]
+        logits = q @ k.transpose(-2, -1) / (dim // self.n_heads) ** 0.5  # [B, H, T, T]
+        return torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)  # [B, H, T, T]
 
 
 class Block(nn.Module):
@@ -98,6 +116,46 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         x = x + self.drop(self.attn(self.ln1(x), allowed))  # [B, T, D]
         return x + self.drop(self.ffn(self.ln2(x)))  # [B, T, D]
+
+
+def attention_maps(
+    blocks: Iterable[nn.Module], x: torch.Tensor, allowed: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run ``blocks`` over ``x`` and record each block's attention: ``(output, [float[B, H, T, T]])``."""
+    maps = []
+    for block in blocks:
+        assert isinstance(block, Block)
+        maps.append(block.attn.weights(block.ln1(x), allowed))
+        x = block(x, allowed)
+    return x, maps
+
+
+def last_position_attention(maps: Sequence[torch.Tensor], method: str = ATTENTION_METHOD) -> torch.Tensor:
+    """How much the last position (the one that scores) read each input position: ``float[B, T]``.
+
+    ``maps`` are the blocks' attention weights in order (:func:`attention_maps`), each averaged over
+    its heads first. ``method``:
+
+    * ``"rollout"`` (the default): attention rollout without the residual term, ``A_L ... A_2 A_1``,
+      last row: block ``l`` reads the states of block ``l - 1``, so its weights are passed down to
+      the input items those states attended to. Rows sum to 1 over the real positions.
+    * ``"mean"``: the mean over blocks of the last row of each block's attention.
+    * ``"residual-rollout"``: Abnar & Zuidema's (2020) rollout with the residual connection,
+      ``prod_l (A_l + I) / 2``.
+    """
+    heads = [m.mean(dim=1) for m in maps]  # L x [B, T, T]
+    if method == "mean":
+        return torch.stack([h[:, -1] for h in heads]).mean(dim=0)  # [B, T]
+    if method not in ("rollout", "residual-rollout"):
+        raise ConfigError(f"method must be 'rollout', 'residual-rollout' or 'mean', got {method!r}")
+    flow = heads[0]  # [B, T, T]
+    eye = torch.eye(flow.shape[-1], dtype=flow.dtype, device=flow.device)
+    if method == "residual-rollout":
+        flow = (flow + eye) / 2
+    for h in heads[1:]:
+        step = (h + eye) / 2 if method == "residual-rollout" else h
+        flow = step @ flow  # [B, T, T]
+    return flow[:, -1]  # [B, T]
 
 
 def causal_padding_mask(seq: torch.Tensor) -> torch.Tensor:

@@ -44,8 +44,9 @@ class Variant:
         Policy spec (:data:`explorec.online.policies.VARIANT_POLICIES`).
     rerank : str or None
         Re-ranker spec (``mmr:0.3``...) or None.
-    model : str
-        The model version that scores the candidates (``serving``: what the replica serves).
+    model_version : str
+        The model that scores the candidates: ``serving`` (the version the replica serves now),
+        ``textknn`` (the text model) or a registry version's name (that version, whatever serves).
     exploration : float or None
         With a value ``e``, the slate comes from ``policy`` with probability ``e`` and from greedy on
         the same candidates otherwise (propensities are the exact mixture); None: always ``policy``.
@@ -55,7 +56,7 @@ class Variant:
     share: float
     policy: str = "greedy"
     rerank: str | None = None
-    model: str = "serving"
+    model_version: str = "serving"
     exploration: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,7 +65,7 @@ class Variant:
             "share": self.share,
             "policy": self.policy,
             "rerank": self.rerank,
-            "model": self.model,
+            "model_version": self.model_version,
             "exploration": self.exploration,
         }
 
@@ -114,13 +115,21 @@ class Experiment:
     def from_dict(cls, data: Mapping[str, Any]) -> Experiment:
         return cls(
             name=str(data["name"]),
-            variants=tuple(Variant(**dict(v)) for v in data["variants"]),
+            variants=tuple(Variant(**_variant_fields(v)) for v in data["variants"]),
             control=str(data["control"]),
             salt=str(data["salt"]),
             active=bool(data.get("active", True)),
             created_at=float(data.get("created_at", 0.0)),
             updated_at=float(data.get("updated_at", 0.0)),
         )
+
+
+def _variant_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored variant's fields; definitions stored before ``model_version`` called it ``model``."""
+    fields = dict(raw)
+    if "model" in fields:
+        fields.setdefault("model_version", fields.pop("model"))
+    return fields
 
 
 def hash_unit(salt: str, user_id: str) -> float:
@@ -155,8 +164,11 @@ def make_experiment(
             raise ConfigError(f"variants[{j}].name: variant {v.name!r} appears twice")
         if not 0.0 <= v.share <= 1.0 or not math.isfinite(v.share):
             raise ConfigError(f"variants[{j}].share: must lie in [0, 1], got {v.share!r}")
-        if v.model not in models:
-            raise ConfigError(f"variants[{j}].model: unknown model {v.model!r}; known: {', '.join(models)}")
+        if v.model_version not in models:
+            known = ", ".join(list(models)[:12]) + (", ..." if len(models) > 12 else "")
+            raise ConfigError(
+                f"variants[{j}].model_version: unknown model version {v.model_version!r}; known: {known}"
+            )
         try:
             check_variant_policy(v.policy)
         except ConfigError as exc:

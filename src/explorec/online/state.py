@@ -19,6 +19,10 @@ else the policy's name, so each variant learns only from the slates it built):
 * per score bin (the model score the slot was shown with), shows and rewards: the calibration that
   turns a model score into a prior click probability for items without statistics yet.
 
+* for a key whose slates a linear policy built (``linucb``, ``lints``, ``linucb-hybrid``), the ridge
+  statistics of :class:`~explorec.online.linear.LinearStats`, replayed from the feature rows each
+  slate logged in the store (``slot_features``).
+
 Feedback updates a policy only when it quotes a ``recommendation_id`` whose slate showed the item
 (the store attributed it) and arrives within ``window_s`` of the slate; anything else is stored by
 the feedback route but leaves the policy state unchanged (:meth:`OnlineState.outcome` says why).
@@ -30,7 +34,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from explorec.impressions import ImpressionRecord
+from explorec.online.linear import LINEAR_POLICY_NAMES, LinearStats, load_slot_features, slate_examination
 from explorec.policies.base import grow
 
 logger = logging.getLogger(__name__)
@@ -86,6 +91,7 @@ class KeyStats:
         self.bin_clicks = np.zeros(N_BINS + 1)
         self.impressions = 0
         self.clicks = 0
+        self.linear: LinearStats | None = None  # created by the first slate with feature rows
 
     def add_impression(self, record: ImpressionRecord) -> None:
         if not len(record):
@@ -196,6 +202,10 @@ class _Slate:
     scores: tuple[float, ...]
     explored: tuple[bool, ...]
     items: tuple[int, ...]
+    user_id: str = ""
+    #: feature rows (float16 as stored) and examination of the policy slots of a linear slate
+    rows: npt.NDArray[np.float16] | None = None
+    exam: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,6 +235,25 @@ class ArmView:
         with self.lock:
             return self.stats.total_shows(self.examination)
 
+    def _linear(self) -> LinearStats:
+        if self.stats is None or self.stats.linear is None:
+            return _EMPTY_LINEAR
+        return self.stats.linear
+
+    def linear_shared(self) -> tuple[FloatArray, FloatArray]:
+        """(theta, A^-1) of the key's shared ridge (the prior ``theta = 0``, ``A = lambda I`` before
+        any linear slate)."""
+        with self.lock:
+            return self._linear().shared()
+
+    def linear_hybrid(self, items: IntArray, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(mean, width) per candidate of the key's hybrid LinUCB model."""
+        with self.lock:
+            return self._linear().hybrid_estimates(items, rows)
+
+
+_EMPTY_LINEAR = LinearStats()
+
 
 class OnlineState:
     """Policy state of every key, replayed from the store's impressions and events.
@@ -235,11 +264,16 @@ class OnlineState:
         Feedback more than this many seconds after its slate was shown updates no policy (expired).
     """
 
-    def __init__(self, *, window_s: float = 86_400.0) -> None:
+    def __init__(
+        self, *, window_s: float = 86_400.0, on_erasure: Callable[[Sequence[str]], object] | None = None
+    ) -> None:
         self.window_s = float(window_s)
+        self.on_erasure = on_erasure
         self.keys: dict[str, KeyStats] = {}
         self.impression_seq = 0
         self.event_seq = 0
+        self.erasure_seq = 0
+        self.rebuilds = 0
         self.updates = 0
         self._slates: OrderedDict[str, _Slate] = OrderedDict()
         self._rewarded: dict[str, set[int]] = {}
@@ -254,36 +288,85 @@ class OnlineState:
 
         Impressions are read first: an event is committed after the slate it quotes was returned,
         hence after its impression, so every event read here finds its slate.
+
+        A user erased since the last sync (the store's erasure log) makes the state *rebuild*: every
+        statistic is an aggregate over users, so it is replayed from scratch from what the store
+        still holds, and no count of the erased user remains (``on_erasure`` is then called with the
+        erased users' id hashes, for the served state's own aggregates).
         """
         with self._sync_lock:
-            while True:
-                rows = store.read_impressions(after=self.impression_seq, limit=limit)
-                with self._lock:
-                    for seq, record in rows:
-                        self._add_impression(record)
-                        self.impression_seq = max(self.impression_seq, int(seq))
-                if len(rows) < limit:
-                    break
-            applied = 0
-            while True:
-                events = store.read_events(after=self.event_seq, limit=limit)
-                with self._lock:
-                    for event in events:
-                        applied += self._add_event(event)
-                        self.event_seq = max(self.event_seq, int(event.seq))
-                    self._evict()
-                if len(events) < limit:
-                    break
-            return applied
+            erased = store.read_erasures(after=self.erasure_seq) if hasattr(store, "read_erasures") else []
+            if erased and self.impression_seq == 0 and self.event_seq == 0:
+                self.erasure_seq = int(erased[-1][0])  # nothing replayed yet: the store has no trace
+            elif erased:
+                self._rebuild(store, int(erased[-1][0]))
+                if self.on_erasure is not None:
+                    self.on_erasure([digest for _, digest in erased])
+            return self._replay(store, limit)
 
-    def _add_impression(self, record: ImpressionRecord) -> None:
+    def _rebuild(self, store: Any, erasure_seq: int) -> None:
+        fresh = OnlineState(window_s=self.window_s)
+        fresh._replay(store, 5000)  # off to the side: requests keep reading the old state meanwhile
+        with self._lock:
+            self.keys = fresh.keys
+            self.impression_seq = fresh.impression_seq
+            self.event_seq = fresh.event_seq
+            self._slates = fresh._slates
+            self._rewarded = fresh._rewarded
+            self._outcomes.update(fresh._outcomes)
+            self._latest = fresh._latest
+            self.erasure_seq = erasure_seq
+            self.rebuilds += 1
+        logger.info("online state rebuilt from the store after an erasure (erasure seq %d)", erasure_seq)
+
+    def _replay(self, store: Any, limit: int) -> int:
+        while True:
+            rows = store.read_impressions(after=self.impression_seq, limit=limit)
+            linear = [r.recommendation_id for _, r in rows if r.policy in LINEAR_POLICY_NAMES]
+            # written before their impression: every linear slate read here finds its rows
+            features = load_slot_features(store, linear) if linear else {}
+            with self._lock:
+                for seq, record in rows:
+                    self._add_impression(record, features.get(record.recommendation_id))
+                    self.impression_seq = max(self.impression_seq, int(seq))
+            if len(rows) < limit:
+                break
+        applied = 0
+        while True:
+            events = store.read_events(after=self.event_seq, limit=limit)
+            with self._lock:
+                for event in events:
+                    applied += self._add_event(event)
+                    self.event_seq = max(self.event_seq, int(event.seq))
+                self._evict()
+            if len(events) < limit:
+                break
+        return applied
+
+    def _add_impression(self, record: ImpressionRecord, rows: FloatArray | None = None) -> None:
         key = state_key(record)
         stats = self.keys.get(key)
         if stats is None:
             stats = self.keys[key] = KeyStats()
         stats.add_impression(record)
+        stored: npt.NDArray[np.float16] | None = None
+        exam: tuple[float, ...] = ()
+        if rows is not None and rows.shape[0]:
+            m = min(rows.shape[0], len(record))
+            e = slate_examination(record.policy_params, m)
+            if stats.linear is None:
+                stats.linear = LinearStats(rows.shape[1])
+            stats.linear.add_shown(np.asarray(record.items[:m], dtype=np.int64), rows[:m], e)
+            stored, exam = rows[:m].astype(np.float16), tuple(float(x) for x in e)
         self._slates[record.recommendation_id] = _Slate(
-            key, float(record.timestamp), record.scores, record.explored, record.items
+            key,
+            float(record.timestamp),
+            record.scores,
+            record.explored,
+            record.items,
+            record.user_id,
+            stored,
+            exam,
         )
         self._latest = max(self._latest, float(record.timestamp))
 
@@ -300,9 +383,10 @@ class OnlineState:
         slate = self._slates[rec_id]
         pos = int(event.position)
         self._rewarded.setdefault(rec_id, set()).add(pos)
-        self.keys[slate.key].add_click(
-            int(slate.items[pos]), pos, float(slate.scores[pos]), bool(slate.explored[pos])
-        )
+        stats = self.keys[slate.key]
+        stats.add_click(int(slate.items[pos]), pos, float(slate.scores[pos]), bool(slate.explored[pos]))
+        if slate.rows is not None and pos < slate.rows.shape[0] and stats.linear is not None:
+            stats.linear.add_click(int(slate.items[pos]), slate.rows[pos].astype(np.float64), slate.exam[pos])
         self.updates += 1
         return 1
 

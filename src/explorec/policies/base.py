@@ -227,6 +227,15 @@ class Policy(ABC):
         """The frame columns this policy instance reads (default: the class's ``requires``)."""
         return self.requires
 
+    def ranks_read(self, k: int, n: int) -> int:
+        """How many leading rows of the frame's order this policy's slate distribution depends on.
+
+        Rows beyond them are exchangeable for the policy (it treats every order of them alike), so
+        a re-ranker in front of it needs to order only that many of ``n`` candidates. Default:
+        all ``n`` (the policy reads the whole order, or the scores).
+        """
+        return n
+
     # ------------------------------------------------------------------ select
     def select(
         self,

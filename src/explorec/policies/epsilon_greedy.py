@@ -20,6 +20,8 @@ each pool member is equally likely to be drawn into a given exploration slot, wi
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import binom
@@ -47,6 +49,13 @@ def epsilon_greedy_rank_matrix(n: int, k: int, epsilon: float) -> FloatArray:
         Columns sum to 1 (each position shows exactly one item); rows sum to the probability that
         the candidate is shown at all.
     """
+    # computed once per (n, k, epsilon): scipy's binom costs ~0.3 ms per call and a service builds
+    # the same matrix for every slate; callers get their own copy
+    return _rank_matrix(int(n), int(k), float(epsilon)).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _rank_matrix(n: int, k: int, epsilon: float) -> FloatArray:
     m = np.arange(k + 1)
     pm = binom.pmf(m, k, epsilon)  # [k + 1]
     per_draw = pm / np.maximum(n - k + m, 1)  # [k + 1] one pool member in one slot given m (m = 0: unused)
@@ -86,6 +95,11 @@ class EpsilonGreedy(Policy):
         self.epsilon = epsilon
         check_range("epsilon", epsilon, 0.0, 1.0)
         super().__init__(seed=seed, n_mc=n_mc)
+
+    def ranks_read(self, k: int, n: int) -> int:
+        """``k``: ranks from ``k`` on are only ever drawn uniformly into exploration slots (their
+        propensities do not depend on the rank), so their order does not change the slate's law."""
+        return min(k, n)
 
     def _draws(self, n_cand: int, k: int, rng: np.random.Generator, n: int) -> tuple[IntArray, IntArray]:
         """``n`` draws: (rows int64[n, k] in display order, exploration slots per draw int64[n])."""

@@ -28,6 +28,10 @@ class Greedy(Policy):
     def __init__(self, *, seed: int = 0, n_mc: int = 1000) -> None:
         super().__init__(seed=seed, n_mc=n_mc)
 
+    def ranks_read(self, k: int, n: int) -> int:
+        """``k``: the first ``k`` rows are shown, the order of the others is never read."""
+        return min(k, n)
+
     def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
         return np.arange(k, dtype=np.int64)  # rows come in position order
 

@@ -113,7 +113,10 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         refresher = Refresher(store, state, app.state.metrics, cfg.refresh_interval_s, cfg.catalogue_reload_s)
         from explorec.online import Learner, OnlineState
 
-        online = app.state.online = OnlineState(window_s=cfg.feedback_window_s)
+        # an erasure through any replica rebuilds the online state and the served aggregates here
+        online = app.state.online = OnlineState(
+            window_s=cfg.feedback_window_s, on_erasure=state.forget_user_hashes
+        )
         learner = Learner(store, online, cfg.online_interval_s)
         try:
             store.migrate()
@@ -149,13 +152,29 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
     app.state.metrics = ServiceMetrics()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    _install_pseudonyms(app, settings)
     install_error_handlers(app)
     app.state.registry_follower = None
     for module in (items, users, feedback, recommendations, experiments, models):
         app.include_router(module.router)
     app.include_router(health.make_router(settings))
+    if settings.dashboard:
+        from explorec.service.dashboard import install_dashboard
+
+        install_dashboard(app, settings)
     _state_batch_limit(app, settings.max_batch)
     return app
+
+
+def _install_pseudonyms(app: FastAPI, settings: ServiceSettings) -> None:
+    """With ``pseudonymise_secret``: user ids are pseudonymised before anything else sees them
+    (added last, so it is the outermost of our middleware; see :mod:`explorec.service.pseudonym`)."""
+    from explorec.service.pseudonym import PseudonymMiddleware, pseudonymiser
+
+    keyed = pseudonymiser(settings)
+    if keyed is not None:
+        app.add_middleware(PseudonymMiddleware, pseudonymiser=keyed)
+        logger.info("user ids are pseudonymised (HMAC-SHA256) at the edge")
 
 
 def _start_registry_follower(settings: ServiceSettings, state: ServedState) -> Any:

@@ -100,15 +100,22 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method the API documents for this path (Starlette names only the first route's)."""
+    """Every method the API documents for this path (Starlette names only the first route's).
+
+    A concrete path wins over the templates it also matches, as OpenAPI's path matching says
+    (``/v1/items/search`` is not ``/v1/items/{item_id}``).
+    """
     import re
 
+    exact: set[str] = set()
     methods: set[str] = set()
     for template, operations in request.app.openapi().get("paths", {}).items():
+        if template == request.url.path:
+            exact.update(m.upper() for m in operations)
         pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
         if re.match(pattern, request.url.path):
             methods.update(m.upper() for m in operations)
-    return sorted(methods)
+    return sorted(exact or methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:

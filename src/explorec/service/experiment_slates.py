@@ -9,19 +9,29 @@ probability ``e`` and greedy's otherwise, and each slot's propensity is the exac
 ``e * p_policy + (1 - e) * p_greedy``. The other variants' probabilities of the shown slots (their
 propensity matrices on their own candidate frame) are returned for the ``counterfactuals`` table;
 fill slots, which no policy chose, get 1 for every variant.
+
+A variant whose policy is linear (``linucb``, ``lints``, ``linucb-hybrid``) reads the frame's
+``features`` column, built here for that variant (:func:`explorec.online.linear.linear_features`,
+with the calibration of the variant's own state); the rows of the slots its policy chose are returned
+to be stored before the impression (``slot_features``), which is what every replica's posterior
+replays.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from explorec.columns import user_profile
 from explorec.impressions import ImpressionRecord
 from explorec.online.experiments import Experiment, Variant
-from explorec.online.policies import variant_policy
-from explorec.online.state import OnlineState
+from explorec.online.linear import linear_features
+from explorec.online.policies import LINEAR_POLICIES, policy_name, variant_policy
+from explorec.online.state import ArmView, OnlineState
 from explorec.pipeline import candidate_frames
 from explorec.policies import Policy
 from explorec.policies.greedy import Greedy
@@ -38,8 +48,20 @@ def build_experiment_slate(
     request: SlateRequest,
     *,
     seed: int = 0,
-) -> tuple[ImpressionRecord, dict[str, list[float]]]:
-    """(the impression record of the user's variant, ``{other variant: [p per shown slot]}``)."""
+    versions: Callable[[str], Any] | None = None,
+) -> tuple[ImpressionRecord, dict[str, list[float]], np.ndarray | None]:
+    """(the impression record of the user's variant, ``{other variant: [p per shown slot]}``, the
+    feature rows float64[policy slots, DIM] of a linear variant's slate or None).
+
+    ``versions`` resolves a variant's ``model_version`` to the registry version that scores its
+    candidates (None: the text model); without it every variant uses what the replica serves."""
+    if versions is None:
+        serving = state.served_version()
+
+        def versions(name: str) -> Any:
+            return None if name == "textknn" else serving
+
+    models = {v.name: versions(v.model_version) for v in experiment.variants}
     variant = experiment.assign(request.user_id)
     rec_id = str(uuid.uuid4())
     now = time.time()
@@ -53,20 +75,25 @@ def build_experiment_slate(
     if request.exclude_seen:
         excluded.update(seen)
     pseed = policy_seed(rec_id, seed)
-    policies = {
-        v.name: variant_policy(v.policy, online.view(f"{experiment.name}/{v.name}"), seed=pseed)
-        for v in experiment.variants
-    }
+    views = {v.name: online.view(f"{experiment.name}/{v.name}") for v in experiment.variants}
+    policies = {v.name: variant_policy(v.policy, views[v.name], seed=pseed) for v in experiment.variants}
     cold = not history
     for policy in policies.values():
         policy.cold_ = cold  # type: ignore[attr-defined]
     frames: dict[str, CandidateFrame] = {}
+    own_frames: dict[str, CandidateFrame] = {}
 
     def frame_for(v: Variant) -> CandidateFrame:
-        key = v.rerank or ""
+        if v.name in own_frames:
+            return own_frames[v.name]
+        key = f"{v.rerank or ''}|{state.version_label(models[v.name])}"
         if key not in frames:
-            frames[key] = _frame(state, request, v, policies[v.name], history, seen, excluded)
-        return frames[key]
+            frames[key] = _frame(state, request, v, policies[v.name], history, seen, excluded, models[v.name])
+        frame = frames[key]
+        if policy_name(v.policy) in LINEAR_POLICIES:
+            frame = _with_features(state, frame, views[v.name], seen, cold)
+        own_frames[v.name] = frame
+        return frame
 
     items: list[int] = []
     scores: list[float] = []
@@ -74,11 +101,16 @@ def build_experiment_slate(
     explored: list[bool] = []
     stages: list[str] = []
     slate: Slate | None = None
+    rows: np.ndarray | None = None
     cross: dict[str, list[float]] = {v.name: [] for v in experiment.variants if v.name != variant.name}
     if state.n_items:
         frame = frame_for(variant)
         rng = np.random.default_rng([pseed, 7])
         slate = _select(variant, policies[variant.name], frame, k, rng)
+        if frame.has("features"):
+            row_of = {int(item): r for r, item in enumerate(frame.items.tolist())}
+            features = np.asarray(frame.column("features"), dtype=np.float64)
+            rows = features[[row_of[int(i)] for i in slate.items.tolist()]]
         origin = slate_origins(state, excluded) if cold else {}
         for item, score, prop, exp in zip(
             slate.items, slate.scores, slate.propensities, slate.explored, strict=True
@@ -114,14 +146,26 @@ def build_experiment_slate(
         user_id=request.user_id,
         item_ids=[str(ids[i]) for i in items],
         policy_params=policies[variant.name].get_params(),
-        model_version=state.model_version,
+        model_version=state.version_label(models[variant.name]),
         timestamp=now,
         stages=stages,
         experiment=experiment.name,
         variant=variant.name,
         k=k,
     )
-    return record, cross
+    return record, cross, rows
+
+
+def _with_features(
+    state: ServedState, frame: CandidateFrame, view: ArmView, seen: list[int], cold: bool
+) -> CandidateFrame:
+    """``frame`` with the ``features`` column of a linear policy (calibrated with ``view``)."""
+    items = frame.items
+    vectors = state.vectors.view()
+    profile = user_profile(vectors, np.array(seen, dtype=np.int64)) if seen else None
+    scores = np.full(len(frame), np.nan) if cold else frame.scores.astype(np.float64)
+    new = state.popularity.view()[items] <= 0
+    return frame.with_columns(features=linear_features(vectors, items, profile, view.calibrate(scores), new))
 
 
 def _frame(
@@ -132,10 +176,11 @@ def _frame(
     history: list[tuple[int, float]],
     seen: list[int],
     excluded: set[int],
+    version: Any = None,
 ) -> CandidateFrame:
     settings = state.settings
     if history:
-        model = state.model()
+        model = state.model(version)
         (frame,) = candidate_frames(
             model,
             [0],

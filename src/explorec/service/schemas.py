@@ -81,6 +81,22 @@ class ItemOut(Strict):
     created_at: float
 
 
+class ItemHit(Strict):
+    item_id: str
+    text: str
+    fields: dict[str, Any]
+    categories: list[str]
+    timestamp: float = Field(description="when the item arrived (unix seconds)")
+    score: float = Field(description="cosine similarity of the query's and the item's text vectors")
+
+
+class ItemSearch(Strict):
+    query: str
+    category: str | None
+    newest: bool
+    items: list[ItemHit] = Field(description="best match first, or newest first with newest=true")
+
+
 class Deleted(Strict):
     id: str
     deleted: bool
@@ -144,7 +160,10 @@ class RecommendedItem(Strict):
 
 class EvidenceOut(Strict):
     item_id: str = Field(description="an item of the user's history that supports the recommendation")
-    weight: float = Field(description="its support: cosine similarity of the two items' text vectors")
+    weight: float = Field(
+        description="its support, of the kind evidence_kind names: cosine similarity of the two items' "
+        "text vectors, an item-item weight, or the share of a sequential model's attention it received"
+    )
     shared_words: list[str] = Field(description="content words the two item texts have in common")
     shared_categories: list[str] = Field(description="categories the two items have in common")
 
@@ -156,7 +175,10 @@ class ItemExplanationOut(Strict):
     stage: Stage = Field(description="which stage of the fallback chain produced the item")
     explored: bool
     propensity: float = Field(gt=0, le=1, description="P(this item at this position | context)")
-    evidence_kind: Literal["item-item weight", "embedding similarity", "none"]
+    evidence_kind: Literal["item-item weight", "attention", "embedding similarity", "none"] = Field(
+        description="what the evidence weights are: the model's item-item weights, its attention over "
+        "the history (sequential models), embedding similarity, or none"
+    )
     evidence: list[EvidenceOut] = Field(description="strongest supporting history items first")
     exploration_reason: str | None = Field(
         description="for an explored slot: the policy's reason (epsilon draw, new item, ...)"
@@ -242,10 +264,16 @@ class VariantIn(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
     share: Share = Field(description="share of the users assigned to this variant; shares sum to 1")
     policy: Spec = Field(
-        "greedy", description="greedy, eps-greedy[:EPS], softmax[:T], ts[:PRIOR_WEIGHT], ucb[:C]"
+        "greedy",
+        description="greedy, eps-greedy[:EPS], softmax[:T], ts[:PRIOR_WEIGHT], ucb[:C], linucb[:ALPHA], "
+        "lints[:V], linucb-hybrid[:ALPHA]",
     )
     rerank: Spec | None = Field(None, description="re-ranker spec (mmr:0.3, dpp:0.5, ...) or null")
-    model: Name = Field("serving", description="model version that scores the candidates")
+    model_version: Name = Field(
+        "serving",
+        description="the model that scores the candidates: serving (what the replica serves), textknn "
+        "(the text model) or a version of GET /v1/models",
+    )
     exploration: Share | None = Field(
         None, description="share of slates built by the policy, the rest greedy (null: every slate)"
     )
@@ -294,7 +322,7 @@ class VariantReport(Strict):
     share: float
     policy: str
     rerank: str | None
-    model: str
+    model_version: str
     exploration: float | None
     slates: int
     impressions: int = Field(description="shown slots")

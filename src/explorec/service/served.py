@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: the model name written into impressions (with the encoder and the catalogue revision)
 MODEL_NAME = "textknn"
+#: textknn's recency decay of the served profiles (weight ratio of an event to the next newer one)
+DECAY = 0.8
 
 
 class ServedTextModel(TextKNN):
@@ -69,7 +71,7 @@ class ServedTextModel(TextKNN):
         index: Index | None = None,
         index_lock: threading.Lock | None = None,
         retrieve: int | None = None,
-        decay: float = 0.8,
+        decay: float = DECAY,
         max_history: int = 50,
     ) -> ServedTextModel:
         """The model over ``vectors`` (float32[n_items, dim]); ``blocked`` items always score ``-inf``."""
@@ -253,7 +255,7 @@ class ServedState:
     def load(self, store: Any) -> None:
         """Read every item and event from the store (start-up)."""
         rows = store.items(after_index=-1)
-        self.apply_items(rows)
+        self.apply_items(rows, self.embed([row.text for row in rows], progress=True) if rows else None)
         self.sync_events(store, limit=None)
         self.loaded = True
         logger.info(
@@ -315,10 +317,11 @@ class ServedState:
                 self.apply_items(missing)
             self.apply_items(rows, vectors)
 
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> npt.NDArray[np.float32]:
+        """Unit text vectors; ``progress``: a bar on a terminal (the start-up load of the catalogue)."""
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return l2_normalize(self.encoder.encode(list(texts)))
+        return l2_normalize(self.encoder.encode(list(texts), progress=progress))
 
     def apply_items(self, rows: Sequence[Any], vectors: npt.NDArray[np.float32] | None = None) -> int:
         """Serve store ``ItemRow``s (new or updated); returns how many were new to this process.
@@ -458,6 +461,22 @@ class ServedState:
                     self.item_users[item] = deque((u for u in users if u != user_id), maxlen=200)
             self._ranked.clear()
 
+    def forget_user_hashes(self, hashes: Sequence[str]) -> int:
+        """Forget every user whose id's SHA-256 is in ``hashes`` (users erased through another replica,
+        read from the store's erasure log); returns how many were forgotten here."""
+        import hashlib
+
+        wanted = set(hashes)
+        with self._lock:
+            users = [
+                u
+                for u in set(self.histories) | set(self.user_counts)
+                if hashlib.sha256(u.encode()).hexdigest() in wanted
+            ]
+        for user_id in users:
+            self.forget_user(user_id)
+        return len(users)
+
     def history(self, user_id: str) -> list[tuple[int, float]]:
         with self._lock:
             return list(self.histories.get(user_id, ()))
@@ -517,49 +536,45 @@ class ServedState:
         """
         if self.index is None:
             raise RuntimeError("candidate_space needs a retrieval index")
-        # the text profile over the user's own items only: textknn's formula, without a matrix over
-        # the whole catalogue
-        own = np.array(list(dict.fromkeys(i for i, _ in history)), dtype=np.int64)
-        local = {int(i): j for j, i in enumerate(own)}
-        profile_model = ServedTextModel.over(
-            self.vectors.view()[own],
-            encoder=self.settings.encoder,
-            blocked=np.zeros(0, dtype=np.int64),
-            max_history=self.settings.history_length,
-        )
-        profile_hist = Interactions(
-            np.zeros(len(history), dtype=np.int64),
-            np.array([local[i] for i, _ in history], dtype=np.int64),
-            np.array([t for _, t in history], dtype=np.float64),
-            np.ones(len(history), dtype=np.float32),
-            np.array([user_id], dtype=object),
-            np.array([str(i) for i in own], dtype=object),
-        )
-        query = profile_model.user_vectors(np.zeros(1, dtype=np.int64), profile_hist)  # [1, dim]
+        # vectorised over the history's (item, time) pairs: textknn's formula (recency weights
+        # decay^(steps from the latest event) over the last max_history events, repeats adding up)
+        # without building a model or a sparse matrix per request
+        hist_items = np.fromiter((i for i, _ in history), dtype=np.int64, count=len(history))
+        hist_times = np.fromiter((t for _, t in history), dtype=np.float64, count=len(history))
+        order = np.lexsort((np.arange(hist_items.size), hist_times))  # by time, ties in arrival order
+        from_end = hist_items.size - 1 - np.arange(hist_items.size)
+        keep = from_end < self.settings.history_length
+        own, inverse = np.unique(hist_items[order][keep], return_inverse=True)
+        weights = np.bincount(inverse, weights=DECAY ** from_end[keep], minlength=own.size).astype(np.float32)
+        vectors = self.vectors.view()
+        query = l2_normalize(weights[None, :] @ vectors[own])  # [1, dim]
         retrieve = min(self.n_items, 2 * self.settings.n_candidates + self.settings.history_length)
-        drop = np.array(sorted(excluded | self.blocked), dtype=np.int64)
+        blocked = self._blocked_arr
+        drop = np.fromiter(excluded, dtype=np.int64, count=len(excluded))
+        if blocked.size:
+            drop = np.union1d(drop, blocked)
         with self._index_lock:
             found, _ = self.index.search(query, min(self.n_items, retrieve + drop.size))
         row = found[0]
         row = row[(row >= 0) & ~np.isin(row, drop)]
-        seen = {item for item, _ in history}
-        keep = row.tolist()
         # the user's seen items stay in the space so that exclude_seen=False can show them again
-        cands = np.array(list(dict.fromkeys(keep + [i for i in seen if i not in excluded])), dtype=np.int64)
-        position = {int(item): j for j, item in enumerate(cands)}
-        sub_items = np.array([position[i] for i, _ in history if i in position], dtype=np.int64)
-        sub_times = np.array([t for i, t in history if i in position], dtype=np.float64)
+        seen = own[~np.isin(own, drop)] if drop.size else own
+        cands = np.concatenate([row, seen[~np.isin(seen, row)]]).astype(np.int64)
+        sorter = np.argsort(cands, kind="stable")
+        at = np.searchsorted(cands, hist_items, sorter=sorter)
+        if cands.size:
+            inside = cands[sorter[np.minimum(at, cands.size - 1)]] == hist_items
+        else:
+            inside = np.zeros(hist_items.size, dtype=bool)
         sub_hist = Interactions(
-            np.zeros(sub_items.size, dtype=np.int64),
-            sub_items,
-            sub_times,
-            np.ones(sub_items.size, dtype=np.float32),
+            np.zeros(int(inside.sum()), dtype=np.int64),
+            sorter[at[inside]].astype(np.int64),
+            hist_times[inside],
+            np.ones(int(inside.sum()), dtype=np.float32),
             np.array([user_id], dtype=object),
-            np.array([str(i) for i in cands], dtype=object),
+            self.item_ids.view()[cands],
         )
-        model = ServedTextModel.over_candidates(
-            self.vectors.view()[cands], query[0], encoder=self.settings.encoder
-        )
+        model = ServedTextModel.over_candidates(vectors[cands], query[0], encoder=self.settings.encoder)
         return cands, model, sub_hist
 
     def user_interactions(self, user_id: str, history: Sequence[tuple[int, float]]) -> Interactions:
@@ -577,6 +592,18 @@ class ServedState:
 
     def blocked_items(self) -> npt.NDArray[np.int64]:
         return self._blocked_arr
+
+    def servable_items(self, category: str | None = None) -> npt.NDArray[np.int64]:
+        """Servable item indices (of ``category`` when given), ascending."""
+        with self._lock:
+            if category is None:
+                items = np.arange(self.n_items, dtype=np.int64)
+            else:
+                items = np.array(sorted(self.category_items.get(category, set())), dtype=np.int64)
+            blocked = self._blocked_arr
+        if blocked.size and items.size:
+            items = items[~np.isin(items, blocked)]
+        return items
 
     def outside_category(self, category: str) -> npt.NDArray[np.int64]:
         with self._lock:

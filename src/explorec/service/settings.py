@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,7 +39,10 @@ REQUEST_RERANKERS = ("mmr", "dpp")
 class ServiceSettings(BaseSettings):
     """Everything ``explorec serve`` can be configured with."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPLOREC_", extra="forbid", validate_default=True)
+    # hide_input_in_errors: a refused pseudonymise_secret must not be printed by pydantic's message
+    model_config = SettingsConfigDict(
+        env_prefix="EXPLOREC_", extra="forbid", validate_default=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         "sqlite:///explorec.db",
@@ -94,6 +97,21 @@ class ServiceSettings(BaseSettings):
         1, ge=1, le=256, description="BLAS/OpenMP threads per process (None: the libraries' default)"
     )
 
+    # the web dashboard at /dashboard (issue 14)
+    dashboard: bool = Field(True, description="serve the web dashboard at /dashboard")
+    dashboard_secret: str | None = Field(
+        None,
+        min_length=32,
+        description="signs and encrypts the dashboard's session cookies; unset: a random secret per "
+        "process (sessions end when it stops and are not valid on other replicas)",
+    )
+    dashboard_session_s: int = Field(
+        8 * 3600, ge=60, le=30 * 86_400, description="a dashboard login lasts this long (cookie Max-Age)"
+    )
+    dashboard_secure_cookie: bool = Field(
+        False, description="mark the session cookie Secure (only sent over HTTPS): set it behind TLS"
+    )
+
     # the model registry and the background trainer (issue 13): off unless registry_dir is set
     registry_dir: str | None = Field(
         None, description="model registry folder: versions served from it when set (shared by replicas)"
@@ -102,8 +120,10 @@ class ServiceSettings(BaseSettings):
     trainer: bool = Field(False, description="explorec serve also starts the background trainer process")
     trainer_interval_s: float = Field(3600.0, ge=1, le=7 * 86_400, description="seconds between refits")
     trainer_poll_s: float = Field(1.0, ge=0.01, le=3600, description="how often the trainer reads requests")
-    trainer_model: Literal["popularity", "itemknn", "ease", "ease-ipw"] = Field(
-        "ease", description="model refitted on the store's events (one that scores from the history)"
+    trainer_model: Literal["popularity", "itemknn", "ease", "ease-ipw", "textknn", "lm-adapter"] = Field(
+        "ease",
+        description="model refitted on the store's events (one that scores from the history; textknn and "
+        "lm-adapter also read the items' texts, with the service's encoder)",
     )
     trainer_params: dict[str, Any] = Field(default_factory=dict, description="its hyper-parameters")
     trainer_metric: str = Field("ndcg@10", description="offline metric on held-out events that gates swaps")
@@ -111,6 +131,23 @@ class ServiceSettings(BaseSettings):
         0.0, ge=0, le=1, description="refits worse than the serving one by more are not swapped in"
     )
     trainer_min_events: int = Field(10, ge=1, description="fewer usable events fail the refit")
+
+    # pseudonymised user ids (issue 16 part 4): off unless a secret is set
+    pseudonymise_secret: SecretStr | None = Field(
+        None,
+        description="with a secret of at least 32 bytes, user ids are replaced by HMAC-SHA256 pseudonyms "
+        "at the edge (never logged; rotating it orphans the stored history)",
+    )
+
+    @field_validator("pseudonymise_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from explorec.service.pseudonym import MIN_SECRET_BYTES
+
+        if value is not None and len(value.get_secret_value().encode("utf-8")) < MIN_SECRET_BYTES:
+            n = len(value.get_secret_value().encode("utf-8"))
+            raise ValueError(f"the secret must be at least {MIN_SECRET_BYTES} bytes long, got {n} bytes")
+        return value
 
     @field_validator("rate_limit")
     @classmethod
@@ -195,5 +232,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = f"unknown field; known fields: {', '.join(ServiceSettings.model_fields)}"
+        if err["loc"] and err["loc"][0] == "pseudonymise_secret":
+            parts.append(f"field {field!r}: {message} (the value is not shown)")
+            continue
         parts.append(f"field {field!r}: {message} (got {err.get('input')!r})")
     return "; ".join(parts)

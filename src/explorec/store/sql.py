@@ -65,7 +65,17 @@ from explorec.store.base import (
     UserIn,
     UserRow,
 )
-from explorec.store.tables import ApiKey, Counter, Event, Impression, Item, User
+from explorec.store.tables import (
+    ApiKey,
+    Counter,
+    Counterfactual,
+    Erasure,
+    Event,
+    Impression,
+    Item,
+    SlotFeatures,
+    User,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -354,12 +364,20 @@ class Store:
         with self._guard("delete_user"), self._write_engine.begin() as conn:
             self._lock_appends(conn)
             n = 0
+            # the learning loop's rows of the user's slates (issue 13) go with them
+            slates = select(Impression.recommendation_id).where(Impression.user_id == user_id)
+            conn.execute(delete(Counterfactual).where(Counterfactual.recommendation_id.in_(slates)))
+            conn.execute(delete(SlotFeatures).where(SlotFeatures.user_id == user_id))
             for table, column in (
                 (Event, Event.user_id),
                 (Impression, Impression.user_id),
                 (User, User.user_id),
             ):
                 n += conn.execute(delete(table).where(column == user_id)).rowcount
+            if n:
+                # replicas rebuild their aggregates without the user when they see a new erasure
+                digest = hashlib.sha256(user_id.encode()).hexdigest()
+                conn.execute(insert(Erasure).values(user_hash=digest, timestamp=time.time()))
         logger.info("deleted user (%d rows)", n)
         return n > 0
 
@@ -419,6 +437,12 @@ class Store:
                 select(Impression.record).where(Impression.recommendation_id == recommendation_id)
             ).scalar_one_or_none()
         return None if raw is None else ImpressionRecord.from_dict(json.loads(raw), source="impression log")
+
+    def read_erasures(self, after: int = 0) -> list[tuple[int, str]]:
+        """``(seq, sha256 of the user id)`` of the users erased with ``seq > after``, in order."""
+        stmt = select(Erasure.seq, Erasure.user_hash).where(Erasure.seq > after).order_by(Erasure.seq)
+        with self._guard("read_erasures"), self.engine.connect() as conn:
+            return [(int(seq), str(digest)) for seq, digest in conn.execute(stmt)]
 
     def read_impressions(
         self, after: int = 0, limit: int | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Double, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Double, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -141,6 +141,30 @@ class Counterfactual(Base):
     # {variant: [p per shown slot]}
     propensities: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
     timestamp: Mapped[float] = mapped_column(Double, nullable=False)
+
+
+class SlotFeatures(Base):
+    """The feature row of each policy-chosen slot of a slate built by a linear bandit policy (issue 13):
+    float16 ``[slots, dim]`` bytes, from which every replica replays the linear posteriors."""
+
+    __tablename__ = "slot_features"
+    recommendation_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[str] = mapped_column(Id, nullable=False, index=True)
+    dim: Mapped[int] = mapped_column(Integer, nullable=False)
+    rows: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    timestamp: Mapped[float] = mapped_column(Double, nullable=False)
+
+
+class Erasure(Base):
+    """One erased user (``DELETE /v1/users/{id}``), by the SHA-256 of the id only: replicas that see a
+    new row rebuild their aggregate state from the store without that user."""
+
+    __tablename__ = "erasures"
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    user_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    timestamp: Mapped[float] = mapped_column(Double, nullable=False)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
 
 metadata = Base.metadata

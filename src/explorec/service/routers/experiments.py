@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from explorec.errors import ConfigError
+from explorec.errors import ConfigError, DataError
 from explorec.impressions import ImpressionRecord
 from explorec.service.auth import Principal, require
 from explorec.service.deps import StoreDep
@@ -79,15 +79,18 @@ def put_experiment(
 ) -> ExperimentOut:
     """Define (or redefine) an experiment: variants with shares summing to 1, the control, the salt.
 
-    Shares that do not sum to 1, an unknown model or policy, or a bad re-ranker answer 422 naming
-    the field. Redefining keeps the impressions already logged; changing shares or salt moves users.
+    Shares that do not sum to 1, an unknown model version (one that is not ``serving``, ``textknn``
+    or a complete version of the registry) or policy, or a bad re-ranker answer 422 naming the field.
+    Redefining keeps the impressions already logged; changing shares or salt moves users.
     """
     from explorec.online.experiments import Variant, make_experiment, save_experiment
 
     variants = [Variant(**v.model_dump()) for v in body.variants]
+    follower = getattr(request.app.state, "registry_follower", None)
+    models = (*SERVED_MODELS, *(follower.registry.names() if follower is not None else ()))
     try:
         experiment = make_experiment(
-            name, variants, control=body.control, salt=body.salt, active=body.active, models=SERVED_MODELS
+            name, variants, control=body.control, salt=body.salt, active=body.active, models=models
         )
     except ConfigError as exc:
         field = str(exc).split(":", 1)[0]
@@ -138,6 +141,50 @@ def get_experiment(
     return ExperimentReport.model_validate(_clean(report))
 
 
+class VersionCache:
+    """Registry versions a variant names, loaded once per process (a version never changes)."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, registry: Any, name: str) -> Any:
+        with self._lock:
+            found = self._loaded.get(name)
+        if found is None:
+            found = registry.load(name)  # verified against its manifest, registered classes only
+            with self._lock:
+                self._loaded[name] = found
+        return found
+
+
+def version_resolver(http: Request, state: Any) -> Any:
+    """``resolve(model_version) -> LoadedVersion | None`` for one slate: ``serving`` is the version
+    the replica serves now (read once), ``textknn`` the text model (None), any other name that
+    registry version (404-free: PUT validated it; a version removed from disk answers 503)."""
+    serving = state.served_version()
+    follower = getattr(http.app.state, "registry_follower", None)
+
+    def resolve(name: str) -> Any:
+        if name == "serving":
+            return serving
+        if name == "textknn":
+            return None
+        if follower is None:
+            raise ApiError(
+                409, "registry_not_configured", f"model version {name!r} needs registry_dir", "experiment"
+            )
+        cache = getattr(http.app.state, "variant_versions", None)
+        if cache is None:
+            cache = http.app.state.variant_versions = VersionCache()
+        try:
+            return cache.get(follower.registry, name)
+        except (ConfigError, DataError, OSError) as exc:
+            raise ApiError(503, "model_unavailable", f"model version {name!r}: {exc}", "experiment") from None
+
+    return resolve
+
+
 def serve_experiment(
     http: Request, store: Any, state: Any, request: Any, name: str, seed: int
 ) -> ImpressionRecord:
@@ -156,7 +203,14 @@ def serve_experiment(
         store.append_impression(plain)
         return plain
     record: ImpressionRecord
-    record, cross = build_experiment_slate(state, http.app.state.online, experiment, request, seed=seed)
+    record, cross, rows = build_experiment_slate(
+        state, http.app.state.online, experiment, request, seed=seed, versions=version_resolver(http, state)
+    )
+    if rows is not None:
+        from explorec.online.linear import save_slot_features
+
+        # before the impression: a replica that replays the impression must find its rows
+        save_slot_features(store, record.recommendation_id, record.user_id, rows, record.timestamp)
     store.append_impression(record)
     if cross:
         save_counterfactual(store, record, cross)

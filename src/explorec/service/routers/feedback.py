@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, OnlineDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
+from explorec.service.pseudonym import user_key
 from explorec.service.routers import COMMON, errors
 from explorec.service.schemas import FeedbackBatch, FeedbackResult
 
@@ -48,7 +49,9 @@ def post_feedback(
                 "add it with POST /v1/items first",
                 f"events[{j}].item_id",
             )
-    new_users = [u for u in dict.fromkeys(e.user_id for e in body.events) if u not in state.user_index]
+    # pseudonyms when configured: the store, the served state and the logs never see the client's ids
+    keys = [user_key(settings, e.user_id) for e in body.events]
+    new_users = [u for u in dict.fromkeys(keys) if u not in state.user_index]
     missing = [u for u in new_users if store.get_user(u) is None]
     if missing:
         for user_id, index in zip(
@@ -59,14 +62,14 @@ def post_feedback(
     events = [
         EventIn(
             event_id=e.event_id,
-            user_id=e.user_id,
+            user_id=user_id,
             item_id=e.item_id,
             type=e.type,
             value=e.value,
             timestamp=now if e.timestamp is None else e.timestamp,
             recommendation_id=e.recommendation_id,
         )
-        for e in body.events
+        for e, user_id in zip(body.events, keys, strict=True)
     ]
     result = store.append_events(events)
     accepted = set(result.accepted)

@@ -1,4 +1,4 @@
-"""``/v1/items``: batch upsert, read, delete, similar items."""
+"""``/v1/items``: batch upsert, free-text search, read, delete, similar items."""
 
 from __future__ import annotations
 
@@ -6,12 +6,25 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
 from explorec.service.routers import COMMON, errors
-from explorec.service.schemas import K_MAX, Deleted, Id, ItemBatch, ItemOut, ItemsUpserted, Neighbour, Similar
+from explorec.service.schemas import (
+    K_MAX,
+    Deleted,
+    Id,
+    ItemBatch,
+    ItemHit,
+    ItemOut,
+    ItemSearch,
+    ItemsUpserted,
+    Name,
+    Neighbour,
+    Similar,
+)
 from explorec.service.served import ServedItem
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
@@ -32,6 +45,14 @@ def upsert_items(
     check_batch(len(body.items), settings, "items")
     seen: dict[str, int] = {}
     for j, item in enumerate(body.items):
+        if item.item_id in RESERVED_IDS:
+            raise ApiError(
+                422,
+                "validation_error",
+                f"items[{j}].item_id: {item.item_id!r} is reserved (GET /v1/items/{item.item_id} is a "
+                f"route); reserved ids: {', '.join(RESERVED_IDS)}",
+                f"items[{j}].item_id",
+            )
         if item.item_id in seen:
             raise ApiError(
                 409,
@@ -67,6 +88,59 @@ def upsert_items(
     metrics.catalogue.set(state.n_items)
     metrics.model.info({"version": state.model_version})
     return ItemsUpserted(upserted=len(rows), created=created)
+
+
+#: item ids that name a route under /v1/items/ and so cannot be an item's id
+RESERVED_IDS = ("search",)
+
+
+# declared before /{item_id}: "search" matches the item id pattern, and the first matching route wins
+@router.get("/search", response_model=ItemSearch, responses=errors(*COMMON))
+def search(
+    state: StateDep,
+    store: StoreDep,
+    key: Annotated[Principal, Depends(require("read"))],
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=1000,
+            pattern=r"\S",
+            description="free text, encoded by the language model",
+        ),
+    ],
+    k: Annotated[int, Query(ge=1, le=K_MAX, description="how many items")] = 10,
+    category: Annotated[Name | None, Query(description="only items of this category")] = None,
+    newest: Annotated[bool, Query(description="order the k best matches newest first")] = False,
+) -> ItemSearch:
+    """The servable items whose text is nearest to ``q`` by the language model (cosine of the text
+    vectors); ``category`` keeps one category's items, ``newest`` orders the matches newest first."""
+    from explorec.service.catalogue import describe, search_items
+
+    found = search_items(state, q, k=k, category=category, newest=newest)
+    rows = describe(state, store, [(index, score) for index, score in found])
+    return ItemSearch(
+        query=q,
+        category=category,
+        newest=newest,
+        items=[
+            ItemHit(
+                item_id=row.item_id,
+                text=row.text,
+                fields=row.fields,
+                categories=list(row.categories),
+                timestamp=row.timestamp,
+                score=score,
+            )
+            for row, (_, score) in zip(rows, found, strict=True)
+        ],
+    )
+
+
+@router.api_route("/search", methods=["DELETE"], include_in_schema=False)
+def search_is_not_an_item() -> None:
+    """``DELETE /v1/items/search`` is not the item route: 405, as the OpenAPI document says."""
+    raise StarletteHTTPException(405, "method not allowed")
 
 
 @router.get("/{item_id}", response_model=ItemOut, responses=errors(*COMMON, 404))

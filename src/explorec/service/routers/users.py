@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
+from explorec.service.pseudonym import client_user_id, user_key
 from explorec.service.routers import COMMON, errors
 from explorec.service.routers.recommendations import explanation_items
 from explorec.service.schemas import (
@@ -63,21 +64,29 @@ def upsert_users(
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ApiError(409, "duplicate_id", f"users: user_id {dup!r} appears twice in the batch", "users")
-    indices = store.upsert_users([UserIn(user_id=u.user_id, fields=dict(u.fields)) for u in body.users])
-    for user_id, index in zip(ids, indices, strict=True):
-        state.user_index[user_id] = int(index)
+    keys = [user_key(settings, user_id) for user_id in ids]  # pseudonyms when configured
+    rows = [UserIn(user_id=k, fields=dict(u.fields)) for k, u in zip(keys, body.users, strict=True)]
+    for stored_id, index in zip(keys, store.upsert_users(rows), strict=True):
+        state.user_index[stored_id] = int(index)
     return UsersUpserted(upserted=len(ids))
 
 
 @router.delete("/{user_id}", response_model=Deleted, responses=errors(*COMMON, 404))
 def delete_user(
-    user_id: Id, store: StoreDep, state: StateDep, key: Annotated[Principal, Depends(require("admin"))]
+    user_id: Id,
+    store: StoreDep,
+    state: StateDep,
+    http: Request,
+    key: Annotated[Principal, Depends(require("admin"))],
 ) -> Deleted:
     """Delete the user's profile, events and impressions from the store and from the served state."""
     if not store.delete_user(user_id):
-        raise ApiError(404, "not_found", f"unknown user_id {user_id!r}", "user_id")
+        raise ApiError(404, "not_found", f"unknown user_id {client_user_id(http, user_id)!r}", "user_id")
     state.forget_user(user_id)
-    return Deleted(id=user_id, deleted=True)
+    online = getattr(http.app.state, "online", None)
+    if online is not None:
+        online.sync(store)  # sees the erasure: the policy state is rebuilt without the user's slates
+    return Deleted(id=client_user_id(http, user_id), deleted=True)
 
 
 def _spec(value: str | None, default: str | None, allowed: tuple[str, ...], name: str) -> str | None:
@@ -159,7 +168,7 @@ def recommendations(
     return Recommendations(
         recommendation_id=record.recommendation_id,
         model_version=record.model_version,
-        user_id=user_id,
+        user_id=client_user_id(http, user_id),
         policy=record.policy,
         items=[
             RecommendedItem(
