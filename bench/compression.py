@@ -277,10 +277,12 @@ def part_vectors(args: argparse.Namespace) -> dict[str, Any]:
     print(f"== synthetic clustered vectors {big.shape}", flush=True)
     synthetic_configs: list[tuple[str, dict[str, Any]]] = [
         ("sq8", {}),
-        ("ivf-sq8", {"nlist": args.nlist, "nprobe": 16, "max_train": 65_536}),
+        ("ivf-sq8", {"nlist": args.nlist, "nprobe": 16, "max_train": 32 * args.nlist}),
         ("ivf-pq", {"nlist": args.nlist, "nprobe": 16, "pq_m": 192, "max_train": 16_384}),
     ]
-    synthetic = _compare_indexes(big, big_queries, synthetic_configs, None, args.index_rounds, n_single=20)
+    kinds = args.synthetic_kinds.split(",")
+    synthetic_configs = [(kind, options) for kind, options in synthetic_configs if kind in kinds]
+    synthetic = _compare_indexes(big, big_queries, synthetic_configs, None, args.index_rounds, n_single=10)
     return {
         "settings": {
             "faiss_threads": 1,
@@ -382,6 +384,9 @@ def main() -> None:
     parser.add_argument("--n-synthetic", type=int, default=1_000_000)
     parser.add_argument("--n-queries", type=int, default=200)
     parser.add_argument("--nlist", type=int, default=256, help="IVF lists of the synthetic indexes")
+    parser.add_argument(
+        "--synthetic-kinds", default="sq8,ivf-sq8,ivf-pq", help="FAISS kinds on synthetic data"
+    )
     parser.add_argument("--sasrec-epochs", type=int, default=10)
     parser.add_argument("--sasrec-users", type=int, default=300, help="users scored one by one for latency")
     parser.add_argument(
