@@ -105,7 +105,7 @@ def main() -> None:
         run = run_one(dataset, args)
         run["provenance"] = prov.finish()
         # one entry per (dataset, exploring policy, control exploration): runs of other settings stay
-        key = f"{dataset} {args.explore_policy} control-eps={args.control_exploration:g}"
+        key = f"{dataset} {args.explore_policy} control-random-slates={args.control_exploration:g}"
         results["runs"][key] = run
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
