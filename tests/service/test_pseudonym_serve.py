@@ -148,6 +148,7 @@ def test_no_raw_user_id_in_the_server_log_store_or_registry(
     server_log = log.read_bytes()
     assert b'"GET /v1/users/' in server_log and b"/recommendations" in server_log  # the access log is on
     assert b"background trainer: pid" in server_log
+    assert b"user ids: pseudonymised at the edge" in server_log
     pseudonym = user_key(ServiceSettings(pseudonymise_secret=SECRET), RAW[0])
     assert f"/v1/users/{pseudonym}/recommendations".encode() in server_log
     haystacks = {
