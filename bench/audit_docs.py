@@ -358,6 +358,47 @@ CLAIMS: list[Claim] = [
         "results/random/10/ndcg@10",
         "python bench/active_learning.py",
     ),
+    # Ray backend (issue 16.1, bench/ray_backend.py)
+    Claim(
+        "ray",
+        "SASRec NDCG@10, single process, mean of 3 seeds",
+        "0.0374",
+        "ray_backend_train.json",
+        "summary/local/ndcg@10_mean",
+        "bench/ray_backend.py",
+    ),
+    Claim(
+        "ray",
+        "SASRec NDCG@10 std, single process",
+        "0.0021",
+        "ray_backend_train.json",
+        "summary/local/ndcg@10_std",
+        "bench/ray_backend.py",
+    ),
+    Claim(
+        "ray",
+        "SASRec NDCG@10, Ray Train DDP 2 workers, mean of 3 seeds",
+        "0.0372",
+        "ray_backend_train.json",
+        "summary/ray[2]/ndcg@10_mean",
+        "bench/ray_backend.py",
+    ),
+    Claim(
+        "ray",
+        "MiniLM texts/s, Ray 2 actors",
+        "6.2",
+        "ray_backend_embed.json",
+        "suites/minilm/arms/ray[2]/texts_per_second",
+        "bench/ray_backend.py",
+    ),
+    Claim(
+        "ray",
+        "hashing texts/s, Ray 2 actors",
+        "403.4",
+        "ray_backend_embed.json",
+        "suites/hashing/arms/ray[2]/texts_per_second",
+        "bench/ray_backend.py",
+    ),
 ]
 
 

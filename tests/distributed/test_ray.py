@@ -163,6 +163,8 @@ def test_bad_backend_input_is_refused(
     train, _, _ = data
     with pytest.raises(ConfigError, match="torch models"):
         distributed.fit(ItemKNN(), train)  # type: ignore[type-var]
+    with pytest.raises(ConfigError, match="DP-SGD training"):
+        distributed.fit(SASRec(**TINY, dp_epsilon=4.0), train)
     with pytest.raises(ConfigError, match="workers must be"):
         distributed.RayEncoder("hashing:8", workers=0)
     assert main(["embed", "--dataset", "synthetic", "--model", "hashing:8", "--address", "auto"]) == 2

@@ -293,6 +293,11 @@ def fit(
         raise ConfigError(
             f"the Ray backend trains the torch models (e.g. sasrec, two-tower); got {type(model).__name__}"
         )
+    if model._dp_target() is not None:
+        raise ConfigError(
+            f"{model.name}: DP-SGD training (dp_epsilon={model._param('dp_epsilon')!r}) runs in one process; "
+            "the Ray backend trains without differential privacy (dp_epsilon=inf)"
+        )
     from explorec.distributed.cluster import check_workers, connect, resolve_use_gpu
 
     connect(address)
