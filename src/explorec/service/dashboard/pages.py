@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from anyio import from_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -237,9 +238,12 @@ def make_router() -> APIRouter:
         state = request.app.state.served
         store = request.app.state.store
         ids = state.item_id_array()
+        # user_id is the pseudonym here when pseudonyms are configured (PseudonymMiddleware rewrote
+        # the path), which is what the served state knows the user by
+        served_history = state.history(user_id)
         history = [
             {"item_id": str(ids[item]), "timestamp": ts, "text": _text(store, str(ids[item]))}
-            for item, ts in reversed(state.history(user_id))
+            for item, ts in reversed(served_history)
         ]
         explanations = {e.position: e for e in (answer.explanations or [])}
         rows = [
@@ -314,7 +318,9 @@ def make_router() -> APIRouter:
         )
         app = request.app
         try:
-            result = post_feedback(
+            # the route is async: run it on the event loop from this thread-pool thread
+            result = from_thread.run(
+                post_feedback,
                 batch,
                 app.state.store,
                 app.state.served,
