@@ -234,7 +234,10 @@ def test_models_page_pins_with_an_admin_key_only(
     )
     assert done.status_code == 303
     assert ModelRegistry(tmp_path / "registry").state().pinned == ease
-    assert f'id="served">{ease}<' in api.client.get("/dashboard/models").text
+    page = api.client.get("/dashboard/models").text
+    assert f'id="served">{ease}<' in page
+    (row,) = re.findall(rf'<tr data-version="{ease}".*?</tr>', page, re.S)
+    assert row.count(" UTC</td>") == 3  # created, promoted by the trainer, swapped in here by the pin
 
 
 def test_every_dashboard_file_is_package_data() -> None:
@@ -257,3 +260,10 @@ def test_every_dashboard_file_is_package_data() -> None:
         f for f in files if not any(fnmatch.fnmatch(f, g) and f.count("/") == g.count("/") for g in globs)
     ]
     assert missing == []
+
+
+def test_dashboard_false_serves_the_api_only(sqlite_url: str, start_api: Callable[..., Api]) -> None:
+    api = start_api(service_settings(sqlite_url, dashboard=False))
+    assert api.client.get("/dashboard/login").status_code == 404
+    assert api.client.get("/dashboard/static/live.js").status_code == 404
+    assert api.get("/v1/items/search?q=x", "read").json()["items"] == []

@@ -24,7 +24,7 @@ from explorec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-ITEM_VECTOR_KINDS = ("none", "minilm", "hashing")
+ITEM_VECTOR_KINDS = ("none", "minilm", "minilm-onnx-int8", "hashing")
 
 
 def add_parser(sub: Any) -> None:
@@ -36,7 +36,10 @@ def add_parser(sub: Any) -> None:
         description="Fit a model and save it as a new version of the --out folder. The version holds "
         "everything `explorec recommend --model-dir` needs without the dataset (vocabularies, item "
         "titles, every known interaction, optional item vectors) and run.json, which records the "
-        "dataset, split and preprocessing that `explorec evaluate --model-dir` reuses.",
+        "dataset, split and preprocessing that `explorec evaluate --model-dir` reuses. SASRec and two-tower "
+        "train with differential privacy (DP-SGD, one user = one privacy unit) under "
+        "--param dp_epsilon=E [--param dp_delta=D] [--param dp_max_grad_norm=C]; the (ε, δ) spent is "
+        "printed and saved in run.json.",
     )
     parser.add_argument(
         "--from-service",
@@ -83,7 +86,9 @@ def add_parser(sub: Any) -> None:
         choices=ITEM_VECTOR_KINDS,
         default="none",
         help="also save item vectors for re-rankers and policies (minilm: the packaged "
-        "all-MiniLM-L6-v2, cached; default none: `recommend` encodes the saved titles when needed)",
+        "all-MiniLM-L6-v2, cached; minilm-onnx-int8: the same model as int8 ONNX on onnxruntime; "
+        "default none: `recommend` encodes the saved titles when needed). Models that read item text "
+        "take their encoder as a parameter: --param encoder=minilm-onnx-int8",
     )
     add_backend_args(parser, what="torch models (sasrec, two-tower, ...) train as DDP on Ray Train workers")
     parser.set_defaults(func=cmd_train)
@@ -146,6 +151,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     where = "all data (--split none)" if split.name == NO_SPLIT else f"{split.name} train part"
     print(f"trained {model!r} on {len(split.train)} interactions ({where}) in {fit_seconds:.1f}s")
+    privacy = getattr(model, "privacy_", None)
+    if privacy is not None:  # a DP-SGD run (--param dp_epsilon=...): the accountant's (ε, δ)
+        run["privacy"] = privacy.to_dict()
+        print(privacy.summary())
     if not args.no_eval and len(split.valid):
         result = evaluate(model, split.valid, history=split.train, k=parse_k(args.k), progress=True)
         run["valid_metrics"] = result.metrics
@@ -155,7 +164,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.item_vectors != "none":
         from explorec.encoders import HashingEncoder, item_vectors
 
-        encoder = HashingEncoder() if args.item_vectors == "hashing" else None
+        encoder: HashingEncoder | str | None = None  # None: the packaged MiniLM
+        if args.item_vectors == "hashing":
+            encoder = HashingEncoder()
+        elif args.item_vectors == "minilm-onnx-int8":
+            encoder = args.item_vectors
         vectors = item_vectors(dataset.catalog, encoder=encoder)
     version = model.save(
         args.out,

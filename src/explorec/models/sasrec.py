@@ -21,6 +21,13 @@ shared by the batch. Optional objectives (all off by default, switched on by the
   ``adv_epsilon`` (APR),
 * ``category_weight``: multi-task prediction of the next item's category (a catalogue attribute).
 
+Differential privacy (``dp_epsilon`` finite; ``explorec.models.privacy``): DP-SGD with one example per
+user, the user's most recent ``max_len + 1`` training items (their earlier items are not used), whose
+loss is the mean next-item cross-entropy over its positions, so clipping bounds each user's whole
+contribution. Under DP only ``loss="full"`` is allowed and the contrastive and adversarial objectives
+(whose losses mix users of a batch) are refused; the cold-user prior is uniform (zeros), since the
+training item counts would be released without protection.
+
 Truncation rule: for scoring, a history longer than ``max_len`` keeps its ``max_len`` most recent items.
 For training, a sequence of ``n > max_len + 1`` items is cut, from its end backwards, into windows of
 ``max_len + 1`` items that overlap by one, so every item except the first is a training target exactly
@@ -31,6 +38,7 @@ once. Users with an empty history get the cold-user path: the training popularit
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
@@ -214,6 +222,12 @@ class SASRec(SequenceAttention, TorchRecommender):
         torch threads for training and scoring.
     progress : bool
         Progress bar during training.
+    dp_epsilon : float, optional
+        Train with DP-SGD to this ε (per user) over the planned ``epochs``; None or ``inf`` = no DP.
+    dp_delta : float, optional
+        δ of the guarantee (default ``1 / n_users``, the users with a training example).
+    dp_max_grad_norm : float
+        Per-user clipping bound C of DP-SGD.
 
     Examples
     --------
@@ -227,6 +241,7 @@ class SASRec(SequenceAttention, TorchRecommender):
     name = "sasrec"
     uses_history = True
     scores_cold_items = False
+    batch_rows = ("input", "target", "category", "view1", "view2")
 
     def __init__(
         self,
@@ -262,6 +277,9 @@ class SASRec(SequenceAttention, TorchRecommender):
         device: str = "auto",
         num_threads: int | None = None,
         progress: bool = True,
+        dp_epsilon: float | None = None,
+        dp_delta: float | None = None,
+        dp_max_grad_norm: float = 1.0,
     ) -> None:
         self.dim = dim
         self.n_layers = n_layers
@@ -294,6 +312,9 @@ class SASRec(SequenceAttention, TorchRecommender):
         self.device = device
         self.num_threads = num_threads
         self.progress = progress
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.dp_max_grad_norm = dp_max_grad_norm
         self._sequences = SequenceCache()
 
     @classmethod
@@ -329,11 +350,26 @@ class SASRec(SequenceAttention, TorchRecommender):
             check_ratios(self.crop_ratio, self.mask_ratio, self.reorder_ratio)
         if self.category_weight > 0 and not self.category_attribute:
             raise ConfigError("category_weight > 0 needs category_attribute (a catalogue attribute name)")
+        if self._dp_target() is not None:
+            if self.loss != "full":
+                raise ConfigError(
+                    f"dp_epsilon is set: SASRec trains with loss='full' under DP, got {self.loss!r}"
+                )
+            for name in ("cl_weight", "adv_weight"):
+                if getattr(self, name) > 0:
+                    raise ConfigError(
+                        f"dp_epsilon is set: {name} must be 0 under DP (its loss mixes the users of a "
+                        "batch, so per-user clipping would not bound one user's influence), "
+                        f"got {getattr(self, name)!r}"
+                    )
 
     # ------------------------------------------------------------------ TorchRecommender hooks
     def _module_config(self, train: Interactions, catalog: Catalog | None) -> dict[str, Any]:
         self._check_params()
-        self.item_prior_ = np.log1p(train.item_counts()).astype(np.float32)
+        if self._dp_target() is None:
+            self.item_prior_ = np.log1p(train.item_counts()).astype(np.float32)
+        else:  # the exact counts would be released unprotected: cold users get a uniform prior under DP
+            self.item_prior_ = np.zeros(train.n_items, dtype=np.float32)
         self._text_vectors = None
         text_dim = 0
         if self.item_input != "id":
@@ -435,6 +471,64 @@ class SASRec(SequenceAttention, TorchRecommender):
             total = total + self.cl_weight * cl
             parts["cl"] = cl.detach()
         return {"loss": total, **parts}
+
+    # ------------------------------------------------------------------ differential privacy
+    def _dp_examples(self, train: Interactions, catalog: Catalog | None) -> dict[str, torch.Tensor]:
+        """One example per user with two or more items: their most recent ``max_len + 1`` items."""
+        seqs = [s for s in train.sequences() if s.size >= 2]
+        if not seqs:
+            raise ConfigError("SASRec.fit: no user has two or more training interactions to learn from")
+        windows = [s[-(self.max_len + 1) :] for s in seqs]
+        unused = sum(s.size - w.size for s, w in zip(seqs, windows, strict=True))
+        logger.info(
+            "SASRec (DP): %d users, one example each; %d older training items beyond the most recent "
+            "max_len + 1 = %d per user are not used",
+            len(windows),
+            unused,
+            self.max_len + 1,
+        )
+        target = pad_sequences([w[1:] for w in windows], self.max_len)  # [U, T]
+        out = {
+            "input": torch.from_numpy(pad_sequences([w[:-1] for w in windows], self.max_len)),  # [U, T]
+            "target": torch.from_numpy(target),  # [U, T]
+        }
+        if self._categories is not None:
+            categories = np.concatenate([[-1], self._categories])
+            out["category"] = torch.from_numpy(categories[target])  # [U, T]
+        return out
+
+    def _dp_trim(self) -> Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+        def trim(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            """Drop the columns that are padding in every row (sequences are right-aligned)."""
+            width = max(1, int((batch["target"] > 0).sum(1).max()))
+            return {k: v[:, -width:] for k, v in batch.items()}
+
+        return trim
+
+    def _dp_loss(
+        self, module: nn.Module, example: dict[str, torch.Tensor], shared: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Mean next-item cross-entropy over one user's positions (and the category task when on)."""
+        net = cast(SASRecNet, module)
+        target = example["target"]  # [T]
+        hidden, table = net(example["input"][None])  # [1, T, D], [N+2, D]
+        h = hidden[0]  # [T, D]
+        real = (target > 0).to(h.dtype)  # [T]
+        count = real.sum().clamp_min(1.0)
+        # scores against the whole table with the padding and mask rows set to -inf, rather than a
+        # slice of it: the slice's backward would zero-fill and copy one [N+2, D] gradient per user
+        outside = torch.zeros(self.n_items_ + 2, dtype=h.dtype, device=h.device)  # [N+2]
+        outside[0] = outside[-1] = float("-inf")
+        logits = h @ table.T + outside  # [T, N+2]; target i+1 is the row of item i
+        ce = F.cross_entropy(logits, target.clamp_min(1), reduction="none")  # [T]
+        loss = (ce * real).sum() / count
+        if self.category_weight > 0:
+            assert net.category_head is not None  # built whenever category_weight > 0
+            cat = example["category"]  # [T], -1 = unknown
+            known = real * (cat >= 0).to(h.dtype)  # [T]
+            cat_ce = F.cross_entropy(net.category_head(h), cat.clamp_min(0), reduction="none")  # [T]
+            loss = loss + self.category_weight * (cat_ce * known).sum() / known.sum().clamp_min(1.0)
+        return loss
 
     def _attention_maps(self, seq: torch.Tensor) -> list[torch.Tensor]:
         return cast(SASRecNet, self.module_).attention(seq)

@@ -19,6 +19,12 @@ Training hyper-parameters read from the instance (the subclass's ``__init__`` de
 so that ``get_params`` sees them): ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``grad_clip``,
 ``patience``, ``seed``, ``device`` and ``num_threads``, ``progress`` (defaults in ``TRAINING_DEFAULTS``).
 
+Differential privacy: a model that also declares ``dp_epsilon``, ``dp_delta`` and ``dp_max_grad_norm``
+and implements ``_dp_examples`` (one example per user: the user's whole contribution) and ``_dp_loss``
+(the loss of one example) trains with DP-SGD (``explorec.models.privacy``) whenever ``dp_epsilon`` is
+finite; ``privacy_`` then holds the accountant's report, saved in ``module.json``. With
+``dp_epsilon=None`` or ``inf`` the ordinary path below runs, unchanged.
+
 ``fit(train, catalog, valid=...)`` early-stops on full-ranking NDCG@10 of ``valid`` with ``train`` as the
 users' history (as ``explorec.evaluation.evaluate`` ranks, via ``explorec.ranking``), and restores the
 best epoch.
@@ -48,6 +54,7 @@ from torch import nn
 from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, DataError, check_positive_int
 from explorec.models.base import Recommender
+from explorec.models.privacy import PrivacyReport
 from explorec.models.training import (
     BatchFn,
     Trainer,
@@ -71,6 +78,10 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "num_threads": None,
     "progress": True,
+    # differential privacy (explorec.models.privacy): off unless a finite dp_epsilon is given
+    "dp_epsilon": None,
+    "dp_delta": None,
+    "dp_max_grad_norm": 1.0,
 }
 
 #: ``runner(model, batches, valid, valid_history) -> TrainHistory``: trains ``model.module_`` in place
@@ -95,6 +106,8 @@ class TorchRecommender(Recommender):
         The architecture config the module was built from (saved in ``module.json``).
     history_ : TrainHistory
         Per-epoch loss, validation metric and seconds.
+    privacy_ : PrivacyReport or None
+        The accountant's (ε, δ) of a DP run (``dp_epsilon`` finite), else None.
     device_ : torch.device
         Where the module lives.
     """
@@ -103,10 +116,16 @@ class TorchRecommender(Recommender):
     score_batch_size: ClassVar[int] = 1024
     #: validation metric (a key of ``EvaluationResult.metrics``) used for early stopping
     valid_metric: ClassVar[str] = "ndcg@10"
+    #: keys of a (dict) training batch that hold one row per example: under data parallelism
+    #: (``explorec.distributed.fit``) each worker takes its share of these rows and the other entries
+    #: whole, so N workers step through the same batches as one process; None: workers take whole
+    #: batches in turn
+    batch_rows: ClassVar[tuple[str, ...] | None] = None
 
     module_: nn.Module
     module_config_: dict[str, Any]
     history_: TrainHistory
+    privacy_: PrivacyReport | None = None
     device_: torch.device
 
     # ------------------------------------------------------------------ hooks
@@ -187,14 +206,27 @@ class TorchRecommender(Recommender):
         finally:
             del self._valid, self._valid_history
 
+    def _dp_target(self) -> float | None:
+        """The target ε when DP training is asked for (finite ``dp_epsilon``), else None."""
+        from explorec.models.privacy import check_dp_params
+
+        return check_dp_params(
+            self._param("dp_epsilon"), self._param("dp_delta"), self._param("dp_max_grad_norm")
+        )
+
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
         self.device_ = resolve_device(self._param("device"))
+        self.privacy_ = None
+        target = self._dp_target()
         seed = int(self._param("seed"))
         with torch_threads(self._param("num_threads")), seeded(seed):
             self.module_config_ = self._module_config(train, catalog)
             module = self._build_module(self.module_config_)
             self._initialise(module, train, catalog)
         self.module_ = module.to(self.device_)
+        if target is not None:
+            self._fit_private(train, catalog, target)
+            return
         valid: Interactions | None = getattr(self, "_valid", None)
         given_history: Interactions | None = getattr(self, "_valid_history", None)
         valid_history = train if given_history is None else given_history
@@ -209,6 +241,62 @@ class TorchRecommender(Recommender):
         else:
             self.history_ = runner(self, batches, valid, valid_history)
         self.module_.eval()
+
+    def _fit_private(self, train: Interactions, catalog: Catalog | None, target: float) -> None:
+        """DP-SGD with one example per user, the planned epochs in full (no early stopping)."""
+        from explorec.models.privacy import DPTrainer
+
+        if getattr(self, "_valid", None) is not None:
+            logger.warning(
+                "%s: dp_epsilon=%g: the validation set is not used (early stopping is disabled under "
+                "differential privacy: selecting an epoch on held-out data of the same users would spend "
+                "privacy the accountant does not count); all %d epochs run and the last weights are kept",
+                type(self).__name__,
+                target,
+                self._param("epochs"),
+            )
+        examples = self._dp_examples(train, catalog)
+        n_users = int(next(iter(examples.values())).shape[0])
+        if n_users == 0:
+            raise ConfigError(f"{type(self).__name__}.fit: no user has a training example for DP training")
+        given = self._param("dp_delta")
+        delta = 1.0 / n_users if given is None else float(given)
+        trainer = DPTrainer(
+            epochs=check_positive_int("epochs", self._param("epochs")),
+            batch_size=check_positive_int("batch_size", self._param("batch_size")),
+            lr=self._param("lr"),
+            weight_decay=self._param("weight_decay"),
+            target_epsilon=target,
+            delta=delta,
+            max_grad_norm=float(self._param("dp_max_grad_norm")),
+            seed=int(self._param("seed")),
+            device=self.device_,
+            num_threads=self._param("num_threads"),
+            progress=self._param("progress"),
+        )
+        self.history_, self.privacy_ = trainer.fit(
+            self.module_, examples, self._dp_loss, self._dp_shared(), self._dp_trim()
+        )
+        self.module_.eval()
+
+    # ------------------------------------------------------------------ DP hooks
+    def _dp_examples(self, train: Interactions, catalog: Catalog | None) -> dict[str, torch.Tensor]:
+        """One example per user (row ``u`` of every tensor = that user's whole contribution)."""
+        raise ConfigError(f"{type(self).__name__} does not support differential privacy (dp_epsilon)")
+
+    def _dp_loss(
+        self, module: nn.Module, example: dict[str, torch.Tensor], shared: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """The loss of one user's example (tensors without a batch dimension)."""
+        raise ConfigError(f"{type(self).__name__} does not support differential privacy (dp_epsilon)")
+
+    def _dp_shared(self) -> Callable[[np.random.Generator], dict[str, torch.Tensor]] | None:
+        """Batch-level inputs drawn each DP step independently of the data (default: none)."""
+        return None
+
+    def _dp_trim(self) -> Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None:
+        """Shrinks a DP batch without changing any example's loss (default: none)."""
+        return None
 
     def validation_metric(self, valid: Interactions, history: Interactions) -> float:
         """Full-ranking ``valid_metric`` (NDCG@10) of the current weights on ``valid``.
@@ -293,9 +381,18 @@ class TorchRecommender(Recommender):
         return state
 
     def _save_extra(self, path: Path) -> None:
+        quantized = getattr(self, "quantized_", None)  # set by explorec.models.quantize
+        if quantized:
+            raise ConfigError(
+                f"{type(self).__name__} is quantised ({quantized}) for inference and is not saved; "
+                "save the float model and quantise it after loading (load_saved(..., quantize='int8'))"
+            )
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
         torch.save(state, path / MODULE_WEIGHTS)
-        meta = {"config": self.module_config_, "history": self.history_.to_dict()}
+        meta: dict[str, Any] = {"config": self.module_config_, "history": self.history_.to_dict()}
+        privacy = getattr(self, "privacy_", None)
+        if privacy is not None:
+            meta["privacy"] = privacy.to_dict()
         (path / MODULE_CONFIG).write_text(json.dumps(meta, indent=2))
 
     def _load_extra(self, path: Path) -> None:
@@ -334,6 +431,8 @@ class TorchRecommender(Recommender):
         self.module_config_ = config
         self.module_ = module.to(device).eval()
         self.history_ = TrainHistory.from_dict(meta.get("history", {}))
+        privacy = meta.get("privacy")
+        self.privacy_ = PrivacyReport.from_dict(privacy) if isinstance(privacy, dict) else None
 
 
 def load_state_checked(module: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:

@@ -17,6 +17,14 @@ softmax) with the log-Q correction ``s(u, i) - log q_i`` (``q_i`` = the item's s
 targets, so popular items are not over-penalised as negatives), with L2-normalised towers and a
 temperature τ. ``adv_weight`` adds the APR/FGSM adversarial loss on the item vectors.
 
+Differential privacy (``dp_epsilon`` finite; ``explorec.models.privacy``): DP-SGD with one example per
+user that groups all of the user's (history prefix, next item) pairs, over their most recent
+``max_len + 1`` training items (earlier ones are not used); its loss is the mean over those pairs, so
+clipping bounds the user's whole contribution. In-batch negatives would put other users' items into a
+user's loss, so under DP every pair is scored against the full catalogue (a full softmax), and the
+log-Q correction (which corrects in-batch sampling, and reads every user's item counts) does not
+apply; ``adv_weight`` is refused.
+
 Retrieval: ``retrieve(users, k)`` searches the item vectors with ``explorec.index`` (exact or FAISS),
 excluding the users' history.
 """
@@ -24,6 +32,7 @@ excluding the users' history.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Self, cast
 
@@ -195,7 +204,13 @@ class TwoTower(TorchRecommender):
     adv_weight, adv_epsilon : float
         APR/FGSM adversarial loss on the item vectors (0 = off).
     epochs, batch_size, lr, weight_decay, grad_clip, patience, seed, device, num_threads, progress
-        Training settings (``batch_size`` counts (history, next item) examples).
+        Training settings (``batch_size`` counts (history, next item) examples; under DP, users).
+    dp_epsilon : float, optional
+        Train with DP-SGD to this ε (per user) over the planned ``epochs``; None or ``inf`` = no DP.
+    dp_delta : float, optional
+        δ of the guarantee (default ``1 / n_users``, the users with a training example).
+    dp_max_grad_norm : float
+        Per-user clipping bound C of DP-SGD.
 
     Examples
     --------
@@ -211,6 +226,8 @@ class TwoTower(TorchRecommender):
     uses_history = True
     folds_in_new_users = False  # per-user feature codes: only users seen in fit
     scores_cold_items = False
+    # the batch's distinct targets ("items", "log_q") stay whole: every worker's users share them
+    batch_rows = ("hist", "label", "feats")
 
     def __init__(
         self,
@@ -239,6 +256,9 @@ class TwoTower(TorchRecommender):
         device: str = "auto",
         num_threads: int | None = None,
         progress: bool = True,
+        dp_epsilon: float | None = None,
+        dp_delta: float | None = None,
+        dp_max_grad_norm: float = 1.0,
     ) -> None:
         self.dim = dim
         self.hidden = hidden
@@ -264,6 +284,9 @@ class TwoTower(TorchRecommender):
         self.device = device
         self.num_threads = num_threads
         self.progress = progress
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.dp_max_grad_norm = dp_max_grad_norm
         self._sequences = SequenceCache()
 
     @classmethod
@@ -310,6 +333,11 @@ class TwoTower(TorchRecommender):
         if self.adv_weight < 0 or self.adv_epsilon < 0:
             raise ConfigError(
                 f"adv_weight and adv_epsilon must be >= 0, got {self.adv_weight}, {self.adv_epsilon}"
+            )
+        if self._dp_target() is not None and self.adv_weight > 0:
+            raise ConfigError(
+                "dp_epsilon is set: adv_weight must be 0 under DP (the adversarial perturbation is computed "
+                f"from the whole batch's loss, mixing its users), got {self.adv_weight!r}"
             )
 
     def _module_config(self, train: Interactions, catalog: Catalog | None) -> dict[str, Any]:
@@ -411,6 +439,59 @@ class TwoTower(TorchRecommender):
         if self.logq_correction:
             logits = logits - batch["log_q"][None, :]  # [B, U]
         return F.cross_entropy(logits, batch["label"])
+
+    # ------------------------------------------------------------------ differential privacy
+    def _dp_examples(self, train: Interactions, catalog: Catalog | None) -> dict[str, torch.Tensor]:
+        """One example per user with a training item: their most recent ``max_len + 1`` items.
+
+        Position ``t`` of the example is the pair (the up to ``max_len`` items before it, item ``t``),
+        so the example holds every (history prefix, next item) pair of those items, the first one with
+        an empty history (training the "no history" vector) as in the non-private path.
+        """
+        seqs = train.sequences()
+        users = np.array([u for u, s in enumerate(seqs) if s.size], dtype=np.int64)
+        if users.size == 0:
+            raise DataError("TwoTower.fit: the training interactions hold no sequences")
+        windows = [seqs[u][-(self.max_len + 1) :] for u in users]
+        unused = sum(seqs[u].size - w.size for u, w in zip(users, windows, strict=True))
+        logger.info(
+            "TwoTower (DP): %d users, one example each; %d older training items beyond the most recent "
+            "max_len + 1 = %d per user are not used; full softmax, no log-Q correction",
+            users.size,
+            unused,
+            self.max_len + 1,
+        )
+        return {
+            "items": torch.from_numpy(pad_sequences(windows, self.max_len + 1)),  # [U, W], 0 = padding
+            "feats": torch.from_numpy(self.user_features_[users]),  # [U, F]
+        }
+
+    def _dp_trim(self) -> Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+        def trim(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            """Drop the columns that are padding in every row (sequences are right-aligned)."""
+            width = max(1, int((batch["items"] > 0).sum(1).max()))
+            return {**batch, "items": batch["items"][:, -width:]}
+
+        return trim
+
+    def _dp_loss(
+        self, module: nn.Module, example: dict[str, torch.Tensor], shared: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Mean full-softmax cross-entropy over one user's (history prefix, next item) pairs."""
+        net = cast(TwoTowerNet, module)
+        items = example["items"]  # [W], 0 = padding, i + 1 = item i
+        width, length = items.shape[0], self.max_len
+        padded = torch.cat([items.new_zeros(length), items])  # [L + W]
+        hist = padded.unfold(0, length, 1)[:width]  # [W, L]: row t = the L items before position t
+        table = net.item_vectors()  # [N, D]
+        feats = example["feats"][None].expand(width, -1)  # [W, F]
+        users = net.user_vectors(hist, table, feats)  # [W, D]
+        logits = users @ table.T  # [W, N]
+        if self.normalize:
+            logits = logits / self.temperature
+        real = (items > 0).to(logits.dtype)  # [W]
+        ce = F.cross_entropy(logits, (items - 1).clamp_min(0), reduction="none")  # [W]
+        return (ce * real).sum() / real.sum().clamp_min(1.0)
 
     # ------------------------------------------------------------------ score / retrieve
     def _user_vectors(

@@ -272,7 +272,8 @@ def start_trainer_process(settings: ServiceSettings) -> BaseProcess:
     context = multiprocessing.get_context("spawn")
     process = context.Process(
         target=_trainer_main,
-        args=(settings.model_dump_json(), os.getpid()),
+        # the trainer reads only pseudonyms from the store: it gets no pseudonymise_secret
+        args=(settings.model_dump_json(exclude={"pseudonymise_secret"}), os.getpid()),
         name="explorec-trainer",
         daemon=True,
     )
