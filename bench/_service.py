@@ -59,3 +59,23 @@ def wait_ready(base: str, proc: subprocess.Popen[str], timeout: float) -> None:
             pass
         time.sleep(0.5)
     raise RuntimeError(f"the service was not ready within {timeout} s")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its live descendants (Linux
+    ``/proc``): the server's own cost, which the load of other jobs on the machine does not inflate."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the process ended between the listing and the read
+    return total
+

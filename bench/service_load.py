@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 
 from _provenance import Provenance
-from _service import free_port, start_serve, wait_ready
+from _service import free_port, start_serve, tree_cpu_s, wait_ready
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -48,10 +48,30 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+#: the server's pid (set once it started): its CPU time is read around every measured phase
+SERVER: dict[str, int] = {}
+#: CPU milliseconds per request of the server (all its processes) and of this client, per phase
+CPU_MS: dict[str, float] = {}
+
+
 async def run_requests(
     client: httpx.AsyncClient, make: Any, n: int, concurrency: int
 ) -> tuple[list[float], float, dict[int, int]]:
-    """``n`` requests built by ``make(j)`` from ``concurrency`` tasks; (latencies, wall, status counts)."""
+    """``n`` requests built by ``make(j)`` from ``concurrency`` tasks; (latencies, wall, status counts).
+
+    Also sets ``CPU_MS``: the server's and the client's CPU milliseconds per request over the phase.
+    """
+    server0, client0 = tree_cpu_s(SERVER["pid"]), time.process_time()
+    try:
+        return await _run_requests(client, make, n, concurrency)
+    finally:
+        CPU_MS["server_cpu_ms_per_request"] = (tree_cpu_s(SERVER["pid"]) - server0) / n * 1000.0
+        CPU_MS["client_cpu_ms_per_request"] = (time.process_time() - client0) / n * 1000.0
+
+
+async def _run_requests(
+    client: httpx.AsyncClient, make: Any, n: int, concurrency: int
+) -> tuple[list[float], float, dict[int, int]]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     counter = iter(range(n))
@@ -150,6 +170,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--recall-users", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the service")
+    parser.add_argument(
+        "--faiss-min-items", type=int, default=50_000, help="FAISS HNSW retrieval from this many items on"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "service_load.json"))
     args = parser.parse_args()
 
@@ -170,7 +194,7 @@ def main() -> None:
         "policy": "eps-greedy:0.1",
         "rerank": "mmr:0.3",
         "index": "auto",
-        "faiss_min_items": 50_000,
+        "faiss_min_items": args.faiss_min_items,
         "faiss_ef_search": 128,
         "n_candidates": 100,
         "history_length": 50,
@@ -179,6 +203,8 @@ def main() -> None:
         "access_log": False,
         "catalogue_reload_s": 3600.0,  # one replica: nobody else deletes items
     }
+    if args.workers != 1:  # only then: a service from before the setting existed runs with --workers 1
+        settings["workers"] = args.workers
     folder = Path(tempfile.mkdtemp(prefix="explorec-load-"))
     port = free_port()
     config = folder / "explorec.toml"
@@ -186,6 +212,7 @@ def main() -> None:
     lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     config.write_text("\n".join(lines) + "\n")
     proc, key, log = start_serve(config, folder)
+    SERVER["pid"] = proc.pid
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {"settings": {**settings, "n_items": catalog.n_items, "k": args.k}}
     try:
@@ -216,7 +243,8 @@ async def drive(
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     out: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=120) as client:
+    # the item batch that crosses faiss_min_items builds the HNSW graph over every item in one request
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=600) as client:
         # items, batches of 1,000
         departments = catalog.field("categories")
         batches = []
@@ -243,6 +271,7 @@ async def drive(
             "items_per_s": catalog.n_items / wall,
             "statuses": statuses,
             **percentiles(lat),
+            **CPU_MS,
         }
         print(
             f"items: {catalog.n_items} in {wall:.1f}s = {catalog.n_items / wall:.0f} items/s "
@@ -271,10 +300,11 @@ async def drive(
             "events_per_s": len(events) / wall,
             "statuses": statuses,
             **percentiles(lat),
+            **CPU_MS,
         }
         print(
             f"events: {len(events)} in {wall:.1f}s = {len(events) / wall:.0f} events/s "
-            "(batches of 1000, 2 concurrent)"
+            f"(batches of 1000, 2 concurrent), server CPU {CPU_MS['server_cpu_ms_per_request']:.1f} us/event"
         )
 
         users = [str(u) for u in data.user_ids]
@@ -301,10 +331,11 @@ async def drive(
             "events_per_s": len(singles) / wall,
             "statuses": statuses,
             **percentiles(lat),
+            **CPU_MS,
         }
         print(
             f"single events: {len(singles)} in {wall:.1f}s = {len(singles) / wall:.0f} requests/s "
-            "(16 concurrent)"
+            f"(16 concurrent), server CPU {CPU_MS['server_cpu_ms_per_request']:.2f} ms/request"
         )
         await asyncio.sleep(2)  # let the refresher settle
 
@@ -323,11 +354,14 @@ async def drive(
                 "requests_per_s": args.requests / wall,
                 "statuses": statuses,
                 **percentiles(lat),
+                **CPU_MS,
             }
             levels.append(level)
             print(
                 f"recommend c={conc:>2}: {level['requests_per_s']:.0f} req/s, p50 {level['p50_ms']:.1f} ms, "
-                f"p99 {level['p99_ms']:.1f} ms, statuses {statuses}"
+                f"p99 {level['p99_ms']:.1f} ms, "
+                f"server CPU {level['server_cpu_ms_per_request']:.2f} ms/request, "
+                f"statuses {statuses}"
             )
         out["recommend"] = levels
         metrics = (await client.get("/metrics")).text

@@ -205,6 +205,28 @@ def test_sasrec_evidence_is_its_attention_over_the_history() -> None:
     assert model.history_attention(long)[: len(long) - params["max_len"]].tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("sasrec", {"item_input": "text", "encoder": "hashing:32"}), ("lm-adapter", {"encoder": "hashing:32"})],
+)
+def test_text_input_and_adapter_models_explain_by_attention(name: str, params: dict[str, object]) -> None:
+    from explorec.models.registry import make_model, model_class
+
+    inter, catalog = _data()
+    model = make_model(name, **{**model_class(name).contract_params(), **params, "epochs": 2})
+    model.fit(inter, catalog)
+    (slate,) = recommend(model, [0], k=2)
+    record = ImpressionRecord.from_slate(
+        slate, recommendation_id="r", user=0, item_ids=[f"i{i}" for i in slate.items]
+    )
+    out = explain_record(record, [0, 1, 2], item_ids=inter.item_ids, texts=TITLES, model=model)
+    weights = model.history_attention([0, 1, 2])  # type: ignore[attr-defined]
+    assert weights.sum() == pytest.approx(1.0)
+    for e in out:
+        assert e.evidence_kind == "attention"
+        assert [ev.weight for ev in e.evidence] == pytest.approx(sorted(weights, reverse=True))
+
+
 # ---------------------------------------------------------------------- known answer: attention
 N_KEYS, N_FILLERS, HISTORY = 8, 40, 5
 

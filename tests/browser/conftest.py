@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -55,9 +56,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"browser test screenshots ({len(shots)}): {folder}")
 
 
+@dataclass
+class _Process:
+    proc: subprocess.Popen[str]
+    lines: list[str]
+    folder: Path
+    base: str
+
+
 @pytest.fixture(scope="module")
-def demo_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoService]:
-    """``explorec serve --demo`` (hashing encoder: seconds instead of a minute) on 127.0.0.1."""
+def demo_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Process]:
+    """``explorec serve --demo`` (hashing encoder: seconds instead of a minute) on 127.0.0.1, started;
+    :func:`demo_service` waits until it is ready (Chromium starts meanwhile)."""
     folder = tmp_path_factory.mktemp("demo")
     port = free_port()
     env = {
@@ -66,54 +76,19 @@ def demo_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServi
         "PYTHONUNBUFFERED": "1",
         "OMP_NUM_THREADS": "1",
     }
+    command = ["serve", "--demo", "--demo-dir", str(folder), "--encoder", "hashing:256", "--port", str(port)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "explorec",
-            "serve",
-            "--demo",
-            "--demo-dir",
-            str(folder),
-            "--encoder",
-            "hashing:256",
-            "--port",
-            str(port),
-        ],
+        [sys.executable, "-m", "explorec", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
         text=True,
     )
     lines: list[str] = []
-    assert proc.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
     reader.start()
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"explorec serve --demo did not become ready:\n{''.join(lines)}")
-            time.sleep(0.2)
-        text = "".join(lines)
-        key = re.search(r"API key \(scope admin, shown once\): (exr_\S+)", text)
-        shown = re.search(r"dashboard: (\S+)", text)
-        assert key is not None and shown is not None, text
-        url = f"sqlite:///{folder / 'explorec.db'}"
-        from explorec.store import Store
-
-        store = Store.open(url)
-        try:
-            read_key = store.create_key(scope="read", name="browser-read")
-        finally:
-            store.close()
-        yield DemoService(base, shown.group(1), key.group(1), read_key, url, lines)
+        yield _Process(proc, lines, folder, f"http://127.0.0.1:{port}")
     finally:
         proc.terminate()
         try:
@@ -122,7 +97,38 @@ def demo_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServi
             proc.kill()
             proc.wait(timeout=10)
         reader.join(timeout=10)
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def demo_service(demo_process: _Process, browser: Browser) -> DemoService:
+    """The demo service once ready: its address, the printed dashboard address and admin key, and a
+    read-only key made for the tests."""
+    proc, lines, base = demo_process.proc, demo_process.lines, demo_process.base
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"explorec serve --demo did not become ready:\n{''.join(lines)}")
+        time.sleep(0.2)
+    text = "".join(lines)
+    key = re.search(r"API key \(scope admin, shown once\): (exr_\S+)", text)
+    shown = re.search(r"dashboard: (\S+)", text)
+    assert key is not None and shown is not None, text
+    url = f"sqlite:///{demo_process.folder / 'explorec.db'}"
+    from explorec.store import Store
+
+    store = Store.open(url)
+    try:
+        read_key = store.create_key(scope="read", name="browser-read")
+    finally:
+        store.close()
+    return DemoService(base, shown.group(1), key.group(1), read_key, url, lines)
 
 
 @pytest.fixture(scope="module")

@@ -191,7 +191,7 @@ def test_ope_shows_the_bootstrap_bar(
     path.write_text("action,reward,propensity\n" + "\n".join(lines) + "\n")
     out = tmp_path / "ope.json"
     argv = ("ope", "--log", str(path), "--policy", "uniform", "--bootstrap", "200", "--json", str(out))
-    text = check(capsys, "ope", ["bootstrap"], *argv)
+    text = check(capsys, "ope", ["reward model", "bootstrap"], *argv)
     snips = json.loads(out.read_text())["estimates"]["snips"]
     assert text.startswith(f"uniform on 2000 logged rows: snips {snips['value']:.6f} [")
     assert snips["value"] == pytest.approx(0.3, abs=0.03)  # the uniform policy's true value
@@ -234,3 +234,21 @@ def test_a_real_terminal_gets_bars_and_a_pipe_does_not(tmp_path: Path) -> None:
         argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=True
     )
     assert "%|" not in piped.stderr and re.search(SUMMARY.format("embed"), piped.stderr)
+
+
+def test_train_from_service_shows_the_fit_bar_and_summarises(
+    bars_on: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "online"))
+    from registry_helpers import seeded_store
+
+    seeded_store(tmp_path / "store.db").close()
+    config = tmp_path / "explorec.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path / "store.db"}"\nregistry_dir = "{tmp_path / "registry"}"\n'
+        'trainer_model = "itemknn"\ntrainer_margin = 1\n'
+    )
+    text = check(capsys, "train", ["itemknn"], "train", "--from-service", "--config", str(config))
+    assert re.match(
+        rf"refit of itemknn on the store's events: promoted, ndcg@10 0\.\d{{4}}; registry {tmp_path}", text
+    )

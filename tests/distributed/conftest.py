@@ -12,6 +12,8 @@ import pytest
 def ray_cluster() -> Iterator[ModuleType]:
     import ray
 
+    if ray.is_initialized():  # e.g. docs/guide.md's example connected this process to a cluster first
+        ray.shutdown()
     ray.init(
         num_cpus=2,
         include_dashboard=False,

@@ -120,6 +120,29 @@ def test_added_item_is_searchable_at_once(backend: str, options: dict[str, str])
     assert items.tolist() == [[300]]
 
 
+@pytest.mark.parametrize(
+    ("backend", "options"),
+    [("exact", {}), ("faiss", {"kind": "hnsw"}), ("faiss", {}), ("faiss", {"kind": "ivf", "nlist": 4})],
+)
+def test_updated_vector_replaces_the_old_one(backend: str, options: dict[str, object]) -> None:
+    # regression: HNSW kept an updated item's old vector, so the item was still found by its old text
+    vectors = _random(300, 8, 13)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = make_index(vectors, backend=backend, **options)
+    if backend == "faiss" and options.get("kind") == "ivf":
+        index.index.nprobe = 4  # every list: exact, so the answer is known
+    old, new = vectors[17].copy(), -vectors[17]
+    index.update([17], new[None, :])
+    items, scores = index.search(new[None, :], 3)
+    assert items[0, 0] == 17 and scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+    items, _ = index.search(old[None, :], 5)
+    assert 17 not in items[0].tolist()  # its old vector (score 1 here) is gone, its new one scores -1
+    assert index.n_items == 300
+    assert index.add(_random(1, 8, 14)).tolist() == [300]  # new items still get the next index
+    with pytest.raises(DataError, match="update: item indices must lie in"):
+        index.update([301], new[None, :])
+
+
 def test_bad_input_names_the_parameter() -> None:
     vectors = _random(10, 4, 13)
     with pytest.raises(ConfigError, match="metric must be one of"):

@@ -15,8 +15,9 @@ from explorec.store import Store
 from explorec.store.base import EventIn, ItemIn, UserIn
 
 
-def seeded_store(path: Path) -> Any:
-    store = Store.open(f"sqlite:///{path}")
+def seeded_store(where: Path | str) -> Any:
+    """The seeded store at a SQLite file ``where`` (a path) or at a database URL (a str)."""
+    store = Store.open(where if isinstance(where, str) else f"sqlite:///{where}")
     store.migrate()
     items = [ItemIn(item_id=f"{g}{j}", text=f"group {g} item {j}") for g in "ab" for j in range(6)]
     store.upsert_items(items)

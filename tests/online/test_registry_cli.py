@@ -20,10 +20,11 @@ from explorec.online.trainer import start_trainer_process
 from explorec.service.settings import load_settings
 
 
-def write_config(tmp_path: Path, extra: str = "") -> Path:
+def write_config(tmp_path: Path, extra: str = "", url: str | None = None) -> Path:
     config = tmp_path / "explorec.toml"
+    database = url if url is not None else f"sqlite:///{tmp_path / 'store.db'}"
     config.write_text(
-        f'database_url = "sqlite:///{tmp_path / "store.db"}"\n'
+        f'database_url = "{database}"\n'
         f'registry_dir = "{tmp_path / "registry"}"\n'
         'trainer_model = "ease"\n'
         "trainer_poll_s = 0.1\n"
@@ -38,8 +39,12 @@ def seeded(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_train_from_service_registers_and_gates(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(seeded)
+def test_train_from_service_registers_and_gates(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeded_store(store_url).close()
+    seeded = tmp_path
+    config = write_config(seeded, url=store_url)
     assert main(["train", "--from-service", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "retrain promoted: v-" in out and "ndcg@10" in out
@@ -53,6 +58,17 @@ def test_train_from_service_registers_and_gates(seeded: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "retrain rejected" in out and "reason: ndcg@10" in out
     assert registry.serving() == first
+
+
+def test_train_from_service_registers_a_text_model(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(seeded, extra='encoder = "hashing:64"\n')
+    config.write_text(config.read_text().replace('trainer_model = "ease"', 'trainer_model = "textknn"'))
+    assert main(["train", "--from-service", "--config", str(config)]) == 0
+    assert "retrain promoted: v-" in capsys.readouterr().out
+    registry = ModelRegistry(seeded / "registry")
+    serving = registry.serving()
+    assert serving is not None and registry.info(serving).model == "textknn"
+    assert registry.load(serving).model.item_vectors_.shape == (12, 64)
 
 
 def test_train_from_service_needs_a_registry(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,7 +91,8 @@ def test_the_background_trainer_process_refits_on_request(seeded: Path) -> None:
             time.sleep(0.2)
         first = registry.serving()
         registry.request_retrain()
-        while len(registry.names()) < 2:
+        # the attempt is recorded after the version is written: wait for the record, not the folder
+        while len(registry.state().attempts) < 2:
             assert process.is_alive() and time.monotonic() < deadline, "no refit on request within 180 s"
             time.sleep(0.2)
     finally:

@@ -20,8 +20,8 @@ from explorec.service.settings import ServiceSettings
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Any]:
-    s = seeded_store(tmp_path / "store.db")
+def store(store_url: str) -> Iterator[Any]:
+    s = seeded_store(store_url)
     yield s
     s.close()
 
@@ -59,6 +59,47 @@ def test_first_refit_serves_with_metadata_and_metrics(store: Any, tmp_path: Path
     assert info.metrics["ndcg@10"] > 0.9  # EASE finds the user's group on this data
     loaded = registry.load(version)
     assert loaded.model.n_items_ == 12
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        ("textknn", {}),
+        (
+            "lm-adapter",
+            {"epochs": 2, "dim": 16, "n_layers": 1, "n_heads": 1, "progress": False, "device": "cpu"},
+        ),
+    ],
+)
+def test_text_models_are_versions_with_their_own_item_vectors(
+    store: Any, tmp_path: Path, model: str, params: dict[str, Any]
+) -> None:
+    import numpy as np
+
+    from explorec.encoders import l2_normalize, make_encoder
+
+    attempt = refit(
+        settings(tmp_path, trainer_model=model, trainer_params=params, encoder="hashing:64"), store
+    )
+    assert attempt["status"] == "promoted", attempt["reason"]
+    registry = ModelRegistry(tmp_path / "registry")
+    loaded = registry.load(attempt["version"])
+    assert registry.info(attempt["version"]).model == model
+    # the version holds the vectors of the texts it was trained on, in store index order
+    texts = [row.text for row in sorted(store.items(after_index=-1), key=lambda r: int(r.index))]
+    expected = l2_normalize(make_encoder("hashing:64").encode(texts))
+    if model == "textknn":
+        np.testing.assert_allclose(loaded.model.item_vectors_, expected, atol=1e-6)
+        assert attempt["metrics"]["ndcg@10"] > 0.3  # the texts name the group: better than chance
+    else:
+        assert loaded.model.n_items_ == 12
+    # a text changed after training does not change the version (it is immutable and self-contained)
+    from explorec.store.base import ItemIn
+
+    store.upsert_items([ItemIn(item_id="a0", text="something else entirely")])
+    again = registry.load(attempt["version"]).model
+    if model == "textknn":
+        np.testing.assert_allclose(again.item_vectors_, expected, atol=1e-6)
 
 
 def test_a_worse_model_is_written_but_not_swapped_in(store: Any, tmp_path: Path, caplog: Any) -> None:

@@ -94,8 +94,11 @@ def test_simulated_users_drive_the_service_end_to_end(
     assert len(records) == 300
     assert {r.experiment for r in records} == {"e2e"}
     assert {r.variant for r in records} == {"greedy", "explore"}
-    printed = capsys.readouterr().out
-    assert "clicks/1000" in printed and "explore" in printed
+    captured = capsys.readouterr()
+    assert "clicks/1000" in captured.out and "explore" in captured.out
+    # the closing summary (stderr): what ran, against what, the click rates, where the JSON went
+    assert "explorec simulate: done in " in captured.err
+    assert f"300 simulated users drove {base} (experiment e2e); clicks per 1000 slots: " in captured.err
 
 
 def test_only_loopback_services_are_driven(capsys: pytest.CaptureFixture[str]) -> None:

@@ -68,3 +68,56 @@ def test_serve_runs_uvicorn_on_loopback(tmp_path: Path) -> None:
     assert f"explorec service on http://127.0.0.1:{port}" in out
     assert f"dashboard: http://127.0.0.1:{port}/dashboard" in out
     assert "Uvicorn running on http://127.0.0.1" in out
+
+
+def test_serve_with_two_workers_serves_an_item_written_through_either_in_the_next_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # each worker is a replica with its own served state; an item posted through one must be
+    # recommendable, similar and accept feedback through the other in the very next request
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    port = free_port()
+    config = tmp_path / "explorec.toml"
+    config.write_text(
+        f'database_url = "{url}"\nencoder = "hashing:64"\nport = {port}\nworkers = 2\n'
+        "refresh_interval_s = 3600\naccess_log = false\n"  # no background sync: only the request path
+    )
+    assert main(["keys", "create", "--scope", "admin", "--config", str(config)]) == 0
+    headers = {"Authorization": f"Bearer {capsys.readouterr().out.strip()}"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "explorec", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the service did not become ready within 90 s")
+        for j in range(12):
+            # a new connection per request, so that requests land on either worker
+            item = {"item_id": f"n{j}", "text": f"new thing {j}", "categories": [f"c{j}"]}
+            r = httpx.post(f"{base}/v1/items", json={"items": [item]}, headers=headers, timeout=30)
+            assert r.status_code == 200, r.text
+            r = httpx.get(
+                f"{base}/v1/users/stranger/recommendations?k=1&category=c{j}", headers=headers, timeout=30
+            )
+            assert r.status_code == 200 and [i["item_id"] for i in r.json()["items"]] == [f"n{j}"], r.text
+            assert httpx.get(f"{base}/v1/items/n{j}/similar", headers=headers, timeout=30).status_code == 200
+            event = {"event_id": f"e{j}", "user_id": "u1", "item_id": f"n{j}", "type": "click"}
+            r = httpx.post(f"{base}/v1/feedback", json={"events": [event]}, headers=headers, timeout=30)
+            assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    assert "2 worker processes" in out
+    assert out.count("Application startup complete") == 2, out[-2000:]

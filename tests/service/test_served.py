@@ -196,3 +196,17 @@ def test_candidate_space_never_holds_a_blocked_seen_item() -> None:
     assert 1 not in cands.tolist() and 0 in cands.tolist()
     record = build_slate(state, request("u1", k=11, exclude_seen=False))
     assert "h1" not in record.item_ids and "h0" in record.item_ids
+
+
+def test_an_updated_items_new_text_replaces_its_vector_in_the_faiss_index() -> None:
+    # regression: the HNSW index kept the old vector of an item whose text changed
+    state = make_state(faiss_min_items=1)
+    assert state.index_backend == "faiss-hnsw"
+    state.apply_items([ServedItem(0, "h0", JAZZ[0] + " trumpet", ("music",), True, False, 1.0)])
+    near, _ = state.neighbours(state.embed([JAZZ[0] + " trumpet"]), 1)
+    assert near.tolist() == [0]  # found by its new text
+    old = state.embed([HIKING[0]])
+    assert state.index is not None
+    items, scores = state.index.search(old, 12)
+    hit = items[0].tolist().index(0)
+    assert scores[0, hit] == pytest.approx(float(old[0] @ state.vectors.view()[0]), abs=1e-5)  # new vector

@@ -4,7 +4,11 @@
 2. warm evaluation (leave-one-out, full ranking) of the baselines and the language-model recommenders;
 3. cold start: items held out of training entirely, recommendable only through their text;
 4. one live slate: re-ranked for diversity, chosen by an exploration policy, with propensities;
-5. an HTML report with plots.
+5. an HTML report with plots;
+6. the learning loop over HTTP (``--loop-seconds``, default 60; 0 skips it): a real ``explorec serve``
+   process on 127.0.0.1 (SQLite store under ``--out``/loop) driven by simulated users of the same
+   generated data (``explorec simulate --service``): greedy (10 % of its slates random) against
+   online Thompson sampling, every slate, click and new item through the API, bounded in time.
 """
 
 from __future__ import annotations
@@ -36,6 +40,13 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the generator and the policy")
     parser.add_argument(
         "--neural", action="store_true", help="also train the Transformer sequential model (slower)"
+    )
+    parser.add_argument(
+        "--loop-seconds",
+        type=float,
+        default=60.0,
+        help="seconds for the last part, explorec serve driven by simulated users over HTTP on 127.0.0.1 "
+        "(default 60, service start-up included; 0 skips it)",
     )
     parser.set_defaults(func=cmd_demo)
 
@@ -141,6 +152,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         },
         "seconds": time.perf_counter() - start,
     }
+    if args.loop_seconds > 0:
+        facts["http_loop"] = _http_loop(dataset, args, out / "loop")
+        facts["seconds"] = time.perf_counter() - start
     write_json(out / "demo.json", facts)
     _section("done")
     print(f"report: {report}\nresults: {out / 'demo.json'}  ({facts['seconds']:.0f}s)")
@@ -151,3 +165,82 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"best warm ndcg@10: {best} {warm[best].metrics['ndcg@10']:.4f} -> {report}, {out / 'demo.json'}",
     )
     return 0
+
+
+def _http_loop(dataset: Any, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Serve the generated data with ``explorec serve`` and drive it with simulated users for at most
+    ``args.loop_seconds`` seconds (start-up included); returns the run's summary."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from explorec.cli.simulate_service import format_service_table, run_service_simulation
+    from explorec.encoders.templates import item_texts
+    from explorec.evaluation.simulator import Simulator
+    from explorec.store import Store
+
+    _section(f"the learning loop over HTTP: explorec serve + simulated users (<= {args.loop_seconds:.0f} s)")
+    started = time.perf_counter()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    url = f"sqlite:///{folder / 'explorec.db'}"
+    encoder = "hashing:256" if args.encoder == "hashing" else "default"
+    config = folder / "explorec.toml"
+    config.write_text(
+        f'database_url = "{url}"\nport = {port}\nencoder = "{encoder}"\naccess_log = false\n'
+        'rate_limit = "1000000/minute"\npolicy = "greedy"\nrerank = "none"\n'
+    )
+    with Store.open(url) as store:
+        store.migrate()
+        key = store.create_key(scope="admin", name="demo-loop")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    with (folder / "server.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "explorec", "serve", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            # the world (ground truth, arrivals, releases) is built while the service starts
+            sim = Simulator(
+                dataset.interactions, catalog=dataset.catalog, max_items=1000, n_steps=5000, seed=args.seed
+            )
+            assert sim.catalog is not None
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"explorec serve exited with {proc.returncode}; see {folder / 'server.log'}"
+                    )
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.perf_counter() - started > args.loop_seconds:
+                    raise RuntimeError(f"explorec serve was not ready within {args.loop_seconds:.0f} s")
+                time.sleep(0.2)
+            print(f"explorec serve ready at {base} after {time.perf_counter() - started:.1f}s")
+            variants = (
+                {"name": "greedy", "share": 0.5, "policy": "eps-greedy:1", "exploration": 0.1},
+                {"name": "explore", "share": 0.5, "policy": "ts"},
+            )
+            left = args.loop_seconds - (time.perf_counter() - started)
+            run = run_service_simulation(
+                base, key, sim, item_texts(sim.catalog), variants=variants, time_limit_s=max(left - 3.0, 1.0)
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    print(f"{run['steps']} simulated users in {time.perf_counter() - started:.0f}s, through the API:")
+    print(format_service_table(run))
+    return run

@@ -127,7 +127,7 @@ def cmd_ope(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "dm/dr need binary rewards for the logistic reward model; use --estimators ips,snips"
             )
-        reward_hat = fit_reward_model(log, seed=args.seed)
+        reward_hat = fit_reward_model(log, seed=args.seed, progress=True)
     results = estimate(
         log,
         action_dist,

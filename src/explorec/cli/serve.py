@@ -24,6 +24,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or the config's)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8000, or the config's)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="uvicorn worker processes (default 1, or the config's); each is a replica of the store",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="serve the embedded generated shop: seeds a store under --demo-dir, prints a ready API key "
@@ -51,6 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if getattr(args, "workers", None) is not None:
+        overrides["workers"] = args.workers
     if args.encoder is not None:
         overrides["encoder"] = args.encoder
     key = None
@@ -59,14 +67,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         overrides.setdefault("database_url", f"sqlite:///{folder / 'explorec.db'}")
     settings = load_settings(args.config, **overrides)
+    if args.demo and settings.registry_dir is None:
+        # the demo serves a trained model: a registry beside its store, refitted once below
+        settings = load_settings(args.config, **overrides, registry_dir=str(Path(args.demo_dir) / "registry"))
     if args.demo:
-        key = _prepare_demo(settings.database_url)
+        key = _prepare_demo(settings)
         summary(args, f"demo shop seeded into {settings.database_url}; starting the service")
     base = f"http://{settings.host}:{settings.port}"
     print(f"explorec service on {base}  (API docs: {base}/docs, metrics: {base}/metrics)")
     if settings.dashboard:
         print(f"dashboard: {base}/dashboard  (log in with an API key)")
     print(f"store: {settings.database_url}")
+    if settings.pseudonymise_secret is not None:
+        print("user ids: pseudonymised at the edge (HMAC-SHA256 with pseudonymise_secret)")
     if key is not None:
         print(f"API key (scope admin, shown once): {key}")
         print(f'try:  curl -H "Authorization: Bearer {key}" {base}/v1/users/U00000/recommendations?k=5')
@@ -82,13 +95,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            access_log=settings.access_log,
-        )
+        if settings.workers > 1:
+            # each worker imports the app by name and builds it from the resolved settings; every
+            # worker is a replica of the store (own served state, committer, learner, registry follower)
+            import os
+
+            from explorec.service.app import SETTINGS_ENV
+
+            os.environ[SETTINGS_ENV] = settings.model_dump_json()
+            print(f"{settings.workers} worker processes", flush=True)
+            uvicorn.run(
+                "explorec.service.app:app_from_environment",
+                factory=True,
+                workers=settings.workers,
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+                access_log=settings.access_log,
+            )
+        else:
+            uvicorn.run(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+                access_log=settings.access_log,
+            )
     finally:
         if trainer is not None:
             trainer.terminate()
@@ -96,15 +128,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_demo(database_url: str) -> str:
+def _prepare_demo(settings: Any) -> str:
+    """Seed the demo store, train its first model version when the registry has none; the admin key."""
+    from functools import partial
+
+    from explorec.online.trainer import refit, registry_of
     from explorec.service.demo import seed_demo
+    from explorec.service.pseudonym import user_key
     from explorec.store import Store
 
-    store = Store.open(database_url)
+    store = Store.open(settings.database_url)
     try:
         store.migrate()
-        counts = seed_demo(store)
+        # the demo's users are stored as the service would store them (pseudonyms when configured)
+        counts = seed_demo(store, user_key=partial(user_key, settings))
         print(f"demo shop: {counts.items} items, {counts.users} users, {counts.events} events (generated)")
+        registry = registry_of(settings)
+        if registry.serving() is None:
+            attempt = refit(settings, store, registry)
+            if attempt["status"] != "promoted":
+                print(f"training the demo model failed ({attempt['reason']}); the text model serves")
+        serving = registry.serving()
+        if serving is not None:
+            print(f"serving model: {serving} ({settings.trainer_model}, registry {settings.registry_dir})")
         return store.create_key(scope="admin", name="demo")
     finally:
         store.close()

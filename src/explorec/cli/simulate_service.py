@@ -84,6 +84,7 @@ def run_service_simulation(
     batch: int = 1000,
     timeout_s: float = 60.0,
     progress: bool = False,
+    time_limit_s: float | None = None,
 ) -> dict[str, Any]:
     """Drive the service at ``url`` with the users of ``sim``; returns the run's summary (JSON-ready).
 
@@ -101,6 +102,9 @@ def run_service_simulation(
         Users to simulate (default: ``sim.n_steps``, at most that).
     batch : int
         Items / events per request while seeding.
+    time_limit_s : float, optional
+        Stop letting users arrive once this many seconds have passed since the start (seeding
+        included); the summary's ``steps`` says how many arrived.
     """
     import httpx
 
@@ -161,7 +165,12 @@ def run_service_simulation(
 
         bar = bars.bar(total=steps, desc="simulated users", unit="user", show=progress)
         loop_started = time.perf_counter()
+        ran = 0
         for t in range(steps):
+            if time_limit_s is not None and time.perf_counter() - started > time_limit_s:
+                logger.info("time limit of %.0f s reached after %d of %d users", time_limit_s, t, steps)
+                break
+            ran = t + 1
             due = np.flatnonzero(release == t)
             if due.size:
                 body = {"items": [{"item_id": ids[j], "text": texts[j][:10_000]} for j in due.tolist()]}
@@ -214,7 +223,7 @@ def run_service_simulation(
         tallies,
         cold_shown,
         curve,
-        steps=steps,
+        steps=ran,
         k=k,
         released=released,
         seeded_s=seeded_s,

@@ -7,16 +7,20 @@ built and initialised under the model's seed, in this process), but hands the tr
 2. each of the ``N`` workers wraps a module whose ``forward`` is the model's own loss in
    ``DistributedDataParallel`` (``ray.train.torch.prepare_model``), so every loss term, including those
    that read the network outside its ``forward`` (the two-tower item table), is reduced across workers;
-3. every worker draws the same seeded batch list per epoch and takes every ``N``-th batch (the list is
-   padded by wrapping around, as ``DistributedSampler`` pads, so all workers step equally often); a
-   ``torch.utils.data.Dataset`` source is sharded by ``ray.train.torch.prepare_data_loader``;
+3. every worker draws the same seeded batch list per epoch and takes its rows ``rank::N`` of every batch
+   (the entries the model names in ``batch_rows``; SASRec and the two-tower model do), so one step
+   of ``N`` workers sees the examples of one single-process step; a model without ``batch_rows``
+   has each worker take every ``N``-th whole batch; a ``torch.utils.data.Dataset`` source is sharded
+   by ``ray.train.torch.prepare_data_loader``;
 4. ``explorec.models.training.Trainer`` runs on each worker unchanged (AdamW, clipping, early stopping):
    rank 0 computes the validation NDCG@10 and broadcasts it, so all workers stop at the same epoch;
 5. rank 0 reports its ``state_dict`` and history as a Ray Train checkpoint; the caller's model loads it.
 
 The fitted model is the same explorec object: it saves, loads and recommends like a single-process one.
-With ``N`` workers one optimiser step consumes ``N`` batches (the gradient is their mean), so an epoch has
-``1/N`` as many steps at an ``N`` times larger effective batch; ``lr`` and ``batch_size`` are not rescaled.
+With rows split, ``batch_size`` stays the global batch and an epoch has as many steps as in one
+process; the step's gradient is the mean of the workers' mean losses, which equals the single-process
+gradient when the loss is a mean over examples split evenly (the two-tower loss; SASRec averages over
+real positions, so shares with unequal padding weigh slightly differently).
 """
 
 from __future__ import annotations
@@ -66,11 +70,30 @@ def _call(module: nn.Module, batch: Any) -> Any:
     return module(batch)
 
 
-def _shard(batches: BatchFn, rank: int, world: int) -> BatchFn:
-    """Every ``world``-th batch of each epoch's list from ``rank`` on, padded so all ranks step equally."""
+def _rows(batch: Any, keys: tuple[str, ...], rank: int, world: int) -> Any:
+    """Rank ``rank``'s rows ``rank::world`` of the per-example entries of a dict batch."""
+    if not isinstance(batch, dict):
+        raise ConfigError(f"batch_rows needs dict batches, got {type(batch).__name__}")
+    present = [key for key in keys if key in batch]
+    n = int(batch[present[0]].shape[0]) if present else 0
+    if n < world:  # a batch too small to split (the last one): every rank uses it whole
+        return batch
+    return {key: value[rank::world] if key in present else value for key, value in batch.items()}
+
+
+def _shard(batches: BatchFn, rows: tuple[str, ...] | None, rank: int, world: int) -> BatchFn:
+    """This rank's part of each epoch's batches (every worker draws the same seeded list).
+
+    With ``rows`` (the model's ``batch_rows``), every batch is split by rows, so one optimiser step
+    sees the same examples as one step of a single process. Without, the rank takes every
+    ``world``-th whole batch, the list padded by wrapping around (as ``DistributedSampler`` pads) so
+    that all ranks step equally often.
+    """
 
     def source(epoch: int, rng: np.random.Generator) -> Iterable[Any]:
         every = list(batches(epoch, rng))
+        if rows is not None:
+            return [_rows(batch, rows, rank, world) for batch in every]
         if not every:
             return []
         per_rank = math.ceil(len(every) / world)
@@ -120,7 +143,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
     if isinstance(batches, torch.utils.data.Dataset):
         source = _dataset_source(batches, trainer.batch_size, trainer.seed, world)
     else:
-        source = _shard(batches, rank, world)
+        source = _shard(batches, type(model).batch_rows, rank, world)
 
     def validate() -> float:
         value = torch.zeros(1, dtype=torch.float64, device=device)

@@ -511,6 +511,7 @@ def fit_reward_model(
     c: float = 100.0,
     max_iter: int = 10_000,
     seed: int = 0,
+    progress: bool = False,
 ) -> FloatArray:
     """``q_hat(x_i, a, l)``: per-position logistic regression with K-fold cross-fitting.
 
@@ -519,6 +520,8 @@ def fit_reward_model(
     and each row's predictions come from the models fitted on the other folds (cross-fitting,
     Narita et al. 2020). Rewards must be binary. scikit-learn's ``LogisticRegression`` (L2, ``C=c``)
     does the fitting.
+
+    ``progress`` shows a bar over the (fold, position) fits on a terminal.
 
     Returns
     -------
@@ -540,21 +543,21 @@ def fit_reward_model(
     else:
         kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
         folds = [(tr.astype(np.int64), te.astype(np.int64)) for tr, te in kf.split(np.arange(n))]
-    for train_idx, test_idx in folds:
-        for pos in range(log.len_list):
-            rows = train_idx[log.position[train_idx] == pos]
-            y = log.reward[rows]
-            if rows.size == 0 or y.min() == y.max():
-                # nothing to separate at this position: predict the observed rate
-                rate = float(y.mean()) if rows.size else float(log.reward.mean())
-                out[test_idx, :, pos] = rate
-                continue
-            model = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
-            model.fit(np.hstack([x[rows], a_ctx[log.action[rows]]]), y)
-            xt = x[test_idx]
-            for a in range(log.n_actions):
-                feats = np.hstack([xt, np.broadcast_to(a_ctx[a], (xt.shape[0], a_ctx.shape[1]))])
-                out[test_idx, a, pos] = model.predict_proba(feats)[:, 1]
+    fits = [(fold, pos) for fold in folds for pos in range(log.len_list)]
+    for (train_idx, test_idx), pos in bars.bar(fits, desc="reward model", unit="fit", show=progress):
+        rows = train_idx[log.position[train_idx] == pos]
+        y = log.reward[rows]
+        if rows.size == 0 or y.min() == y.max():
+            # nothing to separate at this position: predict the observed rate
+            rate = float(y.mean()) if rows.size else float(log.reward.mean())
+            out[test_idx, :, pos] = rate
+            continue
+        model = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
+        model.fit(np.hstack([x[rows], a_ctx[log.action[rows]]]), y)
+        xt = x[test_idx]
+        for a in range(log.n_actions):
+            feats = np.hstack([xt, np.broadcast_to(a_ctx[a], (xt.shape[0], a_ctx.shape[1]))])
+            out[test_idx, a, pos] = model.predict_proba(feats)[:, 1]
     return out
 
 

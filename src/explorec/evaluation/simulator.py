@@ -1014,14 +1014,18 @@ def plot_results(results: Sequence[SimulationResult], path: str | Path, *, title
     by_policy: dict[str, list[SimulationResult]] = {}
     for r in results:
         by_policy.setdefault(r.policy, []).append(r)
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), layout="constrained")
     panels = [
-        ("cumulative clicks", lambda r: np.cumsum(r.clicks)),
-        ("cumulative regret (expected clicks)", lambda r: np.cumsum(r.regret)),
-        ("cumulative cold-item impressions", lambda r: np.cumsum(r.cold_impressions)),
-        ("distinct items shown", lambda r: r.distinct_shown),
+        ("cumulative clicks", "clicks (count)", lambda r: np.cumsum(r.clicks)),
+        ("cumulative regret", "expected clicks lost to the oracle (count)", lambda r: np.cumsum(r.regret)),
+        (
+            "cumulative cold-item impressions",
+            "impressions of cold items (count)",
+            lambda r: np.cumsum(r.cold_impressions),
+        ),
+        ("distinct items shown", "items (count)", lambda r: r.distinct_shown),
     ]
-    for ax, (label, fn) in zip(axes.ravel(), panels, strict=True):
+    for ax, (label, unit, fn) in zip(axes.ravel(), panels, strict=True):
         for name, runs in by_policy.items():
             curves = np.stack([fn(r) for r in runs])
             steps = np.arange(1, curves.shape[1] + 1)
@@ -1032,11 +1036,12 @@ def plot_results(results: Sequence[SimulationResult], path: str | Path, *, title
                 )
         ax.set_title(label)
         ax.set_xlabel("step (one user, one slate)")
+        ax.set_ylabel(unit)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend()
+    # outside the panels, right of the top row: a legend there covers no curve
+    axes[0, 1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)

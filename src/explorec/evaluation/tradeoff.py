@@ -39,10 +39,16 @@ logger = logging.getLogger(__name__)
 #: beyond-accuracy metrics drawn against accuracy, and whether higher is better
 BEYOND_KEYS: dict[str, bool] = {"diversity": True, "coverage": True, "novelty": True, "gini": False}
 _LABELS = {
-    "diversity": "intra-list diversity (1 - cosine)",
-    "coverage": "catalogue coverage",
+    "diversity": "intra-list diversity (1 - cosine, 0-1)",
+    "coverage": "catalogue coverage (fraction of items)",
     "novelty": "novelty (mean self-information, bits)",
-    "gini": "exposure Gini (lower = fairer)",
+    "gini": "exposure Gini (0-1, lower = fairer)",
+}
+_TITLES = {
+    "diversity": "accuracy vs diversity",
+    "coverage": "accuracy vs coverage",
+    "novelty": "accuracy vs novelty",
+    "gini": "accuracy vs exposure fairness",
 }
 
 
@@ -245,7 +251,8 @@ def tradeoff_figure(
         raise ConfigError(f"tradeoff_figure: the curves hold none of {list(beyond)} at k={k}")
     cols = min(2, len(panels))
     rows = (len(panels) + cols - 1) // cols
-    fig = Figure(figsize=(5.2 * cols, 3.9 * rows), dpi=90)
+    # constrained layout keeps the legend (outside, right of the last panel) from covering data
+    fig = Figure(figsize=(5.6 * cols + 1.6, 3.9 * rows), dpi=90, layout="constrained")
     for pos, metric in enumerate(panels):
         ax = fig.add_subplot(rows, cols, pos + 1)
         for curve in curves:
@@ -255,13 +262,15 @@ def tradeoff_figure(
             for w, xi, yi in zip(curve.weights, x, y, strict=True):
                 ax.annotate(f"{w:g}", (xi, yi), fontsize=6, xytext=(2, 2), textcoords="offset points")
         ax.set_xlabel(f"{_LABELS.get(metric, metric)} @{k}")
-        ax.set_ylabel(accuracy)
+        ax.set_ylabel(f"{accuracy} (fraction, higher = better)")
+        ax.set_title(f"{_TITLES.get(metric, f'accuracy vs {metric}')} (labels: re-ranker weight)", fontsize=9)
         ax.grid(alpha=0.3)
-        if pos == 0:
-            ax.legend(fontsize=7)
+        if pos == min(cols, len(panels)) - 1:  # the top-right panel: its legend goes right of the grid
+            ax.legend(
+                fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False
+            )
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     names = ", ".join(c.name for c in curves)
     caption = (
         f"{title + ': ' if title else ''}{accuracy} against {', '.join(panels)} over the re-ranker weight "

@@ -1,7 +1,8 @@
 """Top-k retrieval over item vectors: exact (numpy/BLAS) and FAISS, behind one interface.
 
 Every index has ``search(queries, k, *, exclude=None) -> (items int64[B, k], scores float32[B, k])``,
-``add(vectors) -> new item indices``, ``n_items`` and ``dim``.
+``add(vectors) -> new item indices``, ``update(items, vectors)`` (replace indexed items' vectors),
+``n_items`` and ``dim``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy.typing as npt
 
 from explorec.errors import ConfigError
 from explorec.index.exact import ExactIndex, Exclude, top_k
-from explorec.index.faiss_index import FaissIndex
+from explorec.index.faiss_index import COMPRESSED_KINDS, KINDS, FaissIndex
 
 BACKENDS = ("exact", "faiss")
 
@@ -29,6 +30,8 @@ class Index(Protocol):
 
     def add(self, vectors: npt.ArrayLike) -> npt.NDArray[np.int64]: ...
 
+    def update(self, items: npt.ArrayLike, vectors: npt.ArrayLike) -> None: ...
+
     def search(
         self, queries: npt.ArrayLike, k: int, *, exclude: Exclude = None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
@@ -41,7 +44,8 @@ def make_index(vectors: npt.ArrayLike, backend: str = "exact", **options: Any) -
     ----------
     backend : {"exact", "faiss"}
         ``exact``: ``ExactIndex`` (options: ``metric``). ``faiss``: ``FaissIndex`` (options: ``metric``,
-        ``kind``, ``nlist``, ``nprobe``, ``m``, ``ef_construction``, ``ef_search``).
+        ``kind`` (``flat``, ``hnsw``, ``ivf``, or compressed: ``sq8``, ``ivf-sq8``, ``hnsw-sq8``,
+        ``ivf-pq``), ``nlist``, ``nprobe``, ``m``, ``ef_construction``, ``ef_search``, ``pq_m``).
     """
     if backend == "exact":
         return ExactIndex(vectors, **options)
@@ -50,4 +54,14 @@ def make_index(vectors: npt.ArrayLike, backend: str = "exact", **options: Any) -
     raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
-__all__ = ["BACKENDS", "ExactIndex", "Exclude", "FaissIndex", "Index", "make_index", "top_k"]
+__all__ = [
+    "BACKENDS",
+    "COMPRESSED_KINDS",
+    "KINDS",
+    "ExactIndex",
+    "Exclude",
+    "FaissIndex",
+    "Index",
+    "make_index",
+    "top_k",
+]

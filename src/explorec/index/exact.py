@@ -136,6 +136,18 @@ class ExactIndex:
         self.vectors = np.concatenate([self.vectors, arr])
         return np.arange(start, self.n_items, dtype=np.int64)
 
+    def update(self, items: npt.ArrayLike, vectors: npt.ArrayLike) -> None:
+        """Replace the vectors of ``items`` (int[m], already indexed) by ``vectors`` (float32[m, dim])."""
+        ids = np.asarray(items, dtype=np.int64).reshape(-1)
+        arr = check_vectors(vectors, dim=self.dim)
+        if arr.shape[0] != ids.size:
+            raise DataError(f"update: {ids.size} items but {arr.shape[0]} vectors")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.n_items):
+            raise DataError(
+                f"update: item indices must lie in [0, {self.n_items}), got {ids.min()}..{ids.max()}"
+            )
+        self.vectors[ids] = l2_normalise(arr) if self.metric == "cosine" else arr
+
     def search(
         self, queries: npt.ArrayLike, k: int, *, exclude: Exclude = None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:

@@ -241,6 +241,7 @@ class SASRec(SequenceAttention, TorchRecommender):
     name = "sasrec"
     uses_history = True
     scores_cold_items = False
+    batch_rows = ("input", "target", "category", "view1", "view2")
 
     def __init__(
         self,

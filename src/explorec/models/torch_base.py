@@ -116,6 +116,11 @@ class TorchRecommender(Recommender):
     score_batch_size: ClassVar[int] = 1024
     #: validation metric (a key of ``EvaluationResult.metrics``) used for early stopping
     valid_metric: ClassVar[str] = "ndcg@10"
+    #: keys of a (dict) training batch that hold one row per example: under data parallelism
+    #: (``explorec.distributed.fit``) each worker takes its share of these rows and the other entries
+    #: whole, so N workers step through the same batches as one process; None: workers take whole
+    #: batches in turn
+    batch_rows: ClassVar[tuple[str, ...] | None] = None
 
     module_: nn.Module
     module_config_: dict[str, Any]
@@ -376,6 +381,12 @@ class TorchRecommender(Recommender):
         return state
 
     def _save_extra(self, path: Path) -> None:
+        quantized = getattr(self, "quantized_", None)  # set by explorec.models.quantize
+        if quantized:
+            raise ConfigError(
+                f"{type(self).__name__} is quantised ({quantized}) for inference and is not saved; "
+                "save the float model and quantise it after loading (load_saved(..., quantize='int8'))"
+            )
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
         torch.save(state, path / MODULE_WEIGHTS)
         meta: dict[str, Any] = {"config": self.module_config_, "history": self.history_.to_dict()}

@@ -226,6 +226,8 @@ class TwoTower(TorchRecommender):
     uses_history = True
     folds_in_new_users = False  # per-user feature codes: only users seen in fit
     scores_cold_items = False
+    # the batch's distinct targets ("items", "log_q") stay whole: every worker's users share them
+    batch_rows = ("hist", "label", "feats")
 
     def __init__(
         self,

@@ -346,6 +346,8 @@ class RegistryFollower:
         self.loaded: str | None = None
         self.swaps = 0
         self.last_error: str | None = None
+        #: when this process last swapped each version in (unix seconds; the dashboard shows it)
+        self.swapped_at: dict[str, float] = {}
         self._step_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="explorec-registry", daemon=True)
@@ -367,6 +369,7 @@ class RegistryFollower:
             self.swap(version)
             self.loaded = name
             self.swaps += 1
+            self.swapped_at[name] = time.time()
             self.last_error = None
             logger.info("model registry: swapped in %s", name)
             return True

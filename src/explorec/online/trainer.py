@@ -41,7 +41,27 @@ logger = logging.getLogger(__name__)
 
 #: models the service can serve from a registry version: they score a user from the user's history
 #: alone, so a served user needs no row in the model's own user vocabulary
-SERVABLE_MODELS = ("popularity", "itemknn", "ease", "ease-ipw")
+SERVABLE_MODELS = ("popularity", "itemknn", "ease", "ease-ipw", "textknn", "lm-adapter")
+#: the ones that also read the items' texts: fitted with the store's catalogue and the service's
+#: encoder; their item vectors (textknn: the encoded texts; lm-adapter: its frozen text table and
+#: trained head) are part of the version, so a text changed later does not change a version
+TEXT_MODELS = ("textknn", "lm-adapter")
+
+
+def store_catalog(store: Any, item_ids: np.ndarray) -> Any:
+    """The store's items as a Catalog aligned with ``item_ids`` (the store's item indices), with the
+    ``text`` field and, when any item has some, ``categories`` (``|``-joined)."""
+    from explorec.data.interactions import Catalog
+
+    rows = {int(r.index): r for r in store.items(after_index=-1)}
+    texts = np.array([rows[j].text if j in rows else "" for j in range(len(item_ids))], dtype=object)
+    fields = {"text": texts}
+    cats = [("|".join(rows[j].categories) if j in rows else "") for j in range(len(item_ids))]
+    if any(cats):
+        fields["categories"] = np.array(cats, dtype=object)
+    return Catalog(np.asarray(item_ids, dtype=object), fields)
+
+
 _METRIC_RE = re.compile(r"^[a-z_]+@(\d+)$")
 
 
@@ -142,9 +162,14 @@ def refit(settings: ServiceSettings, store: Any, registry: ModelRegistry | None 
         train, test = holdout_last(data)
         if len(test) == 0:
             raise DataError("no user has two events, so nothing can be held out to evaluate a refit")
-        model = make_model(settings.trainer_model, **settings.trainer_params)
+        catalog = None
+        params = dict(settings.trainer_params)
+        if settings.trainer_model in TEXT_MODELS:
+            catalog = store_catalog(store, data.item_ids)
+            params = {"encoder": settings.encoder, "template": "{text}", **params}
+        model = make_model(settings.trainer_model, **params)
         tic = time.perf_counter()
-        model.fit(train)
+        model.fit(train, catalog)
         fit_seconds = time.perf_counter() - tic
         result = evaluate(model, test, history=train, k=[k])
         metrics = {key: float(value) for key, value in result.metrics.items()}
@@ -247,7 +272,8 @@ def start_trainer_process(settings: ServiceSettings) -> BaseProcess:
     context = multiprocessing.get_context("spawn")
     process = context.Process(
         target=_trainer_main,
-        args=(settings.model_dump_json(), os.getpid()),
+        # the trainer reads only pseudonyms from the store: it gets no pseudonymise_secret
+        args=(settings.model_dump_json(exclude={"pseudonymise_secret"}), os.getpid()),
         name="explorec-trainer",
         daemon=True,
     )

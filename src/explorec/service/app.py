@@ -152,6 +152,7 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
     app.state.metrics = ServiceMetrics()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    _install_pseudonyms(app, settings)
     install_error_handlers(app)
     app.state.registry_follower = None
     for module in (items, users, feedback, recommendations, experiments, models):
@@ -163,6 +164,33 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         install_dashboard(app, settings)
     _state_batch_limit(app, settings.max_batch)
     return app
+
+
+#: environment variable through which ``explorec serve --workers N`` hands its settings to the workers
+SETTINGS_ENV = "EXPLOREC_SERVE_SETTINGS_JSON"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one uvicorn worker process: the settings ``explorec serve`` resolved (file, environment,
+    options), passed as JSON in ``EXPLOREC_SERVE_SETTINGS_JSON`` (uvicorn imports the app by name in
+    each worker, so the settings cannot be passed as an object)."""
+    import os
+
+    raw = os.environ.get(SETTINGS_ENV)
+    if raw is None:
+        return create_app()
+    return create_app(ServiceSettings.model_validate_json(raw))
+
+
+def _install_pseudonyms(app: FastAPI, settings: ServiceSettings) -> None:
+    """With ``pseudonymise_secret``: user ids are pseudonymised before anything else sees them
+    (added last, so it is the outermost of our middleware; see :mod:`explorec.service.pseudonym`)."""
+    from explorec.service.pseudonym import PseudonymMiddleware, pseudonymiser
+
+    keyed = pseudonymiser(settings)
+    if keyed is not None:
+        app.add_middleware(PseudonymMiddleware, pseudonymiser=keyed)
+        logger.info("user ids are pseudonymised (HMAC-SHA256) at the edge")
 
 
 def _start_registry_follower(settings: ServiceSettings, state: ServedState) -> Any:

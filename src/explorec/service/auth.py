@@ -17,7 +17,7 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -26,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
+from starlette.concurrency import run_in_threadpool
 
 from explorec.service.errors import ApiError
 
@@ -55,13 +56,21 @@ class KeyVerifier:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
-    def principal(self, secret: str) -> Principal | None:
+    def cached(self, secret: str) -> Principal | None:
+        """The key of ``secret`` when it was verified less than ``cache_s`` ago (no store call)."""
         digest = hashlib.sha256(secret.encode()).hexdigest()
-        now = time.monotonic()
         with self._lock:
             hit = self._cache.get(digest)
-        if hit is not None and now - hit[0] < self.cache_s:
+        if hit is not None and time.monotonic() - hit[0] < self.cache_s:
             return hit[1]
+        return None
+
+    def principal(self, secret: str) -> Principal | None:
+        hit = self.cached(secret)
+        if hit is not None:
+            return hit
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        now = time.monotonic()
         row = self.store.verify_key(secret)
         if row is None:
             return None
@@ -110,16 +119,20 @@ def bearer_secret(request: Request) -> str:
     return secret.strip()
 
 
-def require(scope: str) -> Callable[..., Principal]:
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency that admits a key of at least ``scope`` and applies its rate limit."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
 
-    def dependency(
+    async def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
     ) -> Principal:
         verifier: KeyVerifier = request.app.state.keys
-        principal = verifier.principal(bearer_secret(request))
+        secret = bearer_secret(request)
+        # a cached key costs a hash; only a store lookup (every key_cache_s) leaves the event loop
+        principal = verifier.cached(secret)
+        if principal is None:
+            principal = await run_in_threadpool(verifier.principal, secret)
         if principal is None:
             raise ApiError(
                 401,

@@ -8,6 +8,7 @@ feedback events; seeding an already-seeded store adds nothing (events are idempo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +22,19 @@ class DemoCounts:
     events: int
 
 
-def seed_demo(store: Any, *, n_users: int = 1000, n_items: int = 1500, seed: int = 0) -> DemoCounts:
-    """Write the generated dataset into ``store``; returns how much of it the store holds."""
+def seed_demo(
+    store: Any,
+    *,
+    n_users: int = 1000,
+    n_items: int = 1500,
+    seed: int = 0,
+    user_key: Callable[[str], str] = str,
+) -> DemoCounts:
+    """Write the generated dataset into ``store``; returns how much of it the store holds.
+
+    ``user_key`` maps a user id to the id stored (the service's pseudonym, see
+    :func:`explorec.service.pseudonym.user_key`); the identity by default.
+    """
     from explorec import progress
     from explorec.data.registry import load_dataset
     from explorec.encoders import item_texts
@@ -46,11 +58,11 @@ def seed_demo(store: Any, *, n_users: int = 1000, n_items: int = 1500, seed: int
     ]
     for start in range(0, len(items), 1000):
         store.upsert_items(items[start : start + 1000])
-    store.upsert_users([UserIn(user_id=str(u)) for u in data.user_ids])
+    store.upsert_users([UserIn(user_id=user_key(str(u))) for u in data.user_ids])
     events = [
         EventIn(
             event_id=f"demo-{row}",
-            user_id=str(data.user_ids[data.user[row]]),
+            user_id=user_key(str(data.user_ids[data.user[row]])),
             item_id=str(data.item_ids[data.item[row]]),
             type="interaction",
             value=1.0,

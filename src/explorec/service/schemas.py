@@ -322,7 +322,7 @@ class VariantReport(Strict):
     share: float
     policy: str
     rerank: str | None
-    model: str
+    model_version: str
     exploration: float | None
     slates: int
     impressions: int = Field(description="shown slots")

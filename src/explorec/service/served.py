@@ -210,6 +210,7 @@ class ServedState:
         dim = self.encoder.dim
         self._lock = threading.RLock()
         self._index_lock = threading.Lock()
+        self._catch_up_lock = threading.Lock()
         self.vectors = _Growing(dim, np.float32)
         self.item_ids = _Growing(None, object)
         self.timestamps = _Growing(None, np.float64)
@@ -268,8 +269,15 @@ class ServedState:
 
     def sync(self, store: Any) -> None:
         """Apply what other replicas wrote since the last sync."""
-        self.apply_items(store.items(after_index=self.n_items - 1))
+        self.catch_up_items(store)
         self.sync_events(store, limit=10_000)
+
+    def catch_up_items(self, store: Any) -> int:
+        """Serve the items the store holds beyond this process's (written by other workers or
+        replicas since the last sync); returns how many were new. One caller reads at a time, the
+        others wait and find nothing left to read."""
+        with self._catch_up_lock:
+            return self.apply_items(store.items(after_index=self.n_items - 1))
 
     def reload_catalogue(self, store: Any) -> None:
         """Re-read every item: flags and categories changed by other replicas (deletions, availability)
@@ -371,9 +379,9 @@ class ServedState:
         self.vectors.view()[index] = vec
         self._digests[index] = hash(row.text)
         self.timestamps.view()[index] = float(row.timestamp)
-        vectors = getattr(self.index, "vectors", None)
-        if isinstance(vectors, np.ndarray) and vectors.shape[0] > index:
-            vectors[index] = vec  # the exact index holds rows; FAISS keeps the old one (rescored)
+        if self.index is not None and index < self.index.n_items:
+            with self._index_lock:
+                self.index.update([index], vec[None, :])  # FAISS: old entry dropped, new one added
         self._set_meta(index, row)
 
     def _set_meta(self, index: int, row: Any) -> None:
@@ -411,10 +419,12 @@ class ServedState:
             vectors = self.vectors.view()
             if use_faiss:
                 options: dict[str, Any] = {"kind": s.faiss_kind}
-                if s.faiss_kind == "hnsw":
+                if s.faiss_kind.startswith("hnsw"):
                     options["ef_search"] = s.faiss_ef_search
-                else:
+                elif s.faiss_kind.startswith("ivf"):
                     options["nprobe"] = s.faiss_nprobe
+                if s.faiss_kind == "ivf-pq":
+                    options["pq_m"] = s.faiss_pq_m
                 self.index = make_index(vectors, "faiss", **options)
                 self.index_backend = f"faiss-{s.faiss_kind}"
             else:

@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,7 +39,10 @@ REQUEST_RERANKERS = ("mmr", "dpp")
 class ServiceSettings(BaseSettings):
     """Everything ``explorec serve`` can be configured with."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPLOREC_", extra="forbid", validate_default=True)
+    # hide_input_in_errors: a refused pseudonymise_secret must not be printed by pydantic's message
+    model_config = SettingsConfigDict(
+        env_prefix="EXPLOREC_", extra="forbid", validate_default=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         "sqlite:///explorec.db",
@@ -47,8 +50,15 @@ class ServiceSettings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="address uvicorn binds (loopback unless configured)")
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1, ge=1, le=64, description="uvicorn worker processes sharing the port (each a replica of the store)"
+    )
     access_log: bool = Field(True, description="uvicorn's one line per request (costs CPU at high rates)")
-    encoder: str = Field("default", description="text encoder spec: default (all-MiniLM-L6-v2), hashing:DIM")
+    encoder: str = Field(
+        "default",
+        description="text encoder spec: default (all-MiniLM-L6-v2), minilm-onnx-int8 (the same model "
+        "as int8 ONNX on onnxruntime), hashing:DIM",
+    )
     policy: str = Field("eps-greedy:0.1", description="default exploration policy spec")
     rerank: str | None = Field("mmr:0.3", description="default re-ranker spec (None: no re-ranking)")
     k_default: int = Field(10, ge=1, le=100, description="slate length when the request gives no k")
@@ -59,9 +69,14 @@ class ServiceSettings(BaseSettings):
         "auto", description="retrieval index: exact BLAS, FAISS, or chosen by catalogue size"
     )
     faiss_min_items: int = Field(50_000, ge=1, description="with index=auto, FAISS from this many items")
-    faiss_kind: Literal["hnsw", "ivf"] = "hnsw"
+    faiss_kind: Literal["hnsw", "ivf", "sq8", "ivf-sq8", "hnsw-sq8", "ivf-pq"] = Field(
+        "hnsw", description="FAISS index kind; sq8, ivf-sq8, hnsw-sq8 (int8 codes), ivf-pq (product codes)"
+    )
     faiss_ef_search: int = Field(128, ge=1, le=4096, description="HNSW candidate list size at search")
     faiss_nprobe: int = Field(16, ge=1, le=4096, description="IVF lists visited per query")
+    faiss_pq_m: int | None = Field(
+        None, ge=1, le=4096, description="ivf-pq bytes per item (divides the vector length; None: dim/4)"
+    )
     max_body_bytes: int = Field(8 * 2**20, ge=1024, description="larger request bodies get 413")
     max_batch: int = Field(1000, ge=1, le=10_000, description="larger batches get 413")
     rate_limit: str = Field("2000/second", description="per-key limit, e.g. '100/second', '5000/minute'")
@@ -108,8 +123,10 @@ class ServiceSettings(BaseSettings):
     trainer: bool = Field(False, description="explorec serve also starts the background trainer process")
     trainer_interval_s: float = Field(3600.0, ge=1, le=7 * 86_400, description="seconds between refits")
     trainer_poll_s: float = Field(1.0, ge=0.01, le=3600, description="how often the trainer reads requests")
-    trainer_model: Literal["popularity", "itemknn", "ease", "ease-ipw"] = Field(
-        "ease", description="model refitted on the store's events (one that scores from the history)"
+    trainer_model: Literal["popularity", "itemknn", "ease", "ease-ipw", "textknn", "lm-adapter"] = Field(
+        "ease",
+        description="model refitted on the store's events (one that scores from the history; textknn and "
+        "lm-adapter also read the items' texts, with the service's encoder)",
     )
     trainer_params: dict[str, Any] = Field(default_factory=dict, description="its hyper-parameters")
     trainer_metric: str = Field("ndcg@10", description="offline metric on held-out events that gates swaps")
@@ -117,6 +134,23 @@ class ServiceSettings(BaseSettings):
         0.0, ge=0, le=1, description="refits worse than the serving one by more are not swapped in"
     )
     trainer_min_events: int = Field(10, ge=1, description="fewer usable events fail the refit")
+
+    # pseudonymised user ids (issue 16 part 4): off unless a secret is set
+    pseudonymise_secret: SecretStr | None = Field(
+        None,
+        description="with a secret of at least 32 bytes, user ids are replaced by HMAC-SHA256 pseudonyms "
+        "at the edge (never logged; rotating it orphans the stored history)",
+    )
+
+    @field_validator("pseudonymise_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from explorec.service.pseudonym import MIN_SECRET_BYTES
+
+        if value is not None and len(value.get_secret_value().encode("utf-8")) < MIN_SECRET_BYTES:
+            n = len(value.get_secret_value().encode("utf-8"))
+            raise ValueError(f"the secret must be at least {MIN_SECRET_BYTES} bytes long, got {n} bytes")
+        return value
 
     @field_validator("rate_limit")
     @classmethod
@@ -201,5 +235,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = f"unknown field; known fields: {', '.join(ServiceSettings.model_fields)}"
+        if err["loc"] and err["loc"][0] == "pseudonymise_secret":
+            parts.append(f"field {field!r}: {message} (the value is not shown)")
+            continue
         parts.append(f"field {field!r}: {message} (got {err.get('input')!r})")
     return "; ".join(parts)

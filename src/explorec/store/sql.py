@@ -356,6 +356,22 @@ class Store:
         m = row._mapping
         return UserRow(int(m["idx"]), m["user_id"], dict(m["fields"]), m["created_at"], m["updated_at"])
 
+    def lookup_user(self, user_id: str) -> tuple[int | None, int]:
+        """``(the user's index, or None when unknown; how many item indices the store handed out)``.
+
+        One round trip, what the service asks on every recommendation request: whether the user
+        still exists (erased through another replica?) and whether other replicas or workers added
+        items this process does not serve yet.
+        """
+        with self._guard("lookup_user"), self.engine.connect() as conn:
+            index, n_items = conn.execute(_LOOKUP_USER, {"user_id": user_id}).one()
+        return (None if index is None else int(index)), int(n_items or 0)
+
+    def user_indices(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """``{user_id: index}`` of the stored users among ``user_ids`` (one query per 5,000 ids)."""
+        with self._guard("user_indices"), self.engine.connect() as conn:
+            return self._existing(conn, User, User.user_id, list(dict.fromkeys(user_ids)))
+
     def delete_user(self, user_id: str) -> bool:
         """Forget the user: profile, events and impressions, in one transaction.
 
@@ -409,11 +425,15 @@ class Store:
 
     def read_events(self, after: int = 0, limit: int | None = None) -> list[EventRow]:
         """Events with ``seq > after`` in ``seq`` (commit) order; at most ``limit`` of them."""
-        stmt = select(Event.__table__).where(Event.seq > after).order_by(Event.seq)
-        if limit is not None:
-            stmt = stmt.limit(limit)
+        # the columns by position, in one cached statement: every replica's refresher and learner
+        # read every event back, and a Row's mapping view per event cost more than the query
+        no_limit = None if self.backend == "postgresql" else -1  # LIMIT NULL / LIMIT -1: no limit
+        params: dict[str, int | None] = {
+            "after": int(after),
+            "limit": no_limit if limit is None else int(limit),
+        }
         with self._guard("read_events"), self.engine.connect() as conn:
-            return [_event_row(r._mapping) for r in conn.execute(stmt)]
+            return [_event_tuple(r) for r in conn.execute(_READ_EVENTS, params)]
 
     def user_events(self, user_id: str, limit: int = 100) -> list[EventRow]:
         """The user's ``limit`` most recent events (by event timestamp), newest last."""
@@ -751,6 +771,14 @@ _UPDATE_USER = (
     .where(User.index == bindparam("b_index"))
     .values(fields=bindparam("b_fields"), updated_at=bindparam("b_updated_at"))
 )
+_READ_EVENTS = text(
+    "SELECT seq, event_id, user_id, item_id, item, type, value, timestamp, recommendation_id, position, "
+    "attributed, received_at FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
+)
+_LOOKUP_USER = text(
+    "SELECT (SELECT idx FROM users WHERE user_id = :user_id), "
+    "(SELECT next_value FROM counters WHERE name = 'items')"
+)
 _EVENT_COLUMNS = (
     ("event_id", "text"), ("user_id", "text"), ("item_id", "text"), ("item", "int4"), ("type", "text"),
     ("value", "float8"), ("timestamp", "float8"), ("recommendation_id", "text"), ("position", "int4"),
@@ -778,6 +806,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # an erased user's rows are overwritten with zeros, not left readable in free pages
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -850,6 +880,24 @@ def _event_row(m: Any) -> EventRow:
         position=m["position"],
         attributed=bool(m["attributed"]),
         received_at=float(m["received_at"]),
+    )
+
+
+def _event_tuple(r: Any) -> EventRow:
+    """An ``EventRow`` from a row of ``_READ_EVENTS`` (columns by position)."""
+    return EventRow(
+        seq=int(r[0]),
+        event_id=r[1],
+        user_id=r[2],
+        item_id=r[3],
+        item=int(r[4]),
+        type=r[5],
+        value=float(r[6]),
+        timestamp=float(r[7]),
+        recommendation_id=r[8],
+        position=r[9],
+        attributed=bool(r[10]),
+        received_at=float(r[11]),
     )
 
 

@@ -6,18 +6,27 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
 
 from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, OnlineDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
+from explorec.service.pseudonym import user_key
 from explorec.service.routers import COMMON, errors
 from explorec.service.schemas import FeedbackBatch, FeedbackResult
+from explorec.service.served import ServedState
+from explorec.service.settings import ServiceSettings
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
 
-@router.post("", response_model=FeedbackResult, responses=errors(*COMMON, 400, 404, 413))
-def post_feedback(
+@router.post(
+    "",
+    response_model=FeedbackResult,
+    responses=errors(*COMMON, 400, 404, 413),
+    name="post_feedback",  # the operationId stays that of the function below
+)
+async def post_feedback_route(
     body: FeedbackBatch,
     store: StoreDep,
     state: StateDep,
@@ -36,9 +45,33 @@ def post_feedback(
     ``online_interval_s``); one that updated no policy (unknown or expired slate, item not shown,
     slot already rewarded) is listed in ``not_learned``.
     """
+    # async, with the blocking part (store writes and the wait for the commit) in one thread hand-off
+    return await run_in_threadpool(_ingest, body, store, state, settings, metrics, online)
+
+
+def post_feedback(
+    body: FeedbackBatch,
+    store: Any,
+    state: ServedState,
+    settings: ServiceSettings,
+    metrics: Any,
+    online: Any,
+    key: Principal,
+) -> FeedbackResult:
+    """What the route answers, called directly (blocking; e.g. the dashboard's click)."""
+    return _ingest(body, store, state, settings, metrics, online)
+
+
+def _ingest(
+    body: FeedbackBatch, store: Any, state: ServedState, settings: ServiceSettings, metrics: Any, online: Any
+) -> FeedbackResult:
     from explorec.store import EventIn, UserIn
 
     check_batch(len(body.events), settings, "events")
+    if any(event.item_id not in state.item_index for event in body.events):
+        # items written through another worker or replica: served first, so that the events below
+        # reach this process's histories (the refresher skips the events this process stored)
+        state.catch_up_items(store)
     for j, event in enumerate(body.events):
         if event.item_id not in state.item_index and store.get_item(event.item_id) is None:
             raise ApiError(
@@ -48,8 +81,13 @@ def post_feedback(
                 "add it with POST /v1/items first",
                 f"events[{j}].item_id",
             )
-    new_users = [u for u in dict.fromkeys(e.user_id for e in body.events) if u not in state.user_index]
-    missing = [u for u in new_users if store.get_user(u) is None]
+    # pseudonyms when configured: the store, the served state and the logs never see the client's ids
+    keys = [user_key(settings, e.user_id) for e in body.events]
+    new_users = [u for u in dict.fromkeys(keys) if u not in state.user_index]
+    # one query for the batch's users this process has not seen (not one per user), all remembered
+    stored = store.user_indices(new_users) if new_users else {}
+    state.user_index.update(stored)
+    missing = [u for u in new_users if u not in stored]
     if missing:
         for user_id, index in zip(
             missing, store.upsert_users([UserIn(user_id=u, fields={}) for u in missing]), strict=True
@@ -59,14 +97,14 @@ def post_feedback(
     events = [
         EventIn(
             event_id=e.event_id,
-            user_id=e.user_id,
+            user_id=user_id,
             item_id=e.item_id,
             type=e.type,
             value=e.value,
             timestamp=now if e.timestamp is None else e.timestamp,
             recommendation_id=e.recommendation_id,
         )
-        for e in body.events
+        for e, user_id in zip(body.events, keys, strict=True)
     ]
     result = store.append_events(events)
     accepted = set(result.accepted)

@@ -174,11 +174,15 @@ def delete_item(
 def similar_items(
     item_id: Id,
     state: StateDep,
+    store: StoreDep,
     key: Annotated[Principal, Depends(require("read"))],
     k: Annotated[int, Query(ge=1, le=K_MAX, description="neighbours of each kind")] = 10,
 ) -> Similar:
     """Nearest items by the language model's text vectors, and by co-occurrence in user histories."""
     index = state.item_index.get(item_id)
+    if index is None:  # written through another worker or replica since this one's last sync?
+        state.catch_up_items(store)
+        index = state.item_index.get(item_id)
     if index is None or not state.is_servable(index):
         raise ApiError(404, "not_found", f"unknown item_id {item_id!r}", "item_id")
     ids = state.item_id_array()

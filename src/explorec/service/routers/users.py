@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from explorec.service.auth import Principal, require
 from explorec.service.deps import MetricsDep, SettingsDep, StateDep, StoreDep, check_batch
 from explorec.service.errors import ApiError
+from explorec.service.metrics import ServiceMetrics
+from explorec.service.pseudonym import client_user_id, user_key
 from explorec.service.routers import COMMON, errors
 from explorec.service.routers.recommendations import explanation_items
 from explorec.service.schemas import (
@@ -21,7 +24,8 @@ from explorec.service.schemas import (
     UserBatch,
     UsersUpserted,
 )
-from explorec.service.settings import REQUEST_POLICIES, REQUEST_RERANKERS
+from explorec.service.served import ServedState
+from explorec.service.settings import REQUEST_POLICIES, REQUEST_RERANKERS, ServiceSettings
 from explorec.service.slates import SlateRequest, build_slate
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -63,9 +67,10 @@ def upsert_users(
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ApiError(409, "duplicate_id", f"users: user_id {dup!r} appears twice in the batch", "users")
-    indices = store.upsert_users([UserIn(user_id=u.user_id, fields=dict(u.fields)) for u in body.users])
-    for user_id, index in zip(ids, indices, strict=True):
-        state.user_index[user_id] = int(index)
+    keys = [user_key(settings, user_id) for user_id in ids]  # pseudonyms when configured
+    rows = [UserIn(user_id=k, fields=dict(u.fields)) for k, u in zip(keys, body.users, strict=True)]
+    for stored_id, index in zip(keys, store.upsert_users(rows), strict=True):
+        state.user_index[stored_id] = int(index)
     return UsersUpserted(upserted=len(ids))
 
 
@@ -79,12 +84,12 @@ def delete_user(
 ) -> Deleted:
     """Delete the user's profile, events and impressions from the store and from the served state."""
     if not store.delete_user(user_id):
-        raise ApiError(404, "not_found", f"unknown user_id {user_id!r}", "user_id")
+        raise ApiError(404, "not_found", f"unknown user_id {client_user_id(http, user_id)!r}", "user_id")
     state.forget_user(user_id)
     online = getattr(http.app.state, "online", None)
     if online is not None:
         online.sync(store)  # sees the erasure: the policy state is rebuilt without the user's slates
-    return Deleted(id=user_id, deleted=True)
+    return Deleted(id=client_user_id(http, user_id), deleted=True)
 
 
 def _spec(value: str | None, default: str | None, allowed: tuple[str, ...], name: str) -> str | None:
@@ -107,8 +112,13 @@ def _spec(value: str | None, default: str | None, allowed: tuple[str, ...], name
     return value
 
 
-@router.get("/{user_id}/recommendations", response_model=Recommendations, responses=errors(*COMMON, 404))
-def recommendations(
+@router.get(
+    "/{user_id}/recommendations",
+    response_model=Recommendations,
+    responses=errors(*COMMON, 404),
+    name="recommendations",  # the operationId stays that of the function below
+)
+async def recommendations_route(
     http: Request,
     user_id: Id,
     store: StoreDep,
@@ -132,23 +142,97 @@ def recommendations(
 
     Unknown users get a cold-start answer (popular and newest items, with exploration).
     """
+    # async, with the blocking part (store reads, the slate, the impression commit) in one thread
+    # hand-off: a plain def route costs a hand-off for itself and one for its response validation
+    return await run_in_threadpool(
+        _recommend,
+        http,
+        user_id,
+        store,
+        state,
+        settings,
+        metrics,
+        k,
+        policy,
+        rerank,
+        tuple(exclude or ()),
+        category,
+        exclude_seen,
+        experiment,
+        explain,
+    )
+
+
+def recommendations(
+    http: Request,
+    user_id: str,
+    store: Any,
+    state: ServedState,
+    settings: ServiceSettings,
+    metrics: ServiceMetrics,
+    key: Principal,
+    k: int | None = None,
+    policy: str | None = None,
+    rerank: str | None = None,
+    exclude: list[str] | None = None,
+    category: str | None = None,
+    exclude_seen: bool = True,
+    experiment: str | None = None,
+    explain: bool = False,
+) -> Recommendations:
+    """What the route answers, called directly (blocking; from a worker thread, e.g. the dashboard)."""
+    return _recommend(
+        http,
+        user_id,
+        store,
+        state,
+        settings,
+        metrics,
+        k,
+        policy,
+        rerank,
+        tuple(exclude or ()),
+        category,
+        exclude_seen,
+        experiment,
+        explain,
+    )
+
+
+def _recommend(
+    http: Request,
+    user_id: str,
+    store: Any,
+    state: ServedState,
+    settings: ServiceSettings,
+    metrics: ServiceMetrics,
+    k: int | None,
+    policy: str | None,
+    rerank: str | None,
+    exclude: tuple[str, ...],
+    category: str | None,
+    exclude_seen: bool,
+    experiment: str | None,
+    explain: bool,
+) -> Recommendations:
     size = settings.k_default if k is None else k
     policy_spec = _spec(policy, settings.policy, REQUEST_POLICIES, "policy") or settings.policy
     rerank_spec = _spec(rerank, settings.rerank, REQUEST_RERANKERS, "rerank")
-    # asked every time: a user erased through another replica must not be served from this one's memory
-    row = store.get_user(user_id)
-    if row is None:
+    # asked every time: a user erased through another replica must not be served from this one's
+    # memory, and an item written through another worker or replica is served in the next request
+    index, n_items = store.lookup_user(user_id)
+    if n_items > state.n_items:
+        state.catch_up_items(store)
+    if index is None:
         user = -1
         if state.history(user_id):
             state.forget_user(user_id)
     else:
-        user = int(row.index)
+        user = index
         state.user_index[user_id] = user
     from explorec.errors import ConfigError, DataError
 
-    request = SlateRequest(
-        user_id, user, size, policy_spec, rerank_spec, tuple(exclude or ()), category, exclude_seen
-    )
+    request = SlateRequest(user_id, user, size, policy_spec, rerank_spec, exclude, category, exclude_seen)
     if experiment is not None:
         from explorec.service.routers.experiments import serve_experiment
 
@@ -166,7 +250,7 @@ def recommendations(
     return Recommendations(
         recommendation_id=record.recommendation_id,
         model_version=record.model_version,
-        user_id=user_id,
+        user_id=client_user_id(http, user_id),
         policy=record.policy,
         items=[
             RecommendedItem(
