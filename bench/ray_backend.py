@@ -7,7 +7,10 @@ started here (``ray.init(num_cpus=2)``, started before the clock). Two encoders:
 amazon-scientific item texts, repeated with a distinct " (n)" suffix so every text is unique (a sentence
 model would otherwise encode a duplicate once). Every Ray arm includes its actors' start and model load;
 the local arm includes the model load too (a fresh ``SentenceEncoder``). The vectors of every arm are
-compared with the local ones (largest absolute difference).
+compared with the local ones (largest absolute difference). CPU seconds are recorded beside the wall
+time (steadier on a shared machine): the local process's, and for Ray the actors' own (a
+``MeteredEncoder`` in each actor: CPU inside ``encode``, and the whole actor process including its
+start and model load); the driver's and Ray's system processes are not counted.
 
 ``--part train``: SASRec (``bench/neural.py``'s settings, ID items) on amazon-scientific's shipped
 leave-one-out split, single-process against Ray Train DDP with ``--workers`` workers, ``--seeds``
@@ -29,6 +32,7 @@ import json
 import logging
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,50 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+class MeteredEncoder:
+    """Wraps an encoder and writes, per process, the CPU seconds spent in ``encode`` and in total.
+
+    The Ray actors are separate processes, so each one appends to its own file in ``folder``:
+    ``encode_cpu`` (summed over calls) and ``process_cpu`` (the whole process so far: interpreter,
+    imports, model load and Ray's own work, read at the end of each call).
+    """
+
+    def __init__(self, encoder: Any, folder: str) -> None:
+        self.encoder = encoder
+        self.folder = folder
+        self.encode_cpu = 0.0
+
+    @property
+    def dim(self) -> int:
+        return int(self.encoder.dim)
+
+    @property
+    def model_id(self) -> str:
+        return str(self.encoder.model_id)
+
+    @property
+    def cacheable(self) -> bool:
+        return False
+
+    def encode(self, texts: Any, *, progress: bool = False) -> Any:
+        start = time.process_time()
+        out = self.encoder.encode(texts)
+        self.encode_cpu += time.process_time() - start
+        record = {"encode_cpu": self.encode_cpu, "process_cpu": time.process_time()}
+        (Path(self.folder) / f"{os.getpid()}.json").write_text(json.dumps(record))
+        return out
+
+
+def cpu_seconds(folder: str) -> dict[str, float]:
+    """Sum of the per-process CPU records of a ``MeteredEncoder`` folder."""
+    records = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")]
+    return {
+        "encode_cpu_seconds": round(sum(r["encode_cpu"] for r in records), 2),
+        "actor_process_cpu_seconds": round(sum(r["process_cpu"] for r in records), 2),
+        "processes": len(records),
+    }
+
+
 def embed_part(args: argparse.Namespace, prov: Provenance) -> dict[str, Any]:
     import ray
 
@@ -90,19 +138,27 @@ def embed_part(args: argparse.Namespace, prov: Provenance) -> dict[str, Any]:
         arms: dict[str, list[float]] = {"local": [], **{f"ray[{w}]": [] for w in args.ray_workers}}
         loads: dict[str, list[list[float]]] = {arm: [] for arm in arms}
         diffs: dict[str, float] = {}
+        cpu: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
         for round_ in range(args.rounds):
             local = None
             for arm in arms:
                 before = load_average()
-                start = time.perf_counter()
-                if arm == "local":
-                    local = make().encode(texts)
-                    vectors = local
-                else:
-                    workers = int(arm[4:-1])
-                    vectors = RayEncoder(make(), workers=workers, batch_size=args.batch_size).encode(texts)
-                seconds = time.perf_counter() - start
+                with tempfile.TemporaryDirectory() as folder:
+                    start, cpu_start = time.perf_counter(), time.process_time()
+                    if arm == "local":
+                        local = make().encode(texts)
+                        vectors = local
+                        cpu_arm = {"encode_cpu_seconds": round(time.process_time() - cpu_start, 2)}
+                    else:
+                        workers = int(arm[4:-1])
+                        metered = MeteredEncoder(make(), folder)
+                        vectors = RayEncoder(metered, workers=workers, batch_size=args.batch_size).encode(
+                            texts
+                        )
+                        cpu_arm = cpu_seconds(folder)
+                    seconds = time.perf_counter() - start
                 arms[arm].append(seconds)
+                cpu[arm].append(cpu_arm)
                 loads[arm].append([before, load_average()])
                 assert local is not None
                 diffs[arm] = max(diffs.get(arm, 0.0), float(np.abs(vectors - local).max()))
@@ -120,6 +176,7 @@ def embed_part(args: argparse.Namespace, prov: Provenance) -> dict[str, Any]:
                     "median_seconds": round(statistics.median(values), 2),
                     "texts_per_second": round(n / statistics.median(values), 1),
                     "load_average_before_after": loads[arm],
+                    "cpu": cpu[arm],
                     "max_abs_diff_to_local": diffs[arm],
                 }
                 for arm, values in arms.items()

@@ -11,8 +11,9 @@ off-policy estimate of each variant from the other variant's log next to its on-
 
 Writes ``bench/results/service_simulate.json`` (one entry per dataset, exploring policy and control
 exploration share, each with its provenance; the entries of other settings are kept). The control is
-greedy with ``--control-exploration`` (default 0.1) of its slots explored uniformly, so that its log
-supports an off-policy estimate of the exploring variant.
+greedy with ``--control-exploration`` (default 0.1) of its slates a uniformly random ordering of its
+candidates (exact mixture propensities), so that its log supports an off-policy estimate of the
+exploring variant.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def main() -> None:
         "--control-exploration",
         type=float,
         default=0.1,
-        help="share of the greedy control's slots explored uniformly (eps-greedy:EPS; 0: pure greedy)",
+        help="share of the greedy control's slates that are uniformly random (0: pure greedy)",
     )
     parser.add_argument("--encoder", default="default", help="service encoder (default: all-MiniLM-L6-v2)")
     parser.add_argument("--data-dir", default=None)
@@ -104,7 +105,7 @@ def main() -> None:
         run = run_one(dataset, args)
         run["provenance"] = prov.finish()
         # one entry per (dataset, exploring policy, control exploration): runs of other settings stay
-        key = f"{dataset} {args.explore_policy} control-eps={args.control_exploration:g}"
+        key = f"{dataset} {args.explore_policy} control-random-slates={args.control_exploration:g}"
         results["runs"][key] = run
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

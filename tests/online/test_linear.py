@@ -251,3 +251,58 @@ def test_feedback_through_one_replica_changes_the_others_linucb_scores_within_a_
 
         row = load_slot_features(second.app.state.store, [rec_id])[rec_id][0]  # type: ignore[attr-defined]
         assert row @ after > row @ before
+
+
+def test_one_slate_reads_one_posterior_while_the_learner_updates(store: Store) -> None:
+    # regression: the learner thread moved the posterior between a slate's draw and its propensity
+    # lookup, so the drawn item got propensity 0 (a 422 from the impression log)
+    now = time.time()
+    base = np.zeros(DIM)
+    base[0] = 1.0
+    good, bad = base.copy(), base.copy()
+    good[5] = 1.0
+    bad[6] = 1.0
+    frame = CandidateFrame(np.array([7, 8], dtype=np.int64), np.array([0.5, 0.5], np.float32)).with_columns(
+        features=np.vstack([good, bad])
+    )
+    state = OnlineState()
+    for n, spec in enumerate(("linucb:0.0", "linucb-hybrid:0.0", "lints:0.01")):
+        policy = variant_policy(spec, state.view(f"e/lin{n}"), seed=0)
+        first = policy.select(frame, 1)
+        # the key learns that the other row kind is clicked, while this slate is still being built
+        for j in range(30):
+            rec_id = f"{spec}-{j}"
+            record = ImpressionRecord(
+                recommendation_id=rec_id,
+                user=0,
+                user_id="u",
+                items=(1,),
+                item_ids=("i1",),
+                scores=(0.5,),
+                propensities=(1.0,),
+                explored=(False,),
+                policy="linucb",
+                timestamp=now,
+                experiment="e",
+                variant=f"lin{n}",
+            )
+            row = bad if int(first.items[0]) == 7 else good
+            save_slot_features(store, rec_id, "u", row[None, :], now)
+            store.append_impression(record)
+            store.append_events(
+                [
+                    EventIn(
+                        event_id=f"x{rec_id}",
+                        user_id="u",
+                        item_id="i1",
+                        type="click",
+                        recommendation_id=rec_id,
+                    )
+                ]
+            )
+        state.sync(store)
+        again = policy.select(frame, 1)  # the same slate's policy: the posterior it first read
+        assert again.items.tolist() == first.items.tolist(), spec
+        assert float(again.propensities[0]) > 0.0, spec
+        fresh = variant_policy(spec, state.view(f"e/lin{n}"), seed=0).select(frame, 1)  # a new slate
+        assert fresh.items.tolist() != first.items.tolist(), spec

@@ -91,7 +91,8 @@ def test_the_background_trainer_process_refits_on_request(seeded: Path) -> None:
             time.sleep(0.2)
         first = registry.serving()
         registry.request_retrain()
-        while len(registry.names()) < 2:
+        # the attempt is recorded after the version is written: wait for the record, not the folder
+        while len(registry.state().attempts) < 2:
             assert process.is_alive() and time.monotonic() < deadline, "no refit on request within 180 s"
             time.sleep(0.2)
     finally:

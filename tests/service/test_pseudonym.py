@@ -368,3 +368,25 @@ def test_the_dashboard_speaks_client_ids_and_stores_pseudonyms(
     assert home.status_code == 200 and key not in home.text  # no pseudonyms offered as examples
     store = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("service.db*")))
     assert user.encode() not in store and key.encode() in store
+
+
+def test_an_erased_users_pseudonym_is_gone_from_the_sqlite_file(
+    tmp_path: Path, start_api: Callable[..., Api]
+) -> None:
+    settings = pseudo_settings(f"sqlite:///{tmp_path / 'service.db'}", tmp_path)
+    api = start_api(settings)
+    ingest(api)
+    slate = api.get(f"/v1/users/{GONE}/recommendations?k=2", "read").json()
+    assert slate["user_id"] == GONE
+    gone, kept = user_key(settings, GONE), user_key(settings, KEEP[0])
+
+    def file_bytes() -> bytes:
+        with api.store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL's pages into the file
+        return b"".join(p.read_bytes() for p in sorted(tmp_path.glob("service.db*")))
+
+    assert gone.encode() in file_bytes()
+    assert api.delete(f"/v1/users/{GONE}").status_code == 200
+    after = file_bytes()
+    assert gone.encode() not in after  # zeroed (secure_delete), not left in free pages
+    assert kept.encode() in after

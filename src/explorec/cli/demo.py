@@ -7,7 +7,7 @@
 5. an HTML report with plots;
 6. the learning loop over HTTP (``--loop-seconds``, default 60; 0 skips it): a real ``explorec serve``
    process on 127.0.0.1 (SQLite store under ``--out``/loop) driven by simulated users of the same
-   generated data (``explorec simulate --service``): greedy (10 % of its slots explored) against
+   generated data (``explorec simulate --service``): greedy (10 % of its slates random) against
    online Thompson sampling, every slate, click and new item through the API, bounded in time.
 """
 
@@ -231,7 +231,7 @@ def _http_loop(dataset: Any, args: argparse.Namespace, folder: Path) -> dict[str
                 time.sleep(0.2)
             print(f"explorec serve ready at {base} after {time.perf_counter() - started:.1f}s")
             variants = (
-                {"name": "greedy", "share": 0.5, "policy": "eps-greedy:0.1"},
+                {"name": "greedy", "share": 0.5, "policy": "eps-greedy:1", "exploration": 0.1},
                 {"name": "explore", "share": 0.5, "policy": "ts"},
             )
             left = args.loop_seconds - (time.perf_counter() - started)

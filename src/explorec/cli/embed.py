@@ -19,8 +19,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--model",
         default="default",
-        help="text model: 'default' (all-MiniLM-L6-v2, packaged), a local model folder, a cached "
-        "Hugging Face name, or 'hashing:<dim>'",
+        help="text model: 'default' (all-MiniLM-L6-v2, packaged), 'minilm-onnx-int8' / 'minilm-onnx' "
+        "(MiniLM exported to ONNX with int8 / float32 weights, onnxruntime on CPU; 'onnx-int8:<folder>' "
+        "for another model), a local model folder, a cached Hugging Face name, or 'hashing:<dim>'",
     )
     parser.add_argument(
         "--template",
@@ -34,7 +35,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--no-cache", action="store_true", help="encode everything, read and write no cache")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads while encoding")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch (or onnxruntime) threads while encoding"
+    )
     parser.add_argument(
         "--out", default=None, help="write the vectors to this .npy file (float32[n_items, dim])"
     )
@@ -47,20 +50,16 @@ def cmd_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from explorec import progress
-    from explorec.encoders import CachedEncoder, SentenceEncoder, item_texts, parse_hashing_spec
+    from explorec.encoders import CachedEncoder, item_texts, make_encoder
     from explorec.encoders.templates import DEFAULT_TEMPLATES
 
     check_backend_args(args)
     dataset = load_dataset_from_args(args)
     template = args.template or (dataset.name if dataset.name in DEFAULT_TEMPLATES else None)
     texts = item_texts(dataset.catalog, template)
-    encoder: Any
-    if args.model == "hashing" or args.model.startswith("hashing:"):
-        encoder = parse_hashing_spec(args.model)
-    else:
-        encoder = SentenceEncoder(
-            args.model, device=args.device, batch_size=args.batch_size, num_threads=args.threads
-        )
+    encoder: Any = make_encoder(
+        args.model, device=args.device, batch_size=args.batch_size, num_threads=args.threads
+    )
     if args.backend == "ray":
         from explorec.distributed import RayEncoder, connect
 

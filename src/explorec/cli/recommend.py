@@ -74,6 +74,13 @@ def add_parser(sub: Any) -> None:
         "recorded with the model, else minilm)",
     )
     parser.add_argument(
+        "--quantize",
+        choices=("none", "int8"),
+        default="none",
+        help="int8: score with the neural model's Linear layers quantised to int8 (dynamic, CPU); "
+        "default none",
+    )
+    parser.add_argument(
         "--output", default=None, help="write the recommendations to FILE (.csv, .parquet or .json)"
     )
     parser.add_argument("--json", default=None, help="write the slates to this JSON file (as before)")
@@ -99,7 +106,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         )
     if args.output and Path(args.output).is_dir():
         raise ConfigError(f"--output: {args.output} is a folder; give a file name")
-    saved = load_saved(args.model_dir)
+    saved = load_saved(args.model_dir, quantize=args.quantize)
     model = saved.model
     history: Interactions = model.train_
     seen = _seen(saved, args.exclude_seen)

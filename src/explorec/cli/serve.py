@@ -78,6 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.dashboard:
         print(f"dashboard: {base}/dashboard  (log in with an API key)")
     print(f"store: {settings.database_url}")
+    if settings.pseudonymise_secret is not None:
+        print("user ids: pseudonymised at the edge (HMAC-SHA256 with pseudonymise_secret)")
     if key is not None:
         print(f"API key (scope admin, shown once): {key}")
         print(f'try:  curl -H "Authorization: Bearer {key}" {base}/v1/users/U00000/recommendations?k=5')

@@ -129,9 +129,10 @@ def add_parser(sub: Any) -> None:
         type=float,
         default=0.1,
         metavar="EPS",
-        help="share of the greedy control's slots explored uniformly among its candidates, with logged "
-        "propensities (policy eps-greedy:EPS), so that the control's log supports off-policy estimates "
-        "of the exploring variant; 0 makes the control purely greedy (default 0.1)",
+        help="share of the greedy control's slates that are a uniformly random ordering of its "
+        "candidates (policy eps-greedy:1 with exploration share EPS; exact mixture propensities), so "
+        "that every item can appear at every position of the control's log and it supports off-policy "
+        "estimates of the exploring variant; 0 makes the control purely greedy (default 0.1)",
     )
     parser.set_defaults(func=cmd_simulate)
 
@@ -328,7 +329,11 @@ def cmd_simulate_service(args: argparse.Namespace) -> int:
     if not 0.0 <= eps <= 1.0:
         raise ConfigError(f"--control-exploration must lie in [0, 1], got {args.control_exploration!r}")
     variants = (
-        {"name": "greedy", "share": 0.5, "policy": f"eps-greedy:{eps:g}" if eps > 0 else "greedy"},
+        # per-slot eps-greedy would explore only the lower positions (its top slots are explored with
+        # probability eps^k): uniformly random whole slates cover every (item, position)
+        {"name": "greedy", "share": 0.5, "policy": "eps-greedy:1", "exploration": eps}
+        if eps > 0
+        else {"name": "greedy", "share": 0.5, "policy": "greedy"},
         {"name": "explore", "share": 0.5, "policy": args.explore_policy},
     )
     result = run_service_simulation(

@@ -24,7 +24,7 @@ from explorec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-ITEM_VECTOR_KINDS = ("none", "minilm", "hashing")
+ITEM_VECTOR_KINDS = ("none", "minilm", "minilm-onnx-int8", "hashing")
 
 
 def add_parser(sub: Any) -> None:
@@ -86,7 +86,9 @@ def add_parser(sub: Any) -> None:
         choices=ITEM_VECTOR_KINDS,
         default="none",
         help="also save item vectors for re-rankers and policies (minilm: the packaged "
-        "all-MiniLM-L6-v2, cached; default none: `recommend` encodes the saved titles when needed)",
+        "all-MiniLM-L6-v2, cached; minilm-onnx-int8: the same model as int8 ONNX on onnxruntime; "
+        "default none: `recommend` encodes the saved titles when needed). Models that read item text "
+        "take their encoder as a parameter: --param encoder=minilm-onnx-int8",
     )
     add_backend_args(parser, what="torch models (sasrec, two-tower, ...) train as DDP on Ray Train workers")
     parser.set_defaults(func=cmd_train)
@@ -162,7 +164,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.item_vectors != "none":
         from explorec.encoders import HashingEncoder, item_vectors
 
-        encoder = HashingEncoder() if args.item_vectors == "hashing" else None
+        encoder: HashingEncoder | str | None = None  # None: the packaged MiniLM
+        if args.item_vectors == "hashing":
+            encoder = HashingEncoder()
+        elif args.item_vectors == "minilm-onnx-int8":
+            encoder = args.item_vectors
         vectors = item_vectors(dataset.catalog, encoder=encoder)
     version = model.save(
         args.out,

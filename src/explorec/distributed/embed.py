@@ -69,8 +69,9 @@ class RayEncoder:
     workers : int
         Actors in the pool (``concurrency``); each takes one CPU, or one GPU when ``use_gpu``.
     batch_size : int
-        Texts per ``map_batches`` call (each actor's sentence model still uses its own ``batch_size``
-        per forward pass).
+        Most texts per ``map_batches`` call (fewer when the input is short, so that every actor gets at
+        least four batches); each actor's sentence model still uses its own ``batch_size`` per forward
+        pass.
     address : str, optional
         Ray cluster to use (see ``explorec.distributed.connect``); None: a local one.
     use_gpu : bool, optional
@@ -132,10 +133,12 @@ class RayEncoder:
             for lo, hi in itertools.pairwise(edges.tolist())
             if hi > lo
         ]
+        # at least 4 batches per actor, so that a short input does not go to the first actor alone
+        batch_size = max(1, min(self.batch_size, math.ceil(n / (4 * workers))))
         dataset = ray.data.from_arrow(tables).map_batches(
             _EncodeBatch,
             fn_constructor_kwargs={"encoder": _actor_copy(self.encoder, use_gpu)},
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             batch_format="numpy",
             concurrency=workers,
             num_cpus=0 if use_gpu else 1,

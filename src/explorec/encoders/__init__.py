@@ -5,7 +5,9 @@ encodes it with the packaged all-MiniLM-L6-v2 (or any ``Encoder``) and reuses ve
 on-disk cache.
 
 Encoder specs (the string form models store as a hyper-parameter, see ``make_encoder``):
-``"default"`` (all-MiniLM-L6-v2), ``"hashing"`` / ``"hashing:<dim>"``, a local model folder, or a
+``"default"`` (all-MiniLM-L6-v2), ``"hashing"`` / ``"hashing:<dim>"``, ``"minilm-onnx-int8"`` /
+``"minilm-onnx"`` (MiniLM exported to ONNX, int8 or float32 weights, run by onnxruntime; also
+``"onnx-int8:<folder>"`` / ``"onnx:<folder>"`` for another local model), a local model folder, or a
 model name in the local Hugging Face cache.
 """
 
@@ -22,6 +24,7 @@ from explorec.data.interactions import Catalog
 from explorec.encoders.base import Encoder, deduplicate, l2_normalize
 from explorec.encoders.cache import CachedEncoder, EmbeddingCache, default_cache_dir
 from explorec.encoders.hashing import HashingEncoder
+from explorec.encoders.onnx import OnnxEncoder, is_onnx_spec, parse_onnx_spec
 from explorec.encoders.sentence import SentenceEncoder
 from explorec.encoders.templates import DEFAULT_TEMPLATES, Template, item_texts, resolve_template
 from explorec.errors import ConfigError
@@ -34,6 +37,7 @@ __all__ = [
     "EmbeddingCache",
     "Encoder",
     "HashingEncoder",
+    "OnnxEncoder",
     "SentenceEncoder",
     "Template",
     "deduplicate",
@@ -48,17 +52,25 @@ __all__ = [
 
 
 def make_encoder(
-    spec: str | Encoder | None = "default", *, device: str | None = None, batch_size: int = 64
+    spec: str | Encoder | None = "default",
+    *,
+    device: str | None = None,
+    batch_size: int = 64,
+    num_threads: int | None = None,
 ) -> Encoder:
     """An encoder from its spec.
 
     Parameters
     ----------
     spec : str, Encoder or None
-        ``"default"`` / None (packaged all-MiniLM-L6-v2), ``"hashing"`` or ``"hashing:<dim>"``, a local
-        model folder or a cached Hugging Face model name; an ``Encoder`` is returned unchanged.
-    device, batch_size
-        Passed to ``SentenceEncoder``.
+        ``"default"`` / None (packaged all-MiniLM-L6-v2), ``"hashing"`` or ``"hashing:<dim>"``,
+        ``"minilm-onnx-int8"`` / ``"minilm-onnx"`` / ``"onnx-int8:<folder>"`` / ``"onnx:<folder>"``
+        (``OnnxEncoder``), a local model folder or a cached Hugging Face model name; an ``Encoder`` is
+        returned unchanged.
+    device : str, optional
+        Passed to ``SentenceEncoder``; ONNX encoders run on CPU only (None or ``"cpu"``).
+    batch_size, num_threads
+        Texts per forward pass and intra-op threads (torch or onnxruntime).
 
     >>> make_encoder("hashing:32").dim
     32
@@ -67,7 +79,15 @@ def make_encoder(
         return spec
     if spec is not None and (spec == "hashing" or spec.startswith("hashing:")):
         return parse_hashing_spec(spec)
-    return SentenceEncoder(spec, device=device, batch_size=batch_size)
+    if spec is not None and is_onnx_spec(spec):
+        if device not in (None, "cpu"):
+            raise ConfigError(
+                f"encoder {spec!r} runs on onnxruntime's CPU provider; "
+                f"device must be None or 'cpu', got {device!r}"
+            )
+        model, quantize = parse_onnx_spec(spec)
+        return OnnxEncoder(model, quantize=quantize, batch_size=batch_size, num_threads=num_threads)
+    return SentenceEncoder(spec, device=device, batch_size=batch_size, num_threads=num_threads)
 
 
 def parse_hashing_spec(spec: str) -> HashingEncoder:

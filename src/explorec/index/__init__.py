@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from explorec.errors import ConfigError
 from explorec.index.exact import ExactIndex, Exclude, top_k
-from explorec.index.faiss_index import FaissIndex
+from explorec.index.faiss_index import COMPRESSED_KINDS, KINDS, FaissIndex
 
 BACKENDS = ("exact", "faiss")
 
@@ -44,7 +44,8 @@ def make_index(vectors: npt.ArrayLike, backend: str = "exact", **options: Any) -
     ----------
     backend : {"exact", "faiss"}
         ``exact``: ``ExactIndex`` (options: ``metric``). ``faiss``: ``FaissIndex`` (options: ``metric``,
-        ``kind``, ``nlist``, ``nprobe``, ``m``, ``ef_construction``, ``ef_search``).
+        ``kind`` (``flat``, ``hnsw``, ``ivf``, or compressed: ``sq8``, ``ivf-sq8``, ``hnsw-sq8``,
+        ``ivf-pq``), ``nlist``, ``nprobe``, ``m``, ``ef_construction``, ``ef_search``, ``pq_m``).
     """
     if backend == "exact":
         return ExactIndex(vectors, **options)
@@ -53,4 +54,14 @@ def make_index(vectors: npt.ArrayLike, backend: str = "exact", **options: Any) -
     raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
-__all__ = ["BACKENDS", "ExactIndex", "Exclude", "FaissIndex", "Index", "make_index", "top_k"]
+__all__ = [
+    "BACKENDS",
+    "COMPRESSED_KINDS",
+    "KINDS",
+    "ExactIndex",
+    "Exclude",
+    "FaissIndex",
+    "Index",
+    "make_index",
+    "top_k",
+]

@@ -1,9 +1,24 @@
-"""Top-k retrieval with FAISS (flat, HNSW or IVF), behind the same interface as ``ExactIndex``.
+"""Top-k retrieval with FAISS (flat, HNSW, IVF; float or compressed), behind ``ExactIndex``'s interface.
 
 Johnson, Douze & Jégou, "Billion-scale similarity search with GPUs" (2017) for FAISS; Malkov &
 Yashunin, "Efficient and robust approximate nearest neighbor search using Hierarchical Navigable
-Small World graphs" (TPAMI 2018) for ``kind="hnsw"``. ``faiss`` is imported only when an index is
-built, so ``import explorec.index`` stays light.
+Small World graphs" (TPAMI 2018) for ``kind="hnsw"``; Jégou, Douze & Schmid, "Product quantization
+for nearest neighbor search" (TPAMI 2011) for ``kind="ivf-pq"``. ``faiss`` is imported only when an
+index is built, so ``import explorec.index`` stays light.
+
+Compressed kinds store each item vector as codes instead of ``4 * dim`` float bytes:
+
+==============  ==========================================  ==================================
+kind            FAISS index                                 bytes per item (dim 384)
+==============  ==========================================  ==================================
+``sq8``         ``IndexScalarQuantizer`` (8 bit per value)    dim = 384 (4x less), exhaustive
+``ivf-sq8``     ``IndexIVFScalarQuantizer``                   dim + 8 (the item id in its list)
+``hnsw-sq8``    ``IndexHNSWSQ``                               dim + 4 * 2 * m (graph links)
+``ivf-pq``      ``IndexIVFPQ`` (``pq_m`` codes of 8 bits)     pq_m + 8
+==============  ==========================================  ==================================
+
+:meth:`FaissIndex.memory_bytes` measures what an index holds (its serialised size); recall against
+exact float search is measured in ``bench/compression.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +35,11 @@ from explorec.ranking import top_k
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("flat", "hnsw", "ivf")
+KINDS = ("flat", "hnsw", "ivf", "sq8", "ivf-sq8", "hnsw-sq8", "ivf-pq")
+#: kinds whose vectors are stored as codes, not float32
+COMPRESSED_KINDS = ("sq8", "ivf-sq8", "hnsw-sq8", "ivf-pq")
+#: k-means training points FAISS samples per centroid at most (it subsamples above this)
+_MAX_POINTS_PER_CENTROID = 256
 #: FAISS wants at least this many training points per IVF list (it warns below)
 _POINTS_PER_LIST = 39
 
@@ -34,9 +53,11 @@ class FaissIndex:
         Item vectors; row ``i`` is item ``i``.
     metric : {"ip", "cosine"}
         Inner product, or cosine (vectors and queries are L2-normalised).
-    kind : {"flat", "hnsw", "ivf"}
+    kind : {"flat", "hnsw", "ivf", "sq8", "ivf-sq8", "hnsw-sq8", "ivf-pq"}
         ``flat``: exact search. ``hnsw``: graph search, approximate, no training. ``ivf``: inverted
-        lists over k-means centroids trained on ``vectors``, approximate.
+        lists over k-means centroids trained on ``vectors``, approximate. The compressed kinds (module
+        docstring) store int8 codes (``sq8``: exhaustive scan of the codes; ``ivf-sq8``, ``hnsw-sq8``)
+        or product-quantised codes (``ivf-pq``); their quantisers are trained on ``vectors``.
     nlist : int
         IVF lists (clipped so that each list gets at least 39 training vectors).
     nprobe : int
@@ -45,6 +66,11 @@ class FaissIndex:
         HNSW neighbours per node.
     ef_construction, ef_search : int
         HNSW candidate-list sizes while building and while searching.
+    pq_m : int, optional
+        ``ivf-pq``: sub-vectors (bytes per item code); must divide ``dim``. None: ``dim // 4``.
+    max_train : int, optional
+        IVF kinds: vectors the k-means (and the product quantiser) train on, evenly spaced over
+        ``vectors``; None: up to 256 per list (FAISS's own cap).
 
     Notes
     -----
@@ -71,6 +97,8 @@ class FaissIndex:
         m: int = 32,
         ef_construction: int = 200,
         ef_search: int = 128,
+        pq_m: int | None = None,
+        max_train: int | None = None,
     ) -> None:
         import faiss
 
@@ -86,7 +114,10 @@ class FaissIndex:
             ("ef_search", ef_search),
         ):
             check_positive_int(name, value)
-        self.nlist, self.nprobe, self.m = nlist, nprobe, m
+        for name, optional in (("pq_m", pq_m), ("max_train", max_train)):
+            if optional is not None:
+                check_positive_int(name, optional)
+        self.nlist, self.nprobe, self.m, self.pq_m = nlist, nprobe, m, pq_m
         self.ef_construction, self.ef_search = ef_construction, ef_search
         arr = self._prepare(check_vectors(vectors))
         dim = arr.shape[1]
@@ -95,17 +126,38 @@ class FaissIndex:
         self.index: Any
         if kind == "flat":
             self.index = faiss.IndexFlatIP(dim)
-        elif kind == "hnsw":
-            self.index = faiss.IndexHNSWFlat(dim, m, faiss_metric)
+        elif kind in ("hnsw", "hnsw-sq8"):
+            if kind == "hnsw":
+                self.index = faiss.IndexHNSWFlat(dim, m, faiss_metric)
+            else:
+                # FAISS's stubs name the ScalarQuantizer class where the C++ takes its QuantizerType enum
+                qtype: Any = faiss.ScalarQuantizer.QT_8bit
+                self.index = faiss.IndexHNSWSQ(dim, qtype, m, faiss_metric)
+                self.index.train(arr)
             self.index.hnsw.efConstruction = ef_construction
             self.index.hnsw.efSearch = ef_search
+        elif kind == "sq8":
+            self.index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss_metric)
+            self.index.train(arr)  # the per-dimension value range the 256 levels cover
         else:
             lists = max(1, min(nlist, arr.shape[0] // _POINTS_PER_LIST))
             if lists != nlist:
-                logger.info("faiss ivf: %d vectors allow %d lists, not nlist=%d", arr.shape[0], lists, nlist)
+                logger.info(
+                    "faiss %s: %d vectors allow %d lists, not nlist=%d", kind, arr.shape[0], lists, nlist
+                )
             quantizer = faiss.IndexFlatIP(dim)
-            self.index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss_metric)
-            self.index.train(arr)
+            if kind == "ivf":
+                self.index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss_metric)
+            elif kind == "ivf-sq8":
+                self.index = faiss.IndexIVFScalarQuantizer(
+                    quantizer, dim, lists, faiss.ScalarQuantizer.QT_8bit, faiss_metric
+                )
+            else:
+                sub = dim // 4 if pq_m is None else pq_m
+                if dim % sub:
+                    raise ConfigError(f"pq_m must divide the vector dimension {dim}, got {sub}")
+                self.index = faiss.IndexIVFPQ(quantizer, dim, lists, sub, 8, faiss_metric)
+            self.index.train(_training_sample(arr, lists, max_train))
             self.index.nprobe = min(nprobe, lists)
             self._quantizer = quantizer  # the IVF index does not own it
         self.index.add(arr)
@@ -115,6 +167,12 @@ class FaissIndex:
         self._entry_item = np.arange(n, dtype=np.int64)
         self._item_entry = np.arange(n, dtype=np.int64)
         self._live = np.ones(n, dtype=bool)
+
+    def memory_bytes(self) -> int:
+        """Bytes the index holds: the size of its FAISS serialisation (codes, ids, graph, quantisers)."""
+        import faiss
+
+        return int(faiss.serialize_index(self.index).nbytes)
 
     def _prepare(self, arr: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         return np.ascontiguousarray(l2_normalise(arr) if self.metric == "cosine" else arr)
@@ -215,3 +273,19 @@ class FaissIndex:
         scores = np.take_along_axis(raw_scores, order, axis=1)
         items[np.isneginf(scores)] = -1
         return items, scores
+
+
+def _training_sample(
+    arr: npt.NDArray[np.float32], lists: int, max_train: int | None = None
+) -> npt.NDArray[np.float32]:
+    """The vectors the IVF k-means trains on: all, or an evenly spaced subset (``max_train``, 256 per list).
+
+    FAISS subsamples above 256 points per centroid itself (with a warning); taking the subset here
+    keeps the product quantiser's training set the same size and the build time bounded on large
+    catalogues.
+    """
+    cap = _MAX_POINTS_PER_CENTROID * lists if max_train is None else max(lists, max_train)
+    if arr.shape[0] <= cap:
+        return arr
+    step = arr.shape[0] / cap
+    return np.ascontiguousarray(arr[(np.arange(cap) * step).astype(np.int64)])

@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from explorec import progress
 from explorec.errors import ConfigError
 from explorec.models.training import (
     EpochRecord,
@@ -412,8 +412,7 @@ class DPTrainer:
         history = TrainHistory()
         params = [p for p in module.parameters() if p.requires_grad]
         start = time.perf_counter()
-        disable = None if self.progress else True
-        bar = tqdm(range(1, self.epochs + 1), desc="train (DP)", unit="epoch", disable=disable)
+        bar = progress.bar(range(1, self.epochs + 1), desc="train (DP)", unit="epoch", show=self.progress)
         with torch_threads(self.num_threads), seeded(self.seed, self.device):
             module.train()
             for epoch in bar:

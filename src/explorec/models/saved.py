@@ -148,13 +148,19 @@ class SavedModel:
         return None
 
 
-def load_saved(path: str | Path) -> SavedModel:
-    """Load the current version of ``path`` (or one version folder) with its serving files."""
+def load_saved(path: str | Path, *, quantize: str | None = None) -> SavedModel:
+    """Load the current version of ``path`` (or one version folder) with its serving files.
+
+    ``quantize="int8"`` quantises a neural model's Linear layers for CPU inference after loading
+    (:func:`explorec.models.quantize.quantize_model`); None or ``"none"`` loads it as saved.
+    """
     from explorec.models.base import open_saved_folder
+    from explorec.models.quantize import check_quantize, quantize_model
     from explorec.persist import read_json_object, read_npy, read_npz
 
+    mode = check_quantize(quantize)
     version, manifest = open_saved_folder(path)
-    model = Recommender.read_files(version)
+    model = quantize_model(Recommender.read_files(version), mode)
     saved = SavedModel(model, version, manifest)
     if (version / RUN).is_file():
         saved.metadata = read_json_object(version / RUN)

@@ -381,6 +381,12 @@ class TorchRecommender(Recommender):
         return state
 
     def _save_extra(self, path: Path) -> None:
+        quantized = getattr(self, "quantized_", None)  # set by explorec.models.quantize
+        if quantized:
+            raise ConfigError(
+                f"{type(self).__name__} is quantised ({quantized}) for inference and is not saved; "
+                "save the float model and quantise it after loading (load_saved(..., quantize='int8'))"
+            )
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
         torch.save(state, path / MODULE_WEIGHTS)
         meta: dict[str, Any] = {"config": self.module_config_, "history": self.history_.to_dict()}

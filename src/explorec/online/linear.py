@@ -220,24 +220,31 @@ class LinearStats:
     def hybrid_estimates(self, items: IntArray, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
         """(mean, sqrt(s)) per candidate of the hybrid model (Algorithm 2, lines 8-13, ``x_a = [1]``);
         an item never shown has ``n_a = 0``, ``B_a = 0``, ``theta_a = 0``."""
-        sol = self.hybrid()
-        inside = items < sol.n.shape[0]
-        n = np.zeros(items.shape[0])
-        b = np.zeros((items.shape[0], self.dim))
-        theta = np.zeros(items.shape[0])
-        n[inside] = sol.n[items[inside]]
-        b[inside] = sol.b[items[inside]]
-        theta[inside] = sol.theta[items[inside]]
-        a = self.ridge + n
-        u = b / a[:, None]  # B_a^T A_a^-1 x with x = 1, [m, dim]
-        z_a0 = rows @ sol.a0_inv  # [m, dim]
-        s = (
-            np.einsum("md,md->m", z_a0, rows)
-            - 2.0 * np.einsum("md,md->m", z_a0, u)
-            + 1.0 / a
-            + np.einsum("md,de,me->m", u, sol.a0_inv, u)
-        )
-        return rows @ sol.beta + theta, np.sqrt(np.maximum(s, 0.0))
+        return hybrid_estimates(self.hybrid(), items, rows, self.ridge)
+
+
+def hybrid_estimates(
+    sol: HybridSolution, items: IntArray, rows: FloatArray, ridge: float = RIDGE
+) -> tuple[FloatArray, FloatArray]:
+    """(mean, sqrt(s)) per candidate of the hybrid solution ``sol`` (see :meth:`LinearStats.hybrid`)."""
+    dim = rows.shape[1]
+    inside = items < sol.n.shape[0]
+    n = np.zeros(items.shape[0])
+    b = np.zeros((items.shape[0], dim))
+    theta = np.zeros(items.shape[0])
+    n[inside] = sol.n[items[inside]]
+    b[inside] = sol.b[items[inside]]
+    theta[inside] = sol.theta[items[inside]]
+    a = ridge + n
+    u = b / a[:, None]  # B_a^T A_a^-1 x with x = 1, [m, dim]
+    z_a0 = rows @ sol.a0_inv  # [m, dim]
+    s = (
+        np.einsum("md,md->m", z_a0, rows)
+        - 2.0 * np.einsum("md,md->m", z_a0, u)
+        + 1.0 / a
+        + np.einsum("md,de,me->m", u, sol.a0_inv, u)
+    )
+    return rows @ sol.beta + theta, np.sqrt(np.maximum(s, 0.0))
 
 
 def batch_ridge(rows: FloatArray, rewards: FloatArray, exam: FloatArray, ridge: float = RIDGE) -> FloatArray:

@@ -138,8 +138,16 @@ class OnlineLinUCB(_Online, LinUCB):
         if d != DIM:
             raise ConfigError(f"{self.name}: feature rows have {d} columns, expected {DIM}")
 
+    def _shared(self) -> tuple[FloatArray, FloatArray]:
+        # read once per slate: the draw and its propensities must see the same posterior, while the
+        # learner thread keeps updating the key's statistics
+        cached = getattr(self, "_posterior", None)
+        if cached is None:
+            cached = self._posterior = self._view().linear_shared()
+        return cached
+
     def estimates(self, items: IntArray, context: FloatArray) -> tuple[FloatArray, FloatArray]:
-        theta, a_inv = self._view().linear_shared()
+        theta, a_inv = self._shared()
         width = np.sqrt(np.maximum(np.einsum("nd,de,ne->n", context, a_inv, context), 0.0))
         return context @ theta, width
 
@@ -160,7 +168,12 @@ class OnlineHybridLinUCB(OnlineLinUCB):
     name = "linucb-hybrid"
 
     def estimates(self, items: IntArray, context: FloatArray) -> tuple[FloatArray, FloatArray]:
-        return self._view().linear_hybrid(items, context)
+        from explorec.online.linear import hybrid_estimates
+
+        solution = getattr(self, "_solution", None)
+        if solution is None:
+            solution = self._solution = self._view().linear_hybrid()  # one posterior per slate
+        return hybrid_estimates(solution, items, context)
 
 
 class OnlineLinTS(_Online, LinearTS):
@@ -179,15 +192,21 @@ class OnlineLinTS(_Online, LinearTS):
         if d != DIM:
             raise ConfigError(f"{self.name}: feature rows have {d} columns, expected {DIM}")
 
+    def _shared(self) -> tuple[FloatArray, FloatArray]:
+        cached = getattr(self, "_posterior", None)
+        if cached is None:
+            cached = self._posterior = self._view().linear_shared()  # one posterior per slate
+        return cached
+
     def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
-        theta, a_inv = self._view().linear_shared()
+        theta, a_inv = self._shared()
         chol = np.linalg.cholesky(a_inv)
         draws = theta[None, :] + self.v * rng.standard_normal((n, theta.shape[0])) @ chol.T  # [n, d]
         x = self.design_matrix(frame)
         return top_k(draws @ x.T + x[:, 1][None, :], k)
 
     def _point_scores(self, frame: CandidateFrame) -> FloatArray:
-        theta, _ = self._view().linear_shared()
+        theta, _ = self._shared()
         x = self.design_matrix(frame)
         return np.asarray(x[:, 1] + x @ theta, dtype=np.float64)
 

@@ -42,7 +42,13 @@ import numpy as np
 import numpy.typing as npt
 
 from explorec.impressions import ImpressionRecord
-from explorec.online.linear import LINEAR_POLICY_NAMES, LinearStats, load_slot_features, slate_examination
+from explorec.online.linear import (
+    LINEAR_POLICY_NAMES,
+    HybridSolution,
+    LinearStats,
+    load_slot_features,
+    slate_examination,
+)
 from explorec.policies.base import grow
 
 logger = logging.getLogger(__name__)
@@ -242,14 +248,14 @@ class ArmView:
 
     def linear_shared(self) -> tuple[FloatArray, FloatArray]:
         """(theta, A^-1) of the key's shared ridge (the prior ``theta = 0``, ``A = lambda I`` before
-        any linear slate)."""
+        any linear slate); a snapshot: later updates build new arrays."""
         with self.lock:
             return self._linear().shared()
 
-    def linear_hybrid(self, items: IntArray, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(mean, width) per candidate of the key's hybrid LinUCB model."""
+    def linear_hybrid(self) -> HybridSolution:
+        """The key's hybrid LinUCB solution (a snapshot: later updates build a new one)."""
         with self.lock:
-            return self._linear().hybrid_estimates(items, rows)
+            return self._linear().hybrid()
 
 
 _EMPTY_LINEAR = LinearStats()

@@ -419,10 +419,12 @@ class ServedState:
             vectors = self.vectors.view()
             if use_faiss:
                 options: dict[str, Any] = {"kind": s.faiss_kind}
-                if s.faiss_kind == "hnsw":
+                if s.faiss_kind.startswith("hnsw"):
                     options["ef_search"] = s.faiss_ef_search
-                else:
+                elif s.faiss_kind.startswith("ivf"):
                     options["nprobe"] = s.faiss_nprobe
+                if s.faiss_kind == "ivf-pq":
+                    options["pq_m"] = s.faiss_pq_m
                 self.index = make_index(vectors, "faiss", **options)
                 self.index_backend = f"faiss-{s.faiss_kind}"
             else:

@@ -54,7 +54,11 @@ class ServiceSettings(BaseSettings):
         1, ge=1, le=64, description="uvicorn worker processes sharing the port (each a replica of the store)"
     )
     access_log: bool = Field(True, description="uvicorn's one line per request (costs CPU at high rates)")
-    encoder: str = Field("default", description="text encoder spec: default (all-MiniLM-L6-v2), hashing:DIM")
+    encoder: str = Field(
+        "default",
+        description="text encoder spec: default (all-MiniLM-L6-v2), minilm-onnx-int8 (the same model "
+        "as int8 ONNX on onnxruntime), hashing:DIM",
+    )
     policy: str = Field("eps-greedy:0.1", description="default exploration policy spec")
     rerank: str | None = Field("mmr:0.3", description="default re-ranker spec (None: no re-ranking)")
     k_default: int = Field(10, ge=1, le=100, description="slate length when the request gives no k")
@@ -65,9 +69,14 @@ class ServiceSettings(BaseSettings):
         "auto", description="retrieval index: exact BLAS, FAISS, or chosen by catalogue size"
     )
     faiss_min_items: int = Field(50_000, ge=1, description="with index=auto, FAISS from this many items")
-    faiss_kind: Literal["hnsw", "ivf"] = "hnsw"
+    faiss_kind: Literal["hnsw", "ivf", "sq8", "ivf-sq8", "hnsw-sq8", "ivf-pq"] = Field(
+        "hnsw", description="FAISS index kind; sq8, ivf-sq8, hnsw-sq8 (int8 codes), ivf-pq (product codes)"
+    )
     faiss_ef_search: int = Field(128, ge=1, le=4096, description="HNSW candidate list size at search")
     faiss_nprobe: int = Field(16, ge=1, le=4096, description="IVF lists visited per query")
+    faiss_pq_m: int | None = Field(
+        None, ge=1, le=4096, description="ivf-pq bytes per item (divides the vector length; None: dim/4)"
+    )
     max_body_bytes: int = Field(8 * 2**20, ge=1024, description="larger request bodies get 413")
     max_batch: int = Field(1000, ge=1, le=10_000, description="larger batches get 413")
     rate_limit: str = Field("2000/second", description="per-key limit, e.g. '100/second', '5000/minute'")

@@ -15,16 +15,16 @@ import math
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from anyio import from_thread
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from explorec.service.auth import Principal
 from explorec.service.dashboard.session import (
-    CSRF_FIELD,
     SessionKeys,
     csrf_ok,
     csrf_token,
@@ -54,6 +54,8 @@ POLICIES = ("", "greedy", "eps-greedy:0.1", "eps-greedy:0.3", "softmax:0.5")
 RERANKERS = ("", "none", "mmr:0.3", "dpp:0.5")
 
 _ID = re.compile(ID_PATTERN)
+#: a form field (empty when absent); every value is checked by the handler that reads it
+FormText = Annotated[str, Form(max_length=4096)]
 
 
 def _utc(ts: float | None) -> str:
@@ -146,11 +148,12 @@ def make_router() -> APIRouter:
     def login_page(request: Request, next: str | None = None) -> Response:
         return page.render(request, "login.html", next=_safe_next(next), message=None)
 
+    # form posts are plain (sync) handlers: FastAPI runs them in its thread pool, so the store calls
+    # they make never block the event loop
     @router.post("/login")
-    async def login(request: Request) -> Response:
-        form = await request.form()
-        target = _safe_next(str(form.get("next") or ""))
-        if not csrf_ok(request, str(form.get(CSRF_FIELD) or "")):
+    def login(request: Request, csrf: FormText = "", api_key: FormText = "", next: FormText = "") -> Response:
+        target = _safe_next(next)
+        if not csrf_ok(request, csrf):
             return page.render(
                 request,
                 "login.html",
@@ -158,7 +161,7 @@ def make_router() -> APIRouter:
                 next=target,
                 message="missing or wrong CSRF token: reload the page and try again",
             )
-        api_key = str(form.get("api_key") or "").strip()
+        api_key = api_key.strip()
         who = request.app.state.keys.principal(api_key) if api_key else None
         if who is None:
             return page.render(
@@ -169,9 +172,8 @@ def make_router() -> APIRouter:
         return RedirectResponse(target, status_code=303)
 
     @router.post("/logout")
-    async def logout(request: Request) -> Response:
-        form = await request.form()
-        if not csrf_ok(request, str(form.get(CSRF_FIELD) or "")):
+    def logout(request: Request, csrf: FormText = "") -> Response:
+        if not csrf_ok(request, csrf):
             return page.error(request, 403, "missing or wrong CSRF token: reload the page and try again")
         log_out(request)
         return RedirectResponse(f"{PREFIX}/login", status_code=303)
@@ -236,9 +238,12 @@ def make_router() -> APIRouter:
         state = request.app.state.served
         store = request.app.state.store
         ids = state.item_id_array()
+        # user_id is the pseudonym here when pseudonyms are configured (PseudonymMiddleware rewrote
+        # the path), which is what the served state knows the user by
+        served_history = state.history(user_id)
         history = [
             {"item_id": str(ids[item]), "timestamp": ts, "text": _text(store, str(ids[item]))}
-            for item, ts in reversed(state.history(user_id))
+            for item, ts in reversed(served_history)
         ]
         explanations = {e.position: e for e in (answer.explanations or [])}
         rows = [
@@ -268,17 +273,24 @@ def make_router() -> APIRouter:
         )
 
     @router.post("/users/{user_id}/click")
-    async def click(request: Request, user_id: str) -> Response:
+    def click(
+        request: Request,
+        user_id: str,
+        csrf: FormText = "",
+        recommendation_id: FormText = "",
+        item_id: FormText = "",
+        k: FormText = "",
+        policy: FormText = "",
+        rerank: FormText = "",
+        experiment: FormText = "",
+    ) -> Response:
         who = principal(request)
         if who is None:
             return _to_login(request)
-        form = await request.form()
-        refusal = _check_write(request, who, "write", str(form.get(CSRF_FIELD) or ""))
+        refusal = _check_write(request, who, "write", csrf)
         if refusal is not None:
             back = f"{PREFIX}/users/{user_id}" if _valid_id(user_id) else ""
             return page.error(request, 403, refusal, who, back=back)
-        recommendation_id = str(form.get("recommendation_id") or "")
-        item_id = str(form.get("item_id") or "")
         for name, value in (
             ("user_id", user_id),
             ("recommendation_id", recommendation_id),
@@ -306,7 +318,9 @@ def make_router() -> APIRouter:
         )
         app = request.app
         try:
-            result = post_feedback(
+            # the route is async: run it on the event loop from this thread-pool thread
+            result = from_thread.run(
+                post_feedback,
                 batch,
                 app.state.store,
                 app.state.served,
@@ -318,7 +332,8 @@ def make_router() -> APIRouter:
         except ApiError as exc:
             return page.error(request, exc.status, exc.message, who)
         logger.info("dashboard click: %s on %s (slate %s): %s", user_id, item_id, recommendation_id, result)
-        keep = {k: str(form.get(k) or "") for k in ("k", "policy", "rerank", "experiment") if form.get(k)}
+        options = {"k": k, "policy": policy, "rerank": rerank, "experiment": experiment}
+        keep = {name: value for name, value in options.items() if value}
         query = urlencode({**keep, "clicked": item_id})
         return RedirectResponse(f"{PREFIX}/users/{client_id}?{query}", status_code=303)
 
@@ -432,24 +447,22 @@ def make_router() -> APIRouter:
         )
 
     @router.post("/models/{action}")
-    async def model_action(request: Request, action: str) -> Response:
+    def model_action(request: Request, action: str, csrf: FormText = "", version: FormText = "") -> Response:
         from explorec.service.routers import models as api
 
         who = principal(request)
         if who is None:
             return _to_login(request)
-        form = await request.form()
         scope = "write" if action == "retrain" else "admin"
         if action not in ("pin", "unpin", "rollback", "retrain"):
             return page.error(
                 request, 404, f"unknown action {action!r}; one of pin, unpin, rollback, retrain", who
             )
-        refusal = _check_write(request, who, scope, str(form.get(CSRF_FIELD) or ""))
+        refusal = _check_write(request, who, scope, csrf)
         if refusal is not None:
             return page.error(request, 403, refusal, who, back=f"{PREFIX}/models")
         try:
             if action == "pin":
-                version = str(form.get("version") or "")
                 if not _valid_id(version):
                     return page.error(request, 422, f"version must match {ID_PATTERN}; got {version!r}", who)
                 api.pin_model(version, request, who)
