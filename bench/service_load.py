@@ -216,7 +216,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {"settings": {**settings, "n_items": catalog.n_items, "k": args.k}}
     try:
-        wait_ready(base, proc, timeout=120)
+        wait_ready(base, proc, timeout=600)  # a loaded machine can take minutes to import and load
         results.update(asyncio.run(drive(base, key, args, catalog, data, texts)))
     finally:
         proc.terminate()

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from anyio import from_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -318,9 +317,8 @@ def make_router() -> APIRouter:
         )
         app = request.app
         try:
-            # the route is async: run it on the event loop from this thread-pool thread
-            result = from_thread.run(
-                post_feedback,
+            # post_feedback is the route's blocking body (the async route hands it to a thread too)
+            result = post_feedback(
                 batch,
                 app.state.store,
                 app.state.served,
