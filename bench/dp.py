@@ -14,7 +14,8 @@ Datasets: ``movielens-latest-small`` (leave-one-out by time, as ``bench/neural.p
 ``amazon-scientific`` (its shipped leave-one-out split). Results are merged run by run into
 ``bench/results/dp_<dataset>.json`` (so an interrupted sweep keeps what it finished, and ``--resume``
 skips the runs already there), with the provenance record of ``bench/_provenance.py``; the table
-(mean ± std over the seeds, from every ``dp_*.json``) is printed, and the plot NDCG@10 vs ε (error
+(mean ± std over the seeds, from every ``dp_<dataset>.json``, beside the popularity ranking) is printed
+and written to ``bench/results/dp_summary.json``, and the plot NDCG@10 vs ε (error
 bars: std over seeds) is written to ``bench/results/dp_ndcg_vs_epsilon.png`` and
 ``docs/benchmarks/dp_ndcg_vs_epsilon.png``.
 """
@@ -47,8 +48,8 @@ RESULTS = ROOT / "bench" / "results"
 
 
 #: one results file per dataset (datasets can run side by side), merged for the table and the plot
-def out_path(dataset: str) -> Path:
-    return RESULTS / f"dp_{dataset}.json"
+def out_path(dataset: str, part: str = "") -> Path:
+    return RESULTS / f"dp_{dataset}{'_' + part if part else ''}.json"
 
 
 PLOT = "dp_ndcg_vs_epsilon.png"
@@ -209,7 +210,19 @@ def table(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot(summary: list[dict[str, Any]]) -> Path:
+def popularity_reference(datasets: list[str]) -> dict[str, float]:
+    """Test NDCG@10 of the (non-private) popularity ranking: the floor a private model should clear."""
+    out = {}
+    for dataset in datasets:
+        split = load_split(dataset)
+        model = make_model("popularity").fit(split.train)
+        out[dataset] = float(
+            evaluate(model, split.test, history=split.test_history, k=[10]).metrics["ndcg@10"]
+        )
+    return out
+
+
+def plot(summary: list[dict[str, Any]], popularity: dict[str, float]) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -242,7 +255,10 @@ def plot(summary: list[dict[str, Any]]) -> Path:
                         color=colour,
                         alpha=0.12,
                     )
+        if dataset in popularity:
+            ax.axhline(popularity[dataset], color="grey", linestyle=":", label="popularity (no DP)")
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks([1, 4, 8])
         ax.set_xticklabels(["1", "4", "8"])
         ax.set_xlabel("ε (per user), δ = 1/n_users")
@@ -288,6 +304,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--resume", action="store_true", help="skip the runs already in the results files")
     parser.add_argument("--plot-only", action="store_true", help="only redraw the table and the plot")
+    parser.add_argument(
+        "--part", default="", help="write dp_<dataset>_<part>.json, to run a share of the sweep in parallel"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("explorec.models.privacy").setLevel(logging.INFO)
@@ -296,7 +315,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     epsilons = [_eps(e) for e in args.epsilons.split(",")]
     for dataset in [] if args.plot_only else args.datasets.split(","):
-        path = out_path(dataset)
+        path = out_path(dataset, args.part)
         runs = load_runs(path) if args.resume else {}
         split = load_split(dataset)
         print(f"{dataset}: {split.summary()}", flush=True)
@@ -319,11 +338,19 @@ def main() -> None:
                     runs[k] = res
                     save(path, runs, prov)
     every: list[dict[str, Any]] = []
-    for path in sorted(RESULTS.glob("dp_*.json")):
-        every.extend(load_runs(path).values())
+    for dataset in SETTINGS:
+        for path in sorted(RESULTS.glob(f"dp_{dataset}*.json")):
+            every.extend(load_runs(path).values())
     summary = summarise(every)
+    popularity = popularity_reference(sorted({r["dataset"] for r in every}))
     print(table(summary))
-    print(f"plot written to {plot(summary)}")
+    print("popularity (no DP) NDCG@10: " + ", ".join(f"{d} {v:.4f}" for d, v in popularity.items()))
+    (RESULTS / "dp_summary.json").write_text(
+        json.dumps(
+            {"summary": summary, "popularity_ndcg@10": popularity, "provenance": prov.finish()}, indent=2
+        )
+    )
+    print(f"plot written to {plot(summary, popularity)}")
 
 
 if __name__ == "__main__":

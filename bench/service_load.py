@@ -171,6 +171,9 @@ def main() -> None:
     parser.add_argument("--recall-users", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the service")
+    parser.add_argument(
+        "--faiss-min-items", type=int, default=50_000, help="FAISS HNSW retrieval from this many items on"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "service_load.json"))
     args = parser.parse_args()
 
@@ -191,7 +194,7 @@ def main() -> None:
         "policy": "eps-greedy:0.1",
         "rerank": "mmr:0.3",
         "index": "auto",
-        "faiss_min_items": 50_000,
+        "faiss_min_items": args.faiss_min_items,
         "faiss_ef_search": 128,
         "n_candidates": 100,
         "history_length": 50,
@@ -213,7 +216,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {"settings": {**settings, "n_items": catalog.n_items, "k": args.k}}
     try:
-        wait_ready(base, proc, timeout=120)
+        wait_ready(base, proc, timeout=600)  # a loaded machine can take minutes to import and load
         results.update(asyncio.run(drive(base, key, args, catalog, data, texts)))
     finally:
         proc.terminate()
@@ -240,7 +243,8 @@ async def drive(
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     out: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=120) as client:
+    # the item batch that crosses faiss_min_items builds the HNSW graph over every item in one request
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=600) as client:
         # items, batches of 1,000
         departments = catalog.field("categories")
         batches = []

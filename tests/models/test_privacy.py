@@ -271,3 +271,10 @@ def test_cli_prints_and_saves_the_spend(tmp_path: Path, capsys: pytest.CaptureFi
     assert spent["unit"] == "user" and spent["target_epsilon"] == 4.0 and 3.99 <= spent["epsilon"] <= 4.0
     assert spent["delta"] == pytest.approx(1 / spent["n_users"]) and spent["steps"] == 1
     assert f"(ε={spent['epsilon']:.3g}, δ={spent['delta']:.3g}) spent per user" in printed
+
+
+def test_the_ray_backend_is_refused_under_dp(split: Split) -> None:
+    model = SASRec(**SASREC, epochs=1, dp_epsilon=4.0)
+    model._train_runner = object()  # what explorec.distributed.fit sets before calling fit
+    with pytest.raises(ConfigError, match="does not support differential privacy"):
+        model.fit(split.train)

@@ -267,3 +267,26 @@ def test_dashboard_false_serves_the_api_only(sqlite_url: str, start_api: Callabl
     assert api.client.get("/dashboard/login").status_code == 404
     assert api.client.get("/dashboard/static/live.js").status_code == 404
     assert api.get("/v1/items/search?q=x", "read").json()["items"] == []
+
+
+def test_with_pseudonyms_the_user_page_still_shows_the_history(
+    sqlite_url: str, start_api: Callable[..., Api]
+) -> None:
+    api = start_api(service_settings(sqlite_url, pseudonymise_secret="s" * 32))
+    add_catalogue(api)
+    api.post("/v1/feedback", {"events": [{"event_id": "p1", "user_id": "u1", "item_id": "jazz-1"}]}, "write")
+    log_in(api, "read")
+    page = api.client.get("/dashboard/users/u1").text
+    (history,) = re.findall(r'<table class="history" id="history">.*?</table>', page, re.S)
+    assert "<code>jazz-1</code>" in history
+    rid, items, _ = _slate(api, "u1")
+    assert set(items[:2]) == {"jazz-2", "jazz-3"}  # the nearest texts to the history first
+    log_in(api, "write")
+    token = csrf(api, "/dashboard")
+    done = api.client.post(
+        "/dashboard/users/u1/click", data={"csrf": token, "recommendation_id": rid, "item_id": items[0]}
+    )
+    assert done.status_code == 200 and f"Click on <code>{items[0]}</code> stored" in done.text
+    assert "u1" in done.text and api.store.get_user("u1") is None  # shown by id, stored by pseudonym
+    (history,) = re.findall(r'<table class="history" id="history">.*?</table>', done.text, re.S)
+    assert f"<code>{items[0]}</code>" in history  # the click joined the same (single) pseudonym's history

@@ -108,6 +108,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "explorec.service.app:app_from_environment",
                 factory=True,
                 workers=settings.workers,
+                # a worker loading a large catalogue (or on a loaded machine) answers the supervisor's
+                # ping late; uvicorn's default of 5 s would kill and restart it again and again
+                timeout_worker_healthcheck=120,
                 host=settings.host,
                 port=settings.port,
                 log_level="info",

@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tqdm.auto import tqdm
 
+from explorec import progress as bars
 from explorec.encoders.base import deduplicate, l2_normalize
 from explorec.encoders.cache import model_slug
 from explorec.errors import ConfigError, DataError, check_positive_int
@@ -367,7 +367,7 @@ class OnnxEncoder:
         vectors = np.empty((len(unique), self.dim), dtype=np.float32)
         order = np.argsort([-len(t) for t in unique], kind="stable")
         names = list(self._config["inputs"])
-        with tqdm(total=len(unique), unit="text", desc="encode", disable=not progress, leave=False) as bar:
+        with bars.bar(total=len(unique), unit="text", desc="encode (onnx)", show=progress) as bar:
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 encodings = self._tokenizer.encode_batch([unique[i] for i in idx])

@@ -246,6 +246,13 @@ class TorchRecommender(Recommender):
         """DP-SGD with one example per user, the planned epochs in full (no early stopping)."""
         from explorec.models.privacy import DPTrainer
 
+        if getattr(self, "_train_runner", None) is not None:
+            # DDP would split a Poisson batch across workers that clip and noise on their own, which
+            # this accountant does not describe: refuse rather than train single-process unasked
+            raise ConfigError(
+                f"{type(self).__name__}: dp_epsilon={target:g} trains in one process; the Ray backend "
+                "(--backend ray, explorec.distributed.fit) does not support differential privacy"
+            )
         if getattr(self, "_valid", None) is not None:
             logger.warning(
                 "%s: dp_epsilon=%g: the validation set is not used (early stopping is disabled under "

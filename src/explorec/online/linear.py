@@ -35,7 +35,7 @@ What is accumulated per key, for rows ``w = e_l x`` and targets ``y = r - e_l p`
 
 A shown slot adds its row with target ``-e_l p`` at once; a click on it later adds ``w`` to ``xy``
 (and ``e`` to ``y_a``): the sums equal those of a batch ridge regression on every shown row with its
-0/1 reward (``tests/online/test_linear.py`` checks that known answer).
+0/1 reward (``tests/online/test_online_linear.py`` checks that known answer).
 """
 
 from __future__ import annotations

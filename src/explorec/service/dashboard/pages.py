@@ -237,9 +237,12 @@ def make_router() -> APIRouter:
         state = request.app.state.served
         store = request.app.state.store
         ids = state.item_id_array()
+        # user_id is the pseudonym here when pseudonyms are configured (PseudonymMiddleware rewrote
+        # the path), which is what the served state knows the user by
+        served_history = state.history(user_id)
         history = [
             {"item_id": str(ids[item]), "timestamp": ts, "text": _text(store, str(ids[item]))}
-            for item, ts in reversed(state.history(user_id))
+            for item, ts in reversed(served_history)
         ]
         explanations = {e.position: e for e in (answer.explanations or [])}
         rows = [
@@ -314,6 +317,7 @@ def make_router() -> APIRouter:
         )
         app = request.app
         try:
+            # post_feedback is the route's blocking body (the async route hands it to a thread too)
             result = post_feedback(
                 batch,
                 app.state.store,
