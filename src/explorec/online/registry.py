@@ -38,6 +38,7 @@ from typing import Any
 
 from explorec.errors import ConfigError, DataError
 from explorec.models.base import Recommender
+from explorec.online.periodic import Periodic
 from explorec.persist import (
     list_versions,
     read_json_object,
@@ -327,7 +328,7 @@ class ModelRegistry:
         os.replace(tmp, self.root / STATE)
 
 
-class RegistryFollower:
+class RegistryFollower(Periodic):
     """Follows the registry's pointer in a serving process and swaps each new version in whole.
 
     :meth:`step` reads the pointer; when it names a version other than the one loaded, the version is
@@ -340,17 +341,15 @@ class RegistryFollower:
     def __init__(
         self, registry: ModelRegistry, swap: Callable[[LoadedVersion], None], interval_s: float = 1.0
     ) -> None:
+        super().__init__(interval_s, name="explorec-registry", failure="following the model registry failed")
         self.registry = registry
         self.swap = swap
-        self.interval_s = interval_s
         self.loaded: str | None = None
         self.swaps = 0
         self.last_error: str | None = None
         #: when this process last swapped each version in (unix seconds; the dashboard shows it)
         self.swapped_at: dict[str, float] = {}
         self._step_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="explorec-registry", daemon=True)
 
     def step(self) -> bool:
         """Swap in the version the pointer names if it is new; True when a swap happened."""
@@ -374,19 +373,6 @@ class RegistryFollower:
             logger.info("model registry: swapped in %s", name)
             return True
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.step()
-            except Exception:  # the thread must survive anything, or the replica stops following
-                logger.exception("following the model registry failed; retrying")
 
 
 _INFO_FIELDS = (

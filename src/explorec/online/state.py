@@ -49,6 +49,7 @@ from explorec.online.linear import (
     load_slot_features,
     slate_examination,
 )
+from explorec.online.periodic import Periodic
 from explorec.policies.base import grow
 
 logger = logging.getLogger(__name__)
@@ -458,30 +459,19 @@ class OnlineState:
             return out
 
 
-class Learner:
+class Learner(Periodic):
     """Background thread of one replica: ``state.sync(store)`` every ``interval_s`` seconds."""
 
     def __init__(self, store: Any, state: OnlineState, interval_s: float = 0.2) -> None:
+        super().__init__(interval_s, name="explorec-online", failure="online state: replay failed")
         self.store = store
         self.state = state
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="explorec-online", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
+    def step(self) -> None:
+        """One replay; an unreachable store is logged and retried at the next round."""
         from explorec.store import StoreUnavailable
 
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.state.sync(self.store)
-            except StoreUnavailable as exc:
-                logger.warning("online state: store unavailable (retrying): %s", exc)
-            except Exception:  # the thread must survive anything, or the replica stops learning
-                logger.exception("online state: replay failed; retrying")
+        try:
+            self.state.sync(self.store)
+        except StoreUnavailable as exc:
+            logger.warning("online state: store unavailable (retrying): %s", exc)

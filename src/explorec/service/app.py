@@ -10,7 +10,6 @@ keeps retrying until the store answers again.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from explorec.encoders import Encoder
+from explorec.online.periodic import Periodic
 from explorec.service.auth import KeyVerifier
 from explorec.service.errors import install_error_handlers
 from explorec.service.metrics import ServiceMetrics
@@ -32,27 +32,18 @@ logger = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
 
 
-class Refresher:
+class Refresher(Periodic):
     """Background thread: load the served state once the store answers, then follow its writes."""
 
     def __init__(
         self, store: Any, state: ServedState, metrics: ServiceMetrics, interval_s: float, reload_s: float
     ) -> None:
+        super().__init__(interval_s, name="explorec-refresh", failure="refreshing the served state failed")
         self.store = store
         self.state = state
         self.metrics = metrics
-        self.interval_s = interval_s
         self.reload_s = reload_s
         self._reloaded = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="explorec-refresh", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def step(self) -> None:
         """One round: load (when not loaded yet) or sync; store errors are counted and retried."""
@@ -72,13 +63,6 @@ class Refresher:
         except StoreUnavailable as exc:
             self.metrics.store_errors.inc()
             logger.warning("store unavailable (retrying in %.1f s): %s", self.interval_s, exc)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.step()
-            except Exception:  # the thread must survive anything, or the replica stops following
-                logger.exception("refreshing the served state failed; retrying")
 
 
 def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | None = None) -> FastAPI:
