@@ -31,12 +31,15 @@ provenance record of ``bench/_provenance.py`` (each merged run its own).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import platform
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +293,23 @@ def save(path: Path, settings: dict[str, Any], runs: dict[str, Any], prov: Prove
     Runs are merged from several invocations, so each new run carries its own provenance record, and
     the top-level one is that of the latest invocation.
     """
+    with locked(path):
+        _save(path, settings, runs, prov)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside ``path``: runs of one dataset may finish in parallel processes."""
+    PER_USER_DIR.mkdir(parents=True, exist_ok=True)
+    with (PER_USER_DIR / f"{path.name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _save(path: Path, settings: dict[str, Any], runs: dict[str, Any], prov: Provenance) -> None:
     old = json.loads(path.read_text()) if path.is_file() else {}
     record = prov.finish()
     runs = {name: {**res, "provenance": record} for name, res in runs.items()}
@@ -355,7 +375,7 @@ def experiment_runs(
     }
     cache = PER_USER_DIR / path.stem
     cache.mkdir(parents=True, exist_ok=True)
-    for base in names:
+    for base in [] if args.summary_only else names:
         model_name, params = table[base]
         params = {**params, **OVERRIDES.get(dataset, {}).get(model_name, {})}
         neural = model_name in ("sasrec", "two-tower")
@@ -383,6 +403,11 @@ def seed_summary(path: Path, cache: Path) -> None:
     The best baseline is the one with the highest *validation* NDCG@10 (picked like everything else).
     Each seed is tested on its own, and the per-user NDCG@10 averaged over the seeds is tested too.
     """
+    with locked(path):
+        _seed_summary(path, cache)
+
+
+def _seed_summary(path: Path, cache: Path) -> None:
     doc = json.loads(path.read_text())
     runs = doc["runs"]
     base = [b for b in BASELINES if b in runs and "valid_ndcg@10" in runs[b]]
@@ -552,6 +577,9 @@ def main() -> None:
     parser.add_argument("--dataset", default="movielens-latest-small")
     parser.add_argument("--runs", default="", help="comma-separated run names (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the neural models")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="s3rec: only recompute the summary of the results file"
+    )
     parser.add_argument(
         "--seeds", default="", help="comma-separated seeds for the neural runs (run names get -s<seed>)"
     )
