@@ -61,17 +61,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--swap-shares", default="0", help="comma-separated swap shares (0: no swaps)")
     parser.add_argument("--swap-scheme", default="top", choices=("top", "pair"))
+    parser.add_argument(
+        "--unswapped",
+        default=None,
+        help="policies run without swaps when 0 is among the shares (default: all of --policies; "
+        "e.g. greedy, the baseline of a swapped-only run split off to another process)",
+    )
     parser.add_argument("--name", default="simulate", help="stem of the results JSON and plots")
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
     names = args.policies.split(",")
     shares = [float(v) for v in args.swap_shares.split(",")]
-    labels = [
-        name if share == 0 else f"{name}+swap{share:g}"
-        for share in shares
-        for name in names
-        if share == 0 or name != "oracle"
-    ]
+    unswapped = names if args.unswapped is None else args.unswapped.split(",")
+    runs = [(share, name) for share in shares for name in names if _runs(share, name, unswapped)]
+    labels = [name if share == 0 else f"{name}+swap{share:g}" for share, name in runs]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict[str, object]] = {}
@@ -85,6 +88,7 @@ def main() -> None:
             results = []
             for seed in range(args.seeds):
                 for share in shares:
+                    todo = [name for s, name in runs if s == share]
                     sim = Simulator(
                         dataset.interactions,
                         catalog=dataset.catalog,
@@ -96,9 +100,8 @@ def main() -> None:
                         swap_scheme=args.swap_scheme,
                         seed=seed,
                     )
-                    for name in names:
-                        if share == 0 or name != "oracle":
-                            results.append(sim.run(simulation_policy(name, sim, seed=seed)))
+                    for name in todo:
+                        results.append(sim.run(simulation_policy(name, sim, seed=seed)))
             table = summarise(results, labels)
             png = plot_results(
                 [r for r in results if r.policy != "oracle"],
@@ -156,6 +159,11 @@ def main() -> None:
     path = out / f"{args.name}.json"
     path.write_text(json.dumps(payload, indent=2, default=_json))
     print(f"\nwrote {path} ({payload['seconds']:.0f}s)")
+
+
+def _runs(share: float, name: str, unswapped: list[str]) -> bool:
+    """Whether ``name`` runs at swap ``share``: unswapped ones as asked, the oracle never swapped."""
+    return name in unswapped if share == 0 else name != "oracle"
 
 
 def _json(value: object) -> object:
