@@ -230,6 +230,19 @@ def test_sampled_softmax_learns_the_planted_successor(
     assert float(np.mean(scores.argmax(1) == test.item)) >= 0.9
 
 
+def test_validate_every_spaces_the_validations_and_patience_counts_them(
+    data: tuple[Interactions, Interactions, Catalog],
+) -> None:
+    train, test, catalog = data
+    model = SASRec(**TINY, epochs=9, validate_every=3, patience=1, loss="sampled", n_negatives=8)
+    model.fit(train, catalog, valid=test)
+    validated = [e.epoch for e in model.history_.epochs if e.metric is not None]
+    assert validated == [3, 6, 9][: len(validated)] and validated
+    assert model.get_params()["validate_every"] == 3
+    with pytest.raises(ConfigError, match="validate_every"):
+        SASRec(**TINY, validate_every=0).fit(train, catalog)
+
+
 def test_text_items_need_the_catalog(data: tuple[Interactions, Interactions, Catalog]) -> None:
     train, _, catalog = data
     text = SASRec(**TINY, epochs=2, item_input="text", encoder="hashing:32").fit(train, catalog)

@@ -213,7 +213,12 @@ class SASRec(SequenceAttention, TorchRecommender):
         Catalogue attribute predicted as an auxiliary task (ints or strings; one per item).
     category_weight : float
         Weight of that task (0 = off).
-    epochs, batch_size, lr, weight_decay, grad_clip, patience : training settings (see ``Trainer``)
+    epochs, batch_size, lr, weight_decay, grad_clip : training settings (see ``Trainer``)
+    patience : int
+        Early stopping: stop after this many *validations* without a better valid NDCG@10.
+    validate_every : int
+        Validate (full ranking of ``valid``) after every ``validate_every``-th epoch; with it, training
+        stops after up to ``patience * validate_every`` epochs without improvement.
     seed : int
         Seeds initialisation, dropout, batch order, augmentations and negatives.
     device : str
@@ -273,6 +278,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         weight_decay: float = 0.0,
         grad_clip: float | None = 1.0,
         patience: int = 5,
+        validate_every: int = 1,
         seed: int = 0,
         device: str = "auto",
         num_threads: int | None = None,
@@ -308,6 +314,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         self.weight_decay = weight_decay
         self.grad_clip = grad_clip
         self.patience = patience
+        self.validate_every = validate_every
         self.seed = seed
         self.device = device
         self.num_threads = num_threads
@@ -334,7 +341,7 @@ class SASRec(SequenceAttention, TorchRecommender):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        for name in ("dim", "n_layers", "n_heads", "max_len", "n_negatives", "batch_size"):
+        for name in ("dim", "n_layers", "n_heads", "max_len", "n_negatives", "batch_size", "validate_every"):
             check_positive_int(name, getattr(self, name))
         check_range("dropout", self.dropout, 0.0, 1.0)
         check_range("attn_dropout", self.attn_dropout, 0.0, 1.0)
