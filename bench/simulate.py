@@ -79,6 +79,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict[str, object]] = {}
     start = time.perf_counter()
+    partial = out / f"{args.name}.partial.json"
     for dataset_name in args.datasets.split(","):
         dataset = load_dataset(dataset_name, data_dir=args.data_dir)
         vectors = item_vectors(dataset.catalog)
@@ -102,6 +103,14 @@ def main() -> None:
                     )
                     for name in todo:
                         results.append(sim.run(simulation_policy(name, sim, seed=seed)))
+                        done = results[-1].summary()
+                        print(
+                            f"{dataset_name} {truth} seed {seed} {done['policy']}: "
+                            f"{done['clicks']:.0f} clicks, curve error {done['examination_error']}",
+                            flush=True,
+                        )
+                        # what is done so far survives a run stopped before the end (removed at the end)
+                        partial.write_text(json.dumps([r.summary() for r in results], default=_json))
             table = summarise(results, labels)
             png = plot_results(
                 [r for r in results if r.policy != "oracle"],
@@ -158,6 +167,7 @@ def main() -> None:
     }
     path = out / f"{args.name}.json"
     path.write_text(json.dumps(payload, indent=2, default=_json))
+    partial.unlink(missing_ok=True)
     print(f"\nwrote {path} ({payload['seconds']:.0f}s)")
 
 

@@ -97,8 +97,8 @@ def test_stochastic_policy_gets_geometric_inverses() -> None:
 
 def test_spec_and_bad_settings() -> None:
     pol = parse_policy_spec("swap:0.1:policy=ts:scheme=pair", seed=4)
-    assert isinstance(pol, PositionSwap) and isinstance(pol.policy, BernoulliTS)
-    assert (pol.share, pol.scheme, pol.policy.seed) == (0.1, "pair", 4)
+    assert isinstance(pol, PositionSwap) and pol.policy == "ts" and isinstance(pol.inner_, BernoulliTS)
+    assert (pol.share, pol.scheme, pol.inner_.seed) == (0.1, "pair", 4)
     with pytest.raises(ConfigError, match="share"):
         PositionSwap(share=1.5)
     with pytest.raises(ConfigError, match="scheme"):

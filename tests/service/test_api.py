@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 
@@ -71,6 +72,26 @@ def test_rate_limit_answers_429_with_retry_after(start_api: Callable[..., Api], 
     assert error_of(r)["code"] == "rate_limited"
     # the limit is per key: another key still gets through
     assert api.get("/v1/items/none", scope="write").status_code == 404
+
+
+def test_the_rate_limit_starts_no_thread_per_request(
+    start_api: Callable[..., Api], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # regression: limits' synchronous memory storage started a threading.Timer to expire counters on
+    # every request more than 10 ms after the previous one, and Thread.start blocked the event loop
+    api = start_api(service_settings(sqlite_url, rate_limit="1000/minute"))
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def spy(thread: threading.Thread) -> None:
+        started.append(type(thread).__name__)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", spy)
+    for _ in range(5):
+        assert api.get("/v1/items/none", scope="read").status_code == 404
+        time.sleep(0.02)  # past the old storage's 10 ms timer
+    assert started.count("Timer") == 0, started
 
 
 # ---------------------------------------------------------------------- items

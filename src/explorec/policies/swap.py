@@ -84,6 +84,11 @@ class PositionSwap(Policy):
         ``"pair"``: swap a uniform adjacent pair (RandPair).
     seed, n_mc : see :class:`~explorec.policies.base.Policy`.
 
+    Attributes
+    ----------
+    inner_ : Policy
+        The wrapped policy instance (``policy`` itself, or built from its name).
+
     Examples
     --------
     >>> import numpy as np
@@ -111,39 +116,42 @@ class PositionSwap(Policy):
 
             if policy == self.name:
                 raise ConfigError("PositionSwap: policy must be another policy than 'swap'")
-            policy = make_policy(policy, seed=seed)
-        self.policy = policy
+            inner = make_policy(policy, seed=seed)
+        else:
+            inner = policy
+        self.policy = policy  # as given: a name stays a name, so the parameters stay JSON
+        self.inner_ = inner
         self.share = float(share)
         self.scheme = scheme
         super().__init__(seed=seed, n_mc=n_mc)
 
     def _reset_state(self) -> None:
-        self.policy.reset()
+        self.inner_.reset()
 
     # ------------------------------------------------------------------ delegated to the policy
     def columns_needed(self) -> tuple[str, ...]:
-        return self.policy.columns_needed()
+        return self.inner_.columns_needed()
 
     def design_matrix(self, frame: CandidateFrame) -> FloatArray | None:
-        return self.policy.design_matrix(frame)
+        return self.inner_.design_matrix(frame)
 
     def _context_columns(self, context: Any, n: int) -> dict[str, npt.NDArray[Any]]:
-        return self.policy._context_columns(context, n)
+        return self.inner_._context_columns(context, n)
 
     def _check_frame(self, frame: CandidateFrame) -> None:
-        self.policy._check_frame(frame)
+        self.inner_._check_frame(frame)
 
     def _point_scores(self, frame: CandidateFrame) -> FloatArray:
-        return self.policy._point_scores(frame)
+        return self.inner_._point_scores(frame)
 
     def set_cold_items(self, items: npt.ArrayLike) -> None:
         """Forwarded to the wrapped policy when it tracks new items (the budget)."""
-        setter = getattr(self.policy, "set_cold_items", None)
+        setter = getattr(self.inner_, "set_cold_items", None)
         if setter is not None:
             setter(items)
 
     def _update(self, batch: FeedbackBatch) -> None:
-        self.policy.update(batch)
+        self.inner_.update(batch)
 
     # ------------------------------------------------------------------ the swap
     def _rank(self, frame: CandidateFrame, k: int, rng: np.random.Generator) -> IntArray:
@@ -156,7 +164,7 @@ class PositionSwap(Policy):
     def _draw_slate(
         self, frame: CandidateFrame, k: int, rng: np.random.Generator
     ) -> tuple[IntArray, BoolArray, tuple[int, int] | None]:
-        rank, explored = self.policy._draw(frame, k, rng)
+        rank, explored = self.inner_._draw(frame, k, rng)
         rank, explored = rank.copy(), np.asarray(explored, dtype=bool).copy()
         pairs = swap_pairs(k, self.scheme)
         # one uniform for the decision, one for the pair, whatever the outcome (stable streams)
@@ -169,7 +177,7 @@ class PositionSwap(Policy):
         return rank, explored, (a, b)
 
     def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
-        ranks = self.policy._rank_many(frame, k, rng, n).copy()  # [n, k]
+        ranks = self.inner_._rank_many(frame, k, rng, n).copy()  # [n, k]
         pairs = swap_pairs(k, self.scheme)
         if not pairs:
             return ranks
@@ -183,7 +191,7 @@ class PositionSwap(Policy):
         return ranks
 
     def _exact_matrix(self, frame: CandidateFrame, k: int) -> FloatArray | None:
-        inner = self.policy._exact_matrix(frame, k)
+        inner = self.inner_._exact_matrix(frame, k)
         if inner is None:
             return None
         return np.asarray(inner @ position_transition(k, self.share, self.scheme), dtype=np.float64)
