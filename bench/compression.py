@@ -14,6 +14,10 @@ Parts (``--part``, repeatable; default all), each writing ``bench/results/compre
              search: recall@10, memory (FAISS serialisation size) and query latency, on the
              amazon-scientific MiniLM item vectors (every item queries its neighbours, itself excluded)
              and on ``--n-synthetic`` clustered synthetic vectors (``explorec.index.synthetic``).
+``synthetic`` the ``--n-synthetic`` clustered synthetic vectors alone, with a sweep: each FAISS index of
+             ``SYNTHETIC_SWEEP`` is built once and searched at several search-time settings (IVF lists
+             visited, candidates re-ranked by ``refine``); recall@10 against exact float search, memory
+             (serialisation size, the refine copy included), query latency, build time, peak RSS.
 ``sasrec``   SASRec trained on amazon-scientific's shipped leave-one-out split, scored in float and
              after dynamic int8 quantisation of its Linear layers (``explorec.models.quantize``):
              NDCG@10 / Recall@10 on the test users, scoring latency per user (interleaved rounds).
@@ -29,6 +33,7 @@ import json
 import logging
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -297,6 +302,109 @@ def part_vectors(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+#: ``--part synthetic``: (kind, build options, search-time settings swept on the built index). An
+#: ``ivf-pq`` index is built once with ``refine="sq8"``: ``refine_k=1`` re-ranks only its own top 10, so
+#: its recall@10 is that of IVF-PQ alone, and its memory is counted without the int8 copy.
+SYNTHETIC_SWEEP: list[tuple[str, dict[str, Any], list[dict[str, int]]]] = [
+    ("sq8", {}, [{}]),
+    (
+        "ivf-pq",
+        {"pq_m": 192, "refine": "sq8"},
+        [{"nprobe": p, "refine_k": 1} for p in (8, 16, 32, 64)]
+        + [{"nprobe": p, "refine_k": r} for p in (16, 32) for r in (2, 4, 8)],
+    ),
+    ("hnsw-sq8", {"m": 8, "ef_construction": 40}, [{"ef_search": e} for e in (64, 128, 256)]),
+    (
+        "ivf-pq",
+        {"pq_m": 96, "refine": "sq8"},
+        [{"nprobe": p, "refine_k": 1} for p in (16, 64)] + [{"nprobe": 16, "refine_k": r} for r in (4, 16)],
+    ),
+]
+
+
+def _peak_rss_gib() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)
+
+
+def part_synthetic(args: argparse.Namespace) -> dict[str, Any]:
+    import faiss
+
+    from explorec.index import ExactIndex, FaissIndex
+    from explorec.index.synthetic import clustered_vectors
+
+    faiss.omp_set_num_threads(1)
+    shape = {"n_clusters": 1000, "rank": 32, "spread": 0.06, "noise": 0.012, "seed": 0}
+    vectors = clustered_vectors(args.n_synthetic, 384, **shape)
+    queries = clustered_vectors(args.n_queries, 384, stream=1, **shape)
+    print(f"== synthetic clustered vectors {vectors.shape}, {queries.shape[0]} queries", flush=True)
+    exact_index = ExactIndex(vectors)
+    exact, _ = exact_index.search(queries, 10)
+    rows: list[dict[str, Any]] = [
+        {
+            "index": "exact float32 (BLAS)",
+            "memory_bytes": int(vectors.nbytes),
+            "memory_ratio": 1.0,
+            "build_seconds": 0.0,
+            **_search_stats(exact_index, queries, exact, None, args.index_rounds, 10),
+            "load_average": os.getloadavg()[0],
+        }
+    ]
+    print("   ", json.dumps(rows[-1]), flush=True)
+    del exact_index
+    kinds = args.synthetic_kinds.split(",")
+    for kind, options, settings in SYNTHETIC_SWEEP:
+        if kind not in kinds:
+            continue
+        build = dict(options)
+        if kind.startswith("ivf"):
+            build |= {"nlist": args.nlist, "max_train": args.max_train}
+        wb, cpu_b, index = _timed(lambda kind=kind, build=build: FaissIndex(vectors, kind=kind, **build))
+        for setting in settings:
+            if kind == "hnsw-sq8":
+                index.index.hnsw.efSearch = setting["ef_search"]
+            else:
+                index.tune(**setting)
+            alone = setting.get("refine_k") == 1
+            memory = index.memory_bytes(refine=not alone)
+            rows.append(
+                {
+                    "index": f"faiss {kind}" + ("" if alone or "refine" not in build else " + refine sq8"),
+                    "options": build,
+                    "search": setting,
+                    "memory_bytes": memory,
+                    "memory_ratio": round(vectors.nbytes / memory, 2),
+                    "bytes_per_vector": round(memory / vectors.shape[0], 1),
+                    "build_seconds": round(wb, 1),
+                    "build_cpu_seconds": round(cpu_b, 1),
+                    **_search_stats(index, queries, exact, None, args.index_rounds, 10),
+                    "load_average": os.getloadavg()[0],
+                    "peak_rss_gib": _peak_rss_gib(),
+                }
+            )
+            print("   ", json.dumps(rows[-1]), flush=True)
+            # a partial file after every row: a run stopped early keeps what it measured
+            partial = RESULTS / f"compression_synthetic{args.suffix}.partial.json"
+            partial.write_text(json.dumps({"rows": rows, "command": sys.argv}, indent=2) + "\n")
+        del index
+        gc.collect()
+    return {
+        "settings": {
+            "faiss_threads": 1,
+            "k": 10,
+            "synthetic": {"n": args.n_synthetic, "dim": 384, "n_queries": args.n_queries, **shape},
+            "nlist": args.nlist,
+            "max_train": args.max_train,
+            "memory": "FAISS serialisation size (codes, ids, graph, quantisers, refine copy); "
+            "float = n * dim * 4",
+            "refine": "'sq8': candidates re-ranked with int8 codes of every vector, held beside the index",
+        },
+        "synthetic": rows,
+        "peak_rss_gib": _peak_rss_gib(),
+    }
+
+
 # ---------------------------------------------------------------------------- sasrec
 def part_sasrec(args: argparse.Namespace) -> dict[str, Any]:
     import torch
@@ -366,6 +474,7 @@ def part_sasrec(args: argparse.Namespace) -> dict[str, Any]:
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "encoder": part_encoder,
     "vectors": part_vectors,
+    "synthetic": part_synthetic,
     "sasrec": part_sasrec,
 }
 
@@ -386,6 +495,9 @@ def main() -> None:
     parser.add_argument("--nlist", type=int, default=256, help="IVF lists of the synthetic indexes")
     parser.add_argument(
         "--synthetic-kinds", default="sq8,ivf-sq8,ivf-pq", help="FAISS kinds on synthetic data"
+    )
+    parser.add_argument(
+        "--max-train", type=int, default=65_536, help="--part synthetic: IVF and PQ training vectors"
     )
     parser.add_argument("--sasrec-epochs", type=int, default=10)
     parser.add_argument("--sasrec-users", type=int, default=300, help="users scored one by one for latency")

@@ -270,6 +270,8 @@ def main() -> int:
             entry["fusion"] = fusion_part(name, split, catalog, l2)
         entry["debias"] = debias_part(name, split, l2, args.debias_candidates)
         entry["wall_seconds"] = time.perf_counter() - t0
+        # each dataset its own record: with --append the file mixes runs of several commits
+        entry["provenance"] = prov.finish()
         results["datasets"][name] = entry
         results["provenance"] = prov.finish()
         path.write_text(json.dumps(results, indent=1))

@@ -9,6 +9,11 @@ Experiments (``python bench/neural.py EXPERIMENT [options]``):
   leave-one-out by time (``explorec.data.splits.leave_one_out``): SASRec and two-tower against
   popularity / item-kNN / EASE, with paired t-test and Wilcoxon tests on per-user NDCG@10
   (``explorec.evaluation.significance``).
+* ``s3rec``: ``--dataset amazon-beauty``, ``amazon-sports`` or ``amazon-toys`` with the shipped S3-Rec
+  leave-one-out split (issue 15): SASRec with sampled softmax (the eSASRec benchmark's configuration)
+  and its variants, each over ``--seeds``, against popularity / item-kNN / EASE. The summary gives mean
+  ± sd over seeds and paired tests of every seed (and of the seed-averaged per-user NDCG@10) against the
+  baseline with the best *validation* NDCG@10.
 * ``threads``: seconds per SASRec epoch on Scientific with 1 and 2 torch threads, side by side.
 * ``speed``: time to accuracy on Scientific. SASRec (ID items) is trained while the *test* NDCG@10 is
   measured after every epoch (a measurement only: nothing is selected on it), to find the training
@@ -26,11 +31,15 @@ provenance record of ``bench/_provenance.py`` (each merged run its own).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import platform
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +155,48 @@ RUNS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         ),
     },
 }
+#: SASRec with sampled softmax as the eSASRec benchmark (RecSys 2025, blondered/transformer_benchmark)
+#: published it for the S3-Rec splits: one block, one head, dim 64, dropout 0.2, max length 50, 256
+#: uniform negatives, lr 1e-3, up to 200 epochs, patience 50. Their epoch budget does not fit this
+#: shared CPU (an epoch of Beauty costs 3 CPU-s but ~23 s of wall time at load 12, and one full-ranking
+#: validation of 22k users ~75 s): batches of 256 at lr 2e-3 (half the steps per epoch, the lr scaled
+#: with the batch), validation every 5 epochs, patience 4 validations (20 epochs), at most 150 epochs.
+SASREC_SS: dict[str, Any] = {
+    "dim": 64,
+    "n_layers": 1,
+    "n_heads": 1,
+    "max_len": 50,
+    "dropout": 0.2,
+    "attn_dropout": 0.2,
+    "loss": "sampled",
+    "n_negatives": 256,
+    "negative_sharing": "position",
+    "lr": 2e-3,
+    "batch_size": 256,
+    "epochs": 150,
+    "patience": 4,
+    "validate_every": 5,
+    "weight_decay": 0.0,
+    "progress": False,
+    "device": "cpu",
+}
+RUNS["s3rec"] = {
+    "popularity": ("popularity", {}),
+    "itemknn": ("itemknn", {"k": 200, "shrinkage": 10.0, "progress": False}),
+    "ease": ("ease", {"l2": 500.0}),
+    "sasrec-ss": ("sasrec", SASREC_SS),
+    # the variants compared on amazon-beauty's validation part to pick the configuration
+    # 256 negatives shared by the whole batch (the code before negative_sharing existed)
+    "sasrec-ss-batch": ("sasrec", {**SASREC_SS, "negative_sharing": "batch"}),
+    # a larger shared set: each position sees 2,048 negatives at a fraction of the per-position cost
+    "sasrec-ss-batch2048": ("sasrec", {**SASREC_SS, "negative_sharing": "batch", "n_negatives": 2048}),
+    "sasrec-ss-d0.3": ("sasrec", {**SASREC_SS, "dropout": 0.3}),
+    "sasrec-ss-neg1024": ("sasrec", {**SASREC_SS, "n_negatives": 1024}),
+    "sasrec-ss-2b": ("sasrec", {**SASREC_SS, "n_layers": 2, "n_heads": 2}),
+    "sasrec-full-1b": ("sasrec", {**SASREC_SS, "loss": "full"}),
+    "sasrec-ss-published": ("sasrec", {**SASREC_SS, "batch_size": 128, "lr": 1e-3}),
+}
+S3REC_DATASETS = ("amazon-beauty", "amazon-sports", "amazon-toys")
 #: dataset -> model -> settings that replace the defaults above. MovieLens has few (610 or 943) users with
 #: long sequences: smaller batches give enough optimiser steps per epoch, less dropout suits the denser
 #: data, and its few validation users make valid NDCG@10 noisy, hence more patience.
@@ -180,7 +231,13 @@ def load(name: str, split_method: str) -> tuple[Dataset, Split]:
 
 
 def run_one(
-    model_name: str, params: dict[str, Any], split: Split, catalog: Catalog, threads: int | None
+    model_name: str,
+    params: dict[str, Any],
+    split: Split,
+    catalog: Catalog,
+    threads: int | None,
+    *,
+    with_valid: bool = False,
 ) -> tuple[dict[str, Any], Recommender, Any]:
     """Fit (early stopping on valid for neural models), test with history = train + valid."""
     if threads is not None and model_name in ("sasrec", "two-tower"):
@@ -192,6 +249,11 @@ def run_one(
     else:
         model.fit(split.train, catalog)
     fit_seconds = time.perf_counter() - start
+    valid_ndcg = None
+    if with_valid and not isinstance(model, TorchRecommender):
+        # the neural models report their restored best epoch's valid NDCG@10; the same for the
+        # baselines, to compare validation-to-test drops
+        valid_ndcg = float(evaluate(model, split.valid, history=split.train, k=(10,)).metrics["ndcg@10"])
     result = evaluate(model, split.test, history=split.test_history, k=K)
     out: dict[str, Any] = {
         "model": model_name,
@@ -203,6 +265,8 @@ def run_one(
         "fit_seconds": fit_seconds,
         "eval_seconds": float(result.seconds),
     }
+    if valid_ndcg is not None:
+        out["valid_ndcg@10"] = valid_ndcg
     if isinstance(model, TorchRecommender):
         hist = model.history_
         best = hist.best_epoch
@@ -234,6 +298,23 @@ def save(path: Path, settings: dict[str, Any], runs: dict[str, Any], prov: Prove
     Runs are merged from several invocations, so each new run carries its own provenance record, and
     the top-level one is that of the latest invocation.
     """
+    with locked(path):
+        _save(path, settings, runs, prov)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside ``path``: runs of one dataset may finish in parallel processes."""
+    PER_USER_DIR.mkdir(parents=True, exist_ok=True)
+    with (PER_USER_DIR / f"{path.name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _save(path: Path, settings: dict[str, Any], runs: dict[str, Any], prov: Provenance) -> None:
     old = json.loads(path.read_text()) if path.is_file() else {}
     record = prov.finish()
     runs = {name: {**res, "provenance": record} for name, res in runs.items()}
@@ -279,6 +360,10 @@ def experiment_runs(
 ) -> None:
     table = RUNS[experiment]
     names = args.runs.split(",") if args.runs else list(table)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise SystemExit(f"--runs: unknown run(s) {unknown} for {experiment}; known: {sorted(table)}")
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [None]
     suffix = "" if experiment == "scientific" else f"_{dataset}"
     path = RESULTS / f"neural_{experiment}{suffix}.json"
     settings = {
@@ -287,19 +372,94 @@ def experiment_runs(
         "split_summary": split.summary(),
         "n_items": split.train.n_items,
         "protocol": "full ranking over all items, history masked; test history = train + valid",
-        "early_stopping": "valid NDCG@10 (history = train), patience 5, best epoch restored",
+        "early_stopping": (
+            "valid NDCG@10 (history = train), best epoch restored; patience counts validations "
+            "(5 unless a run's params say otherwise), validation every `validate_every` epochs"
+        ),
         "k": list(K),
     }
     cache = PER_USER_DIR / path.stem
     cache.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        model_name, params = table[name]
+    for base in [] if args.summary_only else names:
+        model_name, params = table[base]
         params = {**params, **OVERRIDES.get(dataset, {}).get(model_name, {})}
-        res, _, result = run_one(model_name, params, split, catalog, args.threads)
-        np.save(cache / f"{name}.npy", result.per_user["ndcg@10"])
-        print(describe(name, res), flush=True)
-        save(path, settings, {name: res}, prov)
-    significance(path, cache)
+        neural = model_name in ("sasrec", "two-tower")
+        for seed in seeds if neural else [None]:
+            name = base if seed is None else f"{base}-s{seed}"
+            run_params = params if seed is None else {**params, "seed": seed}
+            res, _, result = run_one(
+                model_name, run_params, split, catalog, args.threads, with_valid=experiment == "s3rec"
+            )
+            np.save(cache / f"{name}.npy", result.per_user["ndcg@10"])
+            print(describe(name, res), flush=True)
+            save(path, settings, {name: res}, prov)
+    if experiment == "s3rec":
+        seed_summary(path, cache)
+    else:
+        significance(path, cache)
+
+
+BASELINES = ("popularity", "itemknn", "ease")
+
+
+def seed_summary(path: Path, cache: Path) -> None:
+    """Mean ± sd over seeds per configuration, and paired tests against the best baseline.
+
+    The best baseline is the one with the highest *validation* NDCG@10 (picked like everything else).
+    Each seed is tested on its own, and the per-user NDCG@10 averaged over the seeds is tested too.
+    """
+    with locked(path):
+        _seed_summary(path, cache)
+
+
+def _seed_summary(path: Path, cache: Path) -> None:
+    doc = json.loads(path.read_text())
+    runs = doc["runs"]
+    base = [b for b in BASELINES if b in runs and "valid_ndcg@10" in runs[b]]
+    best = max(base, key=lambda b: runs[b]["valid_ndcg@10"]) if base else None
+    groups: dict[str, list[str]] = {}
+    for name in runs:
+        if name not in BASELINES:
+            groups.setdefault(re.sub(r"-s\d+$", "", name), []).append(name)
+    summary: dict[str, Any] = {"best_baseline_by_valid": best}
+    for config, members in sorted(groups.items()):
+        members.sort()
+
+        def stat(key: str, members: list[str] = members) -> dict[str, float]:
+            vals = np.array(
+                [float(runs[m][key] if key in runs[m] else runs[m]["metrics"][key]) for m in members]
+            )
+            return {"mean": float(vals.mean()), "sd": float(vals.std(ddof=1)) if vals.size > 1 else 0.0}
+
+        row: dict[str, Any] = {"runs": members, "n_seeds": len(members)}
+        for key in ("ndcg@10", "recall@10", "ndcg@50"):
+            row[key] = stat(key)
+        for key in (
+            "best_valid_ndcg@10",
+            "seconds_per_epoch",
+            "cpu_seconds_per_epoch",
+            "best_epoch",
+            "train_seconds_to_best",
+            "wall_seconds_to_best",
+            "fit_seconds",
+        ):
+            if all(key in runs[m] for m in members):
+                row[key] = stat(key)
+        if best is not None and (cache / f"{best}.npy").is_file():
+            ref = np.load(cache / f"{best}.npy")
+            per = {m: np.load(cache / f"{m}.npy") for m in members if (cache / f"{m}.npy").is_file()}
+            row[f"vs {best}"] = {m: paired_test(v, ref) for m, v in per.items() if v.size == ref.size}
+            if per:
+                mean_user = np.mean(list(per.values()), axis=0)
+                row[f"seed-mean vs {best}"] = paired_test(mean_user, ref)
+        summary[config] = row
+        print(
+            f"{config:<22} n={len(members)} ndcg@10 {row['ndcg@10']['mean']:.4f} ± {row['ndcg@10']['sd']:.4f}"
+            + (f" valid {row['best_valid_ndcg@10']['mean']:.4f}" if "best_valid_ndcg@10" in row else ""),
+            flush=True,
+        )
+    doc["summary"] = summary
+    path.write_text(json.dumps(doc, indent=2, default=float))
 
 
 def significance(path: Path, cache: Path) -> None:
@@ -418,10 +578,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("experiment", choices=("scientific", "compare", "threads", "speed"))
+    parser.add_argument("experiment", choices=("scientific", "compare", "s3rec", "threads", "speed"))
     parser.add_argument("--dataset", default="movielens-latest-small")
     parser.add_argument("--runs", default="", help="comma-separated run names (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the neural models")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="s3rec: only recompute the summary of the results file"
+    )
+    parser.add_argument(
+        "--seeds", default="", help="comma-separated seeds for the neural runs (run names get -s<seed>)"
+    )
     parser.add_argument("--epochs", type=int, default=4, help="epochs (threads: per measurement; speed: all)")
     parser.add_argument(
         "--peer-results",
@@ -434,8 +600,11 @@ def main() -> None:
     logging.getLogger("explorec.models.training").setLevel(logging.INFO)  # one line per epoch
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    dataset = "amazon-scientific" if args.experiment != "compare" else args.dataset
-    data, split = load(dataset, "shipped" if dataset == "amazon-scientific" else "loo")
+    dataset = "amazon-scientific" if args.experiment not in ("compare", "s3rec") else args.dataset
+    if args.experiment == "s3rec" and dataset not in S3REC_DATASETS:
+        raise SystemExit(f"s3rec: --dataset must be one of {S3REC_DATASETS}, got {dataset!r}")
+    shipped = dataset == "amazon-scientific" or args.experiment == "s3rec"
+    data, split = load(dataset, "shipped" if shipped else "loo")
     print(f"{dataset}: {split.summary()} n_items {split.train.n_items}; machine: {MACHINE}", flush=True)
     if args.experiment == "threads":
         threads_experiment(split, data.catalog, args.epochs, prov)

@@ -275,7 +275,8 @@ def main() -> int:
         results["datasets"] = json.loads(path.read_text()).get("datasets", {})
     path.parent.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
-        results["datasets"][name] = run_dataset(name, args)
+        # each dataset its own record: with --append the file mixes runs of several commits
+        results["datasets"][name] = {**run_dataset(name, args), "provenance": prov.finish()}
         results["provenance"] = prov.finish()
         path.write_text(json.dumps(results, indent=1))
     print(f"wrote {path}", file=sys.stderr)

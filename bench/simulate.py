@@ -15,9 +15,14 @@ from the language-model item vectors (all-MiniLM-L6-v2 over the item text, PCA t
 Policy settings were chosen on seed 100 with the SVD ground truth and the true position curve, before
 either change (not re-tuned); the numbers come from seeds 0..S-1.
 
+``--swap-shares 0,0.1`` runs every policy (the oracle once) without and with randomised position
+swaps in that share of slates (``Simulator(swap_share=...)``: the curve is then estimated from the
+swaps, intervention harvesting), side by side on the same worlds; the swapped runs are named
+``<policy>+swap<share>``, and "vs greedy" is always against greedy without swaps.
+
 Run:  OMP_NUM_THREADS=1 .venv/bin/python bench/simulate.py [--data-dir DIR] [--steps 3000] [--seeds 3]
-      [--ground-truths svd,ease]
-Writes bench/results/simulate.json and bench/results/simulate_<dataset>_<ground truth>.png.
+      [--ground-truths svd,ease] [--swap-shares 0] [--swap-scheme top] [--name simulate]
+Writes bench/results/<name>.json and bench/results/<name>_<dataset>_<ground truth>.png.
 """
 
 from __future__ import annotations
@@ -54,13 +59,27 @@ def main() -> None:
     parser.add_argument("--ground-truths", default=",".join(GROUND_TRUTHS))
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--swap-shares", default="0", help="comma-separated swap shares (0: no swaps)")
+    parser.add_argument("--swap-scheme", default="top", choices=("top", "pair"))
+    parser.add_argument(
+        "--unswapped",
+        default=None,
+        help="policies run without swaps when 0 is among the shares (default: all of --policies; "
+        "e.g. greedy, the baseline of a swapped-only run split off to another process)",
+    )
+    parser.add_argument("--name", default="simulate", help="stem of the results JSON and plots")
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
     names = args.policies.split(",")
+    shares = [float(v) for v in args.swap_shares.split(",")]
+    unswapped = names if args.unswapped is None else args.unswapped.split(",")
+    runs = [(share, name) for share in shares for name in names if _runs(share, name, unswapped)]
+    labels = [name if share == 0 else f"{name}+swap{share:g}" for share, name in runs]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict[str, object]] = {}
     start = time.perf_counter()
+    partial = out / f"{args.name}.partial.json"
     for dataset_name in args.datasets.split(","):
         dataset = load_dataset(dataset_name, data_dir=args.data_dir)
         vectors = item_vectors(dataset.catalog)
@@ -69,21 +88,33 @@ def main() -> None:
             t0 = time.perf_counter()
             results = []
             for seed in range(args.seeds):
-                sim = Simulator(
-                    dataset.interactions,
-                    catalog=dataset.catalog,
-                    item_vectors=vectors,
-                    n_steps=args.steps,
-                    arrival="random",
-                    ground_truth=truth,
-                    seed=seed,
-                )
-                for name in names:
-                    results.append(sim.run(simulation_policy(name, sim, seed=seed)))
-            table = summarise(results, names)
+                for share in shares:
+                    todo = [name for s, name in runs if s == share]
+                    sim = Simulator(
+                        dataset.interactions,
+                        catalog=dataset.catalog,
+                        item_vectors=vectors,
+                        n_steps=args.steps,
+                        arrival="random",
+                        ground_truth=truth,
+                        swap_share=share,
+                        swap_scheme=args.swap_scheme,
+                        seed=seed,
+                    )
+                    for name in todo:
+                        results.append(sim.run(simulation_policy(name, sim, seed=seed)))
+                        done = results[-1].summary()
+                        print(
+                            f"{dataset_name} {truth} seed {seed} {done['policy']}: "
+                            f"{done['clicks']:.0f} clicks, curve error {done['examination_error']}",
+                            flush=True,
+                        )
+                        # what is done so far survives a run stopped before the end (removed at the end)
+                        partial.write_text(json.dumps([r.summary() for r in results], default=_json))
+            table = summarise(results, labels)
             png = plot_results(
                 [r for r in results if r.policy != "oracle"],
-                out / f"simulate_{dataset_name}_{truth}.png",
+                out / f"{args.name}_{dataset_name}_{truth}.png",
                 title=f"{dataset_name}, {truth} ground truth: {args.steps} steps, {args.seeds} seeds "
                 "(mean, min-max band)",
             )
@@ -102,6 +133,9 @@ def main() -> None:
                 "position_decay": sim.position_decay,
                 "true_examination": sim.examination.tolist(),
                 "examination_prior": list(sim.examination_prior),
+                "swap_shares": shares,
+                "swap_scheme": args.swap_scheme,
+                "monotone_examination": sim.monotone_examination,
                 "policies": {n: simulation_policy(n, sim).get_params() for n in names},
             }
             report[dataset_name][truth] = {
@@ -131,8 +165,15 @@ def main() -> None:
         "datasets": report,
         "provenance": prov.finish(),
     }
-    (out / "simulate.json").write_text(json.dumps(payload, indent=2, default=_json))
-    print(f"\nwrote {out / 'simulate.json'} ({payload['seconds']:.0f}s)")
+    path = out / f"{args.name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=_json))
+    partial.unlink(missing_ok=True)
+    print(f"\nwrote {path} ({payload['seconds']:.0f}s)")
+
+
+def _runs(share: float, name: str, unswapped: list[str]) -> bool:
+    """Whether ``name`` runs at swap ``share``: unswapped ones as asked, the oracle never swapped."""
+    return name in unswapped if share == 0 else name != "oracle"
 
 
 def _json(value: object) -> object:

@@ -177,6 +177,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40, help="SASRec: most epochs (early stopping)")
     parser.add_argument("--general-epochs", type=int, default=100, help="BPR / LightGCN: most epochs")
     parser.add_argument("--patience", type=int, default=5, help="validations without gain before stopping")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="wall seconds per RecBole training run: stop before an epoch that would overrun it "
+        "(best validated checkpoint restored; the JSON says whether early stopping or the budget ended it)",
+    )
     parser.add_argument("--timing-rounds", type=int, default=2, help="interleaved SASRec timing rounds")
     parser.add_argument("--timing-epochs", type=int, default=2, help="epochs per library per round")
     parser.add_argument("--skip-accuracy", action="store_true", help="only the interleaved timing rounds")
@@ -237,6 +244,7 @@ def main() -> None:
             "n_items": split.train.n_items,
             "k": max(K),
             "timing_only": timing_only,
+            "time_budget_seconds": None if timing_only else args.time_budget,
             "threads": 1,
         }
 
@@ -292,12 +300,14 @@ def main() -> None:
             "seconds_per_epoch": statistics.median(secs),
             "cpu_seconds_per_epoch": statistics.median(e["cpu_seconds"] for e in res["epochs"]),
             "train_seconds_to_best": sum(secs[: res["best_epoch"]]),
-            "budget": f"at most {res['config'].get('epochs')} epochs, stopping_step {args.patience}",
+            "budget": f"at most {res['config'].get('epochs')} epochs, stopping_step {args.patience}"
+            + (f", {args.time_budget:.0f} wall seconds" if args.time_budget else ""),
         }
         print(
             f"{key:<18} ndcg@10 {metrics['ndcg@10']:.4f} recall@10 {metrics['recall@10']:.4f} "
             f"(RecBole's own: {res['recbole_own_test_metrics'].get('ndcg@10', float('nan')):.4f}) "
-            f"{res['epochs_run']} epochs (best {res['best_epoch']}), {statistics.median(secs):.1f} s/epoch",
+            f"{res['epochs_run']} epochs (best {res['best_epoch']}, stopped by {res['stopped_by']}), "
+            f"{statistics.median(secs):.1f} s/epoch",
             flush=True,
         )
         doc["provenance"] = prov.finish()

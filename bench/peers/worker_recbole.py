@@ -9,7 +9,10 @@ It writes JSON with the time of every training and validation epoch (wall and pr
 RecBole's own test metrics (its protocol: for sequential models it does not mask history items), and,
 in ``top``, each test user's top-K list in explorec item indices with every history item masked, for
 ``compare_recbole.py`` to score with explorec's metrics. With ``"timing_only": true`` it trains the
-given number of epochs without validation or test (for interleaved timing rounds).
+given number of epochs without validation or test (for interleaved timing rounds). With
+``"time_budget_seconds"``, training stops before an epoch that would end past the budget (projected
+from the slowest train + validation epoch so far); the best validated checkpoint is then restored as
+after early stopping, and ``stopped_by`` says which of the two ended the run.
 
 Imports nothing from explorec: this environment has RecBole's pins (NumPy 1.23), not the project's.
 """
@@ -27,6 +30,10 @@ from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.data.interaction import Interaction
 from recbole.utils import get_model, get_trainer, init_logger, init_seed
+
+
+class TimeBudgetSpent(Exception):
+    """Raised before a training epoch that would end past the job's time budget."""
 
 
 def main() -> None:
@@ -71,8 +78,13 @@ def main() -> None:
 
     epochs: list[dict[str, Any]] = []
     train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
+    budget = job.get("time_budget_seconds")
 
     def timed_train(data: Any, epoch_idx: int, *args: Any, **kwargs: Any) -> Any:
+        if budget is not None and epochs:
+            slowest = max(e["seconds"] + e.get("valid_seconds", 0.0) for e in epochs)
+            if time.perf_counter() - fit_start + slowest > float(budget):
+                raise TimeBudgetSpent
         w, c = time.perf_counter(), time.process_time()
         loss = train_epoch(data, epoch_idx, *args, **kwargs)
         total = sum(float(x) for x in loss) if isinstance(loss, tuple) else float(loss)
@@ -109,7 +121,14 @@ def main() -> None:
         out |= {"epochs": epochs, "fit_seconds": time.perf_counter() - fit_start}
         open(job["out"], "w").write(json.dumps(out, indent=1))
         return
-    trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    try:
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    except TimeBudgetSpent:
+        # the best checkpoint so far is on disk (saved=True writes it on every improvement)
+        stopped_by = f"time budget ({budget} s)"
+        print(f"time budget spent after {len(epochs)} epochs", flush=True)
+    else:
+        stopped_by = "early stopping" if len(epochs) < int(config["epochs"]) else "epochs cap"
     fit_seconds = time.perf_counter() - fit_start
     own = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     valid_scores = [e.get("valid_ndcg@10", -1.0) for e in epochs]
@@ -120,6 +139,8 @@ def main() -> None:
         "best_epoch": best,
         "best_valid_ndcg@10": max(valid_scores),
         "fit_seconds": fit_seconds,
+        "stopped_by": stopped_by,
+        "time_budget_seconds": budget,
         "recbole_own_test_metrics": {k: float(v) for k, v in own.items()},
     }
     top = explorec_protocol_lists(

@@ -195,6 +195,10 @@ class Slate:
         exactly what built the slate.
     note : str
         Anything the caller should know (e.g. fewer candidates than asked for).
+    swap : (int, int) or None
+        The two display positions a randomised swap exchanged after the policy drew its ranking
+        (:class:`explorec.policies.swap.PositionSwap`, intervention harvesting); None when the slate was
+        not swapped. The propensities already include the swap's probability.
     """
 
     items: IntArray
@@ -205,6 +209,7 @@ class Slate:
     propensity_method: str = "exact"
     note: str = ""
     policy_params: Mapping[str, Any] = field(default_factory=dict)
+    swap: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         n = self.items.shape[0]

@@ -347,6 +347,42 @@ def test_fixed_prior_is_kept(data) -> None:
         Simulator(data.interactions, k=5, examination_prior=[1.0, 0.5])
 
 
+def test_swapped_runs_log_the_swap_and_estimate_the_curve_from_it(data) -> None:
+    share, k = 0.4, 5
+    swapped = Simulator(
+        data.interactions,
+        max_items=None,
+        n_steps=300,
+        k=k,
+        n_candidates=30,
+        base_ctr=0.05,
+        refit_every=100,
+        swap_share=share,
+    )
+    policy = simulation_policy("ucb", swapped)
+    result = swapped.run(policy)
+    assert result.policy == "ucb+swap0.4"
+    # UCB is deterministic: a slate's propensities are exactly the swap's (top scheme, K - 1 pairs)
+    moved = share / (k - 1)
+    n_swapped = 0
+    for record in result.impressions:
+        p = np.asarray(record.propensities)
+        assert record.policy == "swap" and record.propensity_method == "exact"
+        if np.isclose(p[0], moved):  # position 0 shows what the policy ranked elsewhere
+            b = int(np.flatnonzero(np.isclose(p, moved))[1])
+            np.testing.assert_allclose(np.delete(p, [0, b]), 1 - moved)
+            n_swapped += 1
+        else:
+            np.testing.assert_allclose(p, [1 - share] + [1 - moved] * (k - 1))
+    assert abs(n_swapped / 300 - share) < 4.5 * np.sqrt(share * (1 - share) / 300)
+    # the curve the policy holds is the one estimated from the swaps, non-increasing
+    estimate = result.examination_estimates[-1]
+    assert policy.get_params()["examination"] == pytest.approx(estimate.tolist())
+    assert np.all(np.diff(estimate) <= 1e-12) and estimate[0] == 1.0
+    with pytest.raises(ConfigError, match="swap_scheme must be one of top, pair, got 'random'"):
+        Simulator(data.interactions, k=5, swap_scheme="random")
+
+
 # ------------------------------------------------------------------------------ models in the loop
 def test_text_model_runs_on_the_catalogue(data) -> None:
     kwargs = dict(

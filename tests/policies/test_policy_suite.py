@@ -50,6 +50,10 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("uncertainty", {"sample": True}),
     ("budget", {"explore_share": 0.5, "relevance_floor": 0.0, "cold_items": [24]}),
     ("budget", {"explore_share": 0.5, "relevance_floor": 0.0, "explorer": "lints"}),
+    # randomised position swaps: the logged propensities must include the swap's probability
+    ("swap", {"share": 0.5, "policy": "greedy"}),
+    ("swap", {"share": 0.5, "scheme": "pair", "policy": "eps-greedy"}),
+    ("swap", {"share": 0.5, "policy": "lints"}),
 ]
 
 
@@ -61,6 +65,8 @@ def _learned(name: str, params: dict[str, Any], seed: int = 0) -> Policy:
     params = dict(params)
     if params.get("explorer") == "lints":
         params["explorer"] = LinearTS(v=0.6, seed=seed + 1, n_mc=4000)
+    if params.get("policy") == "lints":
+        params["policy"] = LinearTS(v=0.6, seed=seed + 1, n_mc=4000)
     pol = make_policy(name, seed=seed, n_mc=4000, **params)
     rng = np.random.default_rng(100)
     for _ in range(6):  # a few rounds of feedback, so the state is not the prior
@@ -71,7 +77,9 @@ def _learned(name: str, params: dict[str, Any], seed: int = 0) -> Policy:
 
 def _id(config: tuple[str, dict[str, Any]]) -> str:
     name, params = config
-    return name + "".join(f"-{k}={v}" for k, v in params.items() if k in ("arms", "sample", "explorer"))
+    return name + "".join(
+        f"-{k}={v}" for k, v in params.items() if k in ("arms", "sample", "explorer", "scheme", "policy")
+    )
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=_id)

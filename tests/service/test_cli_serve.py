@@ -116,6 +116,15 @@ def test_serve_with_two_workers_serves_an_item_written_through_either_in_the_nex
             event = {"event_id": f"e{j}", "user_id": "u1", "item_id": f"n{j}", "type": "click"}
             r = httpx.post(f"{base}/v1/feedback", json={"events": [event]}, headers=headers, timeout=30)
             assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+        # either worker answers /metrics with the service's totals, not its own share of the 36 requests
+        for _ in range(4):
+            text = httpx.get(f"{base}/metrics", headers=headers, timeout=30).text
+            assert "explorec_items_upserted_total 12.0" in text, text
+            assert "explorec_events_ingested_total 12.0" in text, text
+            assert "explorec_impressions_logged_total 12.0" in text, text
+            assert 'explorec_request_seconds_count{method="POST",route="/v1/feedback",status="200"} 12.0' in (
+                text
+            ), text
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=60)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"registry {settings.registry_dir}",
             flush=True,
         )
+    metrics_dir: str | None = None
     try:
         if settings.workers > 1:
             # each worker imports the app by name and builds it from the resolved settings; every
@@ -103,6 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from explorec.service.app import SETTINGS_ENV
 
             os.environ[SETTINGS_ENV] = settings.model_dump_json()
+            metrics_dir = _shared_metrics_dir()
             print(f"{settings.workers} worker processes", flush=True)
             uvicorn.run(
                 "explorec.service.app:app_from_environment",
@@ -125,6 +129,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 access_log=settings.access_log,
             )
     finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         if trainer is not None:
             trainer.terminate()
             trainer.join(timeout=10)
@@ -157,3 +163,22 @@ def _prepare_demo(settings: Any) -> str:
         return store.create_key(scope="admin", name="demo")
     finally:
         store.close()
+
+
+def _shared_metrics_dir() -> str | None:
+    """Give the worker processes one fresh directory for their metrics (prometheus-client's multiprocess
+    mode), so that ``/metrics`` on any worker reports the service's totals.
+
+    Returns the directory to remove on exit, or None when ``PROMETHEUS_MULTIPROC_DIR`` was set by the
+    operator (then it is theirs: prometheus-client wants it emptied before each start).
+    """
+    import os
+
+    from explorec.service.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        return None
+    path = tempfile.mkdtemp(prefix="explorec-metrics-")
+    # read by prometheus-client when each worker first imports it (workers are fresh processes)
+    os.environ[MULTIPROC_ENV] = path
+    return path

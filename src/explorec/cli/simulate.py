@@ -89,6 +89,19 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--refit-every", type=int, default=250, help="steps between refits (default 250)")
     parser.add_argument(
+        "--swap-share",
+        type=float,
+        default=0.0,
+        help="share of slates with two positions swapped at random; the position-bias curve is then "
+        "estimated from the swaps and the policies are reported as POLICY+swapSHARE (default 0: none)",
+    )
+    parser.add_argument(
+        "--swap-scheme",
+        choices=("top", "pair"),
+        default="top",
+        help="swap position 0 with a random other one (top, default) or a random adjacent pair (pair)",
+    )
+    parser.add_argument(
         "--item-vectors",
         choices=("minilm", "hashing", "none"),
         default="minilm",
@@ -196,6 +209,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             cold_fraction=args.cold_fraction,
             arrival=args.arrival,
             refit_every=args.refit_every,
+            swap_share=args.swap_share,
+            swap_scheme=args.swap_scheme,
             seed=seed,
             progress=True,
         )
@@ -211,7 +226,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     png = plot_results(
         results, out / "simulation.png", title=f"{args.dataset}: {args.steps} steps, {args.seeds} seed(s)"
     )
-    table = summarise(results, names)
+    table = summarise(results, list(dict.fromkeys(r.policy for r in results)))
     write_json(
         out / "results.json",
         {

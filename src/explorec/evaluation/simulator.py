@@ -25,7 +25,13 @@ per user and turned into click-probability estimates by a position-based click m
 (:func:`fit_click_model`) refitted at every refit on the impressions logged so far: it estimates the
 examination curve jointly with the score calibration from (score, position, click) alone, and that
 estimate, never the world's curve, is what position-aware policies receive (before the first fit they
-use ``examination_prior``, flat by default). The ``n_candidates`` best available items the user
+use ``examination_prior``, flat by default). With ``swap_share > 0`` the policy is wrapped in
+:class:`~explorec.policies.swap.PositionSwap`: that share of slates gets two positions swapped at
+random (propensities include the swap), and the curve is estimated from the swaps
+(:func:`~explorec.evaluation.position_bias.harvest_examination`, intervention harvesting), which the
+recommender's score cannot bias; the click model then fits only the calibration given that curve.
+Either curve is constrained to be non-increasing (``monotone_examination``). The ``n_candidates``
+best available items the user
 has not interacted with, plus the ``n_fresh`` newest released items, go to the policy, which picks the
 slate and learns from the feedback (``policy.update``). The candidates reach the policy as a
 :class:`~explorec.types.CandidateFrame` with the columns the policy declares
@@ -52,9 +58,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +69,7 @@ from scipy.optimize import brentq, minimize
 from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, DataError, check_positive_int, check_range
 from explorec.evaluation.ope import BanditLog
+from explorec.evaluation.position_bias import harvest_examination, monotone_curve
 from explorec.impressions import ImpressionRecord, to_bandit_log
 from explorec.models.base import Recommender
 from explorec.models.svd import FoldInSVD
@@ -71,6 +78,7 @@ from explorec.pipeline import build_columns, user_profile
 from explorec.policies.base import Policy, feedback_for_slate
 from explorec.policies.greedy import Greedy
 from explorec.policies.linucb import HybridLinUCB, LinUCB
+from explorec.policies.swap import SWAP_SCHEMES, PositionSwap
 from explorec.policies.thompson import LinearTS
 from explorec.ranking import mask_matrix, top_k
 from explorec.types import CandidateFrame
@@ -375,6 +383,16 @@ class Simulator:
     estimate_examination : bool
         Refit the position-based click model on the impressions logged so far at every refit and
         hand its curve to the policy (default); False keeps the prior for the whole run.
+    swap_share : float in [0, 1)
+        Share of slates in which two positions are swapped at random
+        (:class:`~explorec.policies.swap.PositionSwap` around the policy; 0: none). When the log holds
+        swaps, the examination curve is estimated from them (intervention harvesting) and the click
+        model fits the score calibration given that curve.
+    swap_scheme : {"top", "pair"}
+        Which positions a swap exchanges: position 0 with a uniform other one (default), or a uniform
+        adjacent pair.
+    monotone_examination : bool
+        Constrain the estimated curve to be non-increasing (isotonic regression; default True).
     ground_truth : str
         ``"svd"`` (default), ``"ease"`` or any registered model name; see :class:`GroundTruth`.
     gt_params : dict, optional
@@ -415,6 +433,9 @@ class Simulator:
         position_decay: float = 0.5,
         examination_prior: Sequence[float] | None = None,
         estimate_examination: bool = True,
+        swap_share: float = 0.0,
+        swap_scheme: str = "top",
+        monotone_examination: bool = True,
         ground_truth: str = "svd",
         gt_params: dict[str, Any] | None = None,
         top_ctr: float = 0.3,
@@ -466,6 +487,11 @@ class Simulator:
         self.examination = np.power(np.arange(self.k) + 1.0, -self.position_decay, dtype=np.float64)  # [k]
         self.examination_prior = _check_prior(examination_prior, self.k)
         self.estimate_examination = bool(estimate_examination)
+        self.swap_share = check_range("swap_share", swap_share, 0.0, 0.999)
+        if swap_scheme not in SWAP_SCHEMES:
+            raise ConfigError(f"swap_scheme must be one of {', '.join(SWAP_SCHEMES)}, got {swap_scheme!r}")
+        self.swap_scheme: Literal["top", "pair"] = "top" if swap_scheme == "top" else "pair"
+        self.monotone_examination = bool(monotone_examination)
         self.ground_truth = GroundTruth.fit(
             self.data,
             family=ground_truth,
@@ -567,11 +593,21 @@ class Simulator:
 
     # ------------------------------------------------------------------ run
     def run(self, policy: Policy) -> SimulationResult:
-        """Run the loop with ``policy`` (reset first) and return its traces."""
+        """Run the loop with ``policy`` (reset first) and return its traces.
+
+        With ``swap_share > 0`` the policy runs inside a :class:`PositionSwap` and the result is named
+        ``"<policy>+swap<share>"`` (e.g. ``"ucb+swap0.1"``).
+        """
         policy.reset()
         world, gt, k = self.world, self.ground_truth, self.k
         n_items = self.data.n_items
         oracle_mode = isinstance(policy, OraclePolicy)
+        label = policy.name
+        if self.swap_share > 0 and not oracle_mode:
+            policy = PositionSwap(
+                policy=policy, share=self.swap_share, scheme=self.swap_scheme, seed=policy.seed
+            )
+            label = f"{label}+swap{self.swap_share:g}"
         # the frame columns the policy declares are built for it (build_columns), whatever its class
         needed = () if oracle_mode else policy.columns_needed()
         per_item = "arm_features" in needed
@@ -595,6 +631,7 @@ class Simulator:
         imp_pos: list[IntArray] = []
         imp_click: list[FloatArray] = []
         imp_refit: list[IntArray] = []
+        imp_rank: list[IntArray] = []  # the policy's rank of each shown item (differs where swapped)
         # the recommender's click model, fitted on its own log only (the world's curve stays hidden)
         click_model = ClickModel(self.examination_prior, 0.3, -4.0, 0)
         estimate_steps: list[int] = []
@@ -633,13 +670,8 @@ class Simulator:
                         if self.arm_features == "bias":
                             user_vectors = {u: v[:1] for u, v in user_vectors.items()}
                     if imp_z:
-                        click_model = fit_click_model(
-                            np.concatenate(imp_z),
-                            np.concatenate(imp_pos),
-                            np.concatenate(imp_click),
-                            groups=np.concatenate(imp_refit),
-                            start=click_model,
-                            fit_examination=self.estimate_examination,
+                        click_model = self._fit_position_model(
+                            click_model, imp_z, imp_pos, imp_rank, imp_click, imp_refit
                         )
                         estimate_steps.append(t)
                         estimates.append(click_model.examination)
@@ -706,6 +738,11 @@ class Simulator:
                 imp_pos.append(np.arange(m, dtype=np.int64))
                 imp_click.append(clicked.astype(np.float64))
                 imp_refit.append(np.full(m, t // self.refit_every, dtype=np.int64))
+                ranks = np.arange(m, dtype=np.int64)
+                if slate.swap is not None:
+                    a, b = slate.swap
+                    ranks[[a, b]] = ranks[[b, a]]
+                imp_rank.append(ranks)
             for item in slate.items[clicked]:
                 known_rows[u].add(int(item))
                 click_users.append(u)
@@ -727,7 +764,7 @@ class Simulator:
         seconds = time.perf_counter() - start
         log = _log_columns(records, rewards)
         return SimulationResult(
-            policy.name,
+            label,
             self.seed,
             out["clicks"],
             out["expected"],
@@ -743,6 +780,38 @@ class Simulator:
             self.examination.copy(),
             tuple(records),
             tuple(rewards),
+        )
+
+    def _fit_position_model(
+        self,
+        current: ClickModel,
+        z: Sequence[FloatArray],
+        positions: Sequence[IntArray],
+        ranks: Sequence[IntArray],
+        clicks: Sequence[FloatArray],
+        refits: Sequence[IntArray],
+    ) -> ClickModel:
+        """The click model refitted on the log so far. When the log holds swapped slates, the curve
+        comes from the swaps (:func:`harvest_examination`, which the score cannot bias) and only the
+        calibration is fitted given it; otherwise both are fitted jointly (:func:`fit_click_model`)."""
+        zz, pos, clk = np.concatenate(z), np.concatenate(positions), np.concatenate(clicks)
+        rank, groups = np.concatenate(ranks), np.concatenate(refits)
+        fit_exam = self.estimate_examination
+        start = current
+        if fit_exam and np.any(rank != pos):
+            swapped = harvest_examination(
+                pos, rank, clk, k=self.k, start=current.examination, monotone=self.monotone_examination
+            )
+            start = replace(current, examination=swapped.examination)
+            fit_exam = False
+        return fit_click_model(
+            zz,
+            pos,
+            clk,
+            groups=groups,
+            start=start,
+            fit_examination=fit_exam,
+            monotone=self.monotone_examination,
         )
 
     def _user_vectors(self, train: Interactions, users: IntArray) -> dict[int, FloatArray]:
@@ -866,6 +935,7 @@ def fit_click_model(
     groups: npt.ArrayLike | None = None,
     fit_examination: bool = True,
     n_knots: int = 4,
+    monotone: bool = False,
 ) -> ClickModel:
     """Maximum-likelihood position-based click model from a click log (L-BFGS-B, analytic gradient).
 
@@ -900,6 +970,11 @@ def fit_click_model(
         False keeps ``start.examination`` and fits the calibration only.
     n_knots : int
         Knots of the piecewise-linear calibration (0: a straight logistic calibration).
+    monotone : bool
+        Constrain the fitted curve to be non-increasing: when the free fit is not, it is projected
+        (isotonic regression weighted by the impressions per position,
+        :func:`~explorec.evaluation.position_bias.monotone_curve`) and the calibration refitted
+        given the projected curve.
     """
     zz = np.asarray(z, dtype=np.float64)
     pos = np.asarray(positions, dtype=np.int64)
@@ -971,6 +1046,18 @@ def fit_click_model(
         logger.warning("click model fit failed (%s); keeping the previous estimate", res.message)
         return start
     exam = unpack(res.x)
+    if monotone and fit_examination and np.any(np.diff(exam) > 1e-12):
+        counts = np.bincount(pos, minlength=k).astype(np.float64)
+        projected = monotone_curve(exam, np.where(present, counts, 1e-6))
+        refit = ClickModel(
+            tuple(float(e) for e in projected),
+            float(res.x[2 * n_groups - 1]),
+            float(res.x[n_groups - 1]),
+            int(zz.size),
+            knots,
+            tuple(float(w) for w in res.x[2 * n_groups : d]),
+        )
+        return fit_click_model(zz, pos, c, start=refit, groups=groups, fit_examination=False, n_knots=n_knots)
     return ClickModel(
         tuple(float(e) for e in exam),
         float(res.x[2 * n_groups - 1]),

@@ -17,6 +17,10 @@ kind            FAISS index                                 bytes per item (dim 
 ``ivf-pq``      ``IndexIVFPQ`` (``pq_m`` codes of 8 bits)     pq_m + 8
 ==============  ==========================================  ==================================
 
+``refine`` re-ranks the approximate candidates (``refine_k * k`` of them) with a second, finer copy of
+every vector (``IndexRefine``): ``"flat"`` holds the float vectors (exact re-ranking, ``4 * dim`` more
+bytes per item: no memory saved at all), ``"sq8"`` their int8 codes (``dim`` more bytes).
+
 :meth:`FaissIndex.memory_bytes` measures what an index holds (its serialised size); recall against
 exact float search is measured in ``bench/compression.py``.
 """
@@ -36,6 +40,8 @@ from explorec.ranking import top_k
 logger = logging.getLogger(__name__)
 
 KINDS = ("flat", "hnsw", "ivf", "sq8", "ivf-sq8", "hnsw-sq8", "ivf-pq")
+#: second copies of the vectors that ``refine`` re-ranks the candidates with
+REFINE = ("flat", "sq8")
 #: kinds whose vectors are stored as codes, not float32
 COMPRESSED_KINDS = ("sq8", "ivf-sq8", "hnsw-sq8", "ivf-pq")
 #: k-means training points FAISS samples per centroid at most (it subsamples above this)
@@ -71,6 +77,11 @@ class FaissIndex:
     max_train : int, optional
         IVF kinds: vectors the k-means (and the product quantiser) train on, evenly spaced over
         ``vectors``; None: up to 256 per list (FAISS's own cap).
+    refine : {"flat", "sq8"}, optional
+        Re-rank ``refine_k * k`` candidates of the index with the float vectors (``"flat"``) or their
+        int8 codes (``"sq8"``), both held in memory beside the index (``memory_bytes`` counts them).
+    refine_k : int
+        Candidates per wanted item that ``refine`` re-ranks.
 
     Notes
     -----
@@ -99,6 +110,8 @@ class FaissIndex:
         ef_search: int = 128,
         pq_m: int | None = None,
         max_train: int | None = None,
+        refine: str | None = None,
+        refine_k: int = 4,
     ) -> None:
         import faiss
 
@@ -114,6 +127,10 @@ class FaissIndex:
             ("ef_search", ef_search),
         ):
             check_positive_int(name, value)
+        if refine is not None and refine not in REFINE:
+            raise ConfigError(f"refine must be one of {REFINE} or None, got {refine!r}")
+        check_positive_int("refine_k", refine_k)
+        self.refine, self.refine_k = refine, refine_k
         for name, optional in (("pq_m", pq_m), ("max_train", max_train)):
             if optional is not None:
                 check_positive_int(name, optional)
@@ -160,6 +177,15 @@ class FaissIndex:
             self.index.train(_training_sample(arr, lists, max_train))
             self.index.nprobe = min(nprobe, lists)
             self._quantizer = quantizer  # the IVF index does not own it
+        if refine is not None:
+            self._base = self.index  # IndexRefine does not own its base index
+            if refine == "flat":
+                self.index = faiss.IndexRefineFlat(self._base)
+            else:
+                self._fine = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss_metric)
+                self._fine.train(arr)
+                self.index = faiss.IndexRefine(self._base, self._fine)
+            self.index.k_factor = float(refine_k)
         self.index.add(arr)
         n = arr.shape[0]
         # FAISS entries are not items once an item's vector is replaced (HNSW cannot remove an
@@ -168,11 +194,31 @@ class FaissIndex:
         self._item_entry = np.arange(n, dtype=np.int64)
         self._live = np.ones(n, dtype=bool)
 
-    def memory_bytes(self) -> int:
-        """Bytes the index holds: the size of its FAISS serialisation (codes, ids, graph, quantisers)."""
+    def tune(self, *, nprobe: int | None = None, refine_k: int | None = None) -> None:
+        """Change search-time settings without a rebuild: IVF lists visited, candidates re-ranked."""
         import faiss
 
-        return int(faiss.serialize_index(self.index).nbytes)
+        if nprobe is not None:
+            if self.kind not in ("ivf", "ivf-sq8", "ivf-pq"):
+                raise ConfigError(f"nprobe applies to the IVF kinds, this index is kind={self.kind!r}")
+            ivf = faiss.extract_index_ivf(self.index)
+            ivf.nprobe = min(check_positive_int("nprobe", nprobe), int(ivf.nlist))
+            self.nprobe = nprobe
+        if refine_k is not None:
+            if self.refine is None:
+                raise ConfigError("refine_k applies to an index built with refine='flat' or 'sq8'")
+            self.index.k_factor = float(check_positive_int("refine_k", refine_k))
+            self.refine_k = refine_k
+
+    def memory_bytes(self, *, refine: bool = True) -> int:
+        """Bytes the index holds: the size of its FAISS serialisation (codes, ids, graph, quantisers).
+
+        With ``refine=False``, the approximate index alone, without the copy ``refine`` re-ranks with.
+        """
+        import faiss
+
+        index = self._base if self.refine is not None and not refine else self.index
+        return int(faiss.serialize_index(index).nbytes)
 
     def _prepare(self, arr: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         return np.ascontiguousarray(l2_normalise(arr) if self.metric == "cosine" else arr)

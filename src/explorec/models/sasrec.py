@@ -12,8 +12,9 @@ items can be scored even when they never occurred in training), or their sum (``
 
 Training uses the full softmax cross-entropy over the whole catalogue at *every* position of each
 sequence in one pass (``loss="full"``), instead of treating every prefix as a separate example; for
-large catalogues ``loss="sampled"`` scores the target against ``n_negatives`` uniformly drawn items
-shared by the batch. Optional objectives (all off by default, switched on by their weights):
+large catalogues ``loss="sampled"`` scores the target against ``n_negatives`` uniformly drawn items,
+drawn for every position (``negative_sharing="position"``) or shared by the batch (``"batch"``).
+Optional objectives (all off by default, switched on by their weights):
 
 * ``cl_weight``: contrastive InfoNCE between two augmented views of each sequence
   (``cl_augment="crop+mask+reorder"``, CL4SRec; or ``"dropout"``, DuoRec's unsupervised variant),
@@ -68,6 +69,7 @@ logger = logging.getLogger(__name__)
 
 ITEM_INPUTS = ("id", "text", "id+text")
 LOSSES = ("full", "sampled")
+NEGATIVE_SHARING = ("position", "batch")
 
 
 # ====================================================================== the network
@@ -200,7 +202,12 @@ class SASRec(SequenceAttention, TorchRecommender):
     loss : {"full", "sampled"}
         Full softmax over the catalogue, or sampled softmax with ``n_negatives`` shared negatives.
     n_negatives : int
-        Negatives per batch for ``loss="sampled"``.
+        Uniformly drawn negatives per prediction for ``loss="sampled"``.
+    negative_sharing : {"position", "batch"}
+        ``"position"``: every position of every sequence gets its own ``n_negatives`` (as RecTools'
+        SASRec in the eSASRec benchmark); ``"batch"``: one set shared by the whole batch (cheaper, but an
+        epoch then pushes down about ``batch_size x length`` times fewer negatives, and on Beauty it
+        plateaued far below, see docs/benchmarks/neural.md).
     cl_weight, cl_temperature : float
         Weight and temperature of the contrastive loss (0 = off).
     cl_augment : str
@@ -213,7 +220,12 @@ class SASRec(SequenceAttention, TorchRecommender):
         Catalogue attribute predicted as an auxiliary task (ints or strings; one per item).
     category_weight : float
         Weight of that task (0 = off).
-    epochs, batch_size, lr, weight_decay, grad_clip, patience : training settings (see ``Trainer``)
+    epochs, batch_size, lr, weight_decay, grad_clip : training settings (see ``Trainer``)
+    patience : int
+        Early stopping: stop after this many *validations* without a better valid NDCG@10.
+    validate_every : int
+        Validate (full ranking of ``valid``) after every ``validate_every``-th epoch; with it, training
+        stops after up to ``patience * validate_every`` epochs without improvement.
     seed : int
         Seeds initialisation, dropout, batch order, augmentations and negatives.
     device : str
@@ -257,6 +269,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         text_template: str | None = None,
         loss: str = "full",
         n_negatives: int = 256,
+        negative_sharing: str = "position",
         cl_weight: float = 0.0,
         cl_temperature: float = 1.0,
         cl_augment: str = "crop+mask+reorder",
@@ -273,6 +286,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         weight_decay: float = 0.0,
         grad_clip: float | None = 1.0,
         patience: int = 5,
+        validate_every: int = 1,
         seed: int = 0,
         device: str = "auto",
         num_threads: int | None = None,
@@ -292,6 +306,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         self.text_template = text_template
         self.loss = loss
         self.n_negatives = n_negatives
+        self.negative_sharing = negative_sharing
         self.cl_weight = cl_weight
         self.cl_temperature = cl_temperature
         self.cl_augment = cl_augment
@@ -308,6 +323,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         self.weight_decay = weight_decay
         self.grad_clip = grad_clip
         self.patience = patience
+        self.validate_every = validate_every
         self.seed = seed
         self.device = device
         self.num_threads = num_threads
@@ -334,7 +350,7 @@ class SASRec(SequenceAttention, TorchRecommender):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        for name in ("dim", "n_layers", "n_heads", "max_len", "n_negatives", "batch_size"):
+        for name in ("dim", "n_layers", "n_heads", "max_len", "n_negatives", "batch_size", "validate_every"):
             check_positive_int(name, getattr(self, name))
         check_range("dropout", self.dropout, 0.0, 1.0)
         check_range("attn_dropout", self.attn_dropout, 0.0, 1.0)
@@ -342,6 +358,10 @@ class SASRec(SequenceAttention, TorchRecommender):
             raise ConfigError(f"item_input must be one of {ITEM_INPUTS}, got {self.item_input!r}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.negative_sharing not in NEGATIVE_SHARING:
+            raise ConfigError(
+                f"negative_sharing must be one of {NEGATIVE_SHARING}, got {self.negative_sharing!r}"
+            )
         for name in ("cl_weight", "adv_weight", "category_weight", "adv_epsilon"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -540,7 +560,10 @@ class SASRec(SequenceAttention, TorchRecommender):
         items = table[1 : self.n_items_ + 1]  # [N, D]
         if self.loss == "full":
             return F.cross_entropy(hidden @ items.T, target - 1)  # logits [M, N]
-        negatives = torch.randint(0, self.n_items_, (self.n_negatives,), device=hidden.device)  # [S]
+        shape = (
+            (self.n_negatives,) if self.negative_sharing == "batch" else (hidden.shape[0], self.n_negatives)
+        )
+        negatives = torch.randint(0, self.n_items_, shape, device=hidden.device)  # [S] or [M, S]
         return sampled_softmax_loss(hidden, items, target - 1, negatives)
 
     def _forward_scores(

@@ -17,7 +17,8 @@ A subclass fills in five small hooks and inherits training, scoring, persistence
 
 Training hyper-parameters read from the instance (the subclass's ``__init__`` declares and stores them,
 so that ``get_params`` sees them): ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``grad_clip``,
-``patience``, ``seed``, ``device`` and ``num_threads``, ``progress`` (defaults in ``TRAINING_DEFAULTS``).
+``patience``, ``validate_every``, ``seed``, ``device`` and ``num_threads``, ``progress`` (defaults in
+``TRAINING_DEFAULTS``).
 
 Differential privacy: a model that also declares ``dp_epsilon``, ``dp_delta`` and ``dp_max_grad_norm``
 and implements ``_dp_examples`` (one example per user: the user's whole contribution) and ``_dp_loss``
@@ -74,6 +75,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
     "grad_clip": 1.0,
     "patience": 5,
+    "validate_every": 1,
     "seed": 0,
     "device": "auto",
     "num_threads": None,
@@ -168,6 +170,7 @@ class TorchRecommender(Recommender):
             weight_decay=self._param("weight_decay"),
             grad_clip=self._param("grad_clip"),
             patience=self._param("patience"),
+            validate_every=self._param("validate_every"),
             batch_size=self._param("batch_size"),
             metric_name=self.valid_metric,
             seed=self._param("seed"),

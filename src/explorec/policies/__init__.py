@@ -16,6 +16,7 @@ from explorec.policies.epsilon_greedy import EpsilonGreedy
 from explorec.policies.greedy import Greedy
 from explorec.policies.linucb import HybridLinUCB, LinUCB
 from explorec.policies.softmax import Softmax
+from explorec.policies.swap import PositionSwap
 from explorec.policies.thompson import BernoulliTS, LinearTS
 from explorec.policies.ucb import UCB
 from explorec.policies.uncertainty import UncertaintyPolicy
@@ -34,6 +35,7 @@ POLICIES: dict[str, type[Policy]] = {
         Softmax,
         UncertaintyPolicy,
         BudgetedExploration,
+        PositionSwap,
     )
 }
 
@@ -63,6 +65,7 @@ __all__ = [
     "LinUCB",
     "LinearTS",
     "Policy",
+    "PositionSwap",
     "Softmax",
     "UncertaintyPolicy",
     "feedback_for_slate",

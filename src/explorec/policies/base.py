@@ -287,7 +287,7 @@ class Policy(ABC):
                 note=note,
                 policy_params=params,
             )
-        rank, explored = self._draw(frame, k_eff, self.rng_)  # [k_eff] rows in display order
+        rank, explored, swap = self._draw_slate(frame, k_eff, self.rng_)  # [k_eff] rows in display order
         props, method = self._propensities(frame, k_eff, rank)
         return Slate(
             frame.items[rank].copy(),
@@ -298,6 +298,7 @@ class Policy(ABC):
             propensity_method=method,
             note=note,
             policy_params=params,
+            swap=swap,
         )
 
     def propensity_matrix(
@@ -401,6 +402,14 @@ class Policy(ABC):
         policy whose exploration cannot be read off the ranking returns both from one draw."""
         rank = self._rank(frame, k, rng)
         return rank, self._explored(frame, k, rank)
+
+    def _draw_slate(
+        self, frame: CandidateFrame, k: int, rng: np.random.Generator
+    ) -> tuple[IntArray, BoolArray, tuple[int, int] | None]:
+        """``_draw`` and the display positions a randomised swap exchanged (default: no swap; see
+        :class:`explorec.policies.swap.PositionSwap`), all from one draw."""
+        rank, explored = self._draw(frame, k, rng)
+        return rank, explored, None
 
     def _rank_many(self, frame: CandidateFrame, k: int, rng: np.random.Generator, n: int) -> IntArray:
         """``n`` independent draws, int64[n, k] (default: ``_rank`` in a loop)."""

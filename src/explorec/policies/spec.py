@@ -8,6 +8,7 @@ Grammar: ``NAME[:VALUE[:KEY=VALUE...]]``. ``VALUE`` sets the policy's main knob:
     ucb:1.0                   UCB, exploration constant c = 1.0
     ts:1.0                    Beta-Bernoulli Thompson sampling, prior weight 1.0
     budget:0.2:cold_share=0.5 20% exploration budget, half of it for cold items
+    swap:0.05:policy=ts       Thompson sampling, 5% of slates get a randomised position swap
 
 Values are JSON literals (numbers, true/false) or plain strings; nothing is evaluated as code.
 """
@@ -31,6 +32,7 @@ MAIN_KNOB: dict[str, str] = {
     "ts": "prior_weight",
     "uncertainty": "beta",
     "budget": "explore_share",
+    "swap": "share",
 }
 
 ALIASES = {"epsilon-greedy": "eps-greedy", "thompson": "ts", "boltzmann": "softmax"}

@@ -59,7 +59,7 @@ class Refresher(Periodic):
             else:
                 self.state.load(self.store)
             self.metrics.catalogue.set(self.state.n_items)
-            self.metrics.model.info({"version": self.state.model_version})
+            self.metrics.set_model_version(self.state.model_version)
         except StoreUnavailable as exc:
             self.metrics.store_errors.inc()
             logger.warning("store unavailable (retrying in %.1f s): %s", self.interval_s, exc)
@@ -107,7 +107,7 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
             state.load(store)
             online.sync(store)
             app.state.metrics.catalogue.set(state.n_items)
-            app.state.metrics.model.info({"version": state.model_version})
+            app.state.metrics.set_model_version(state.model_version)
         except StoreUnavailable as exc:
             app.state.metrics.store_errors.inc()
             logger.warning("store unavailable at start-up; serving 503 until it answers: %s", exc)

@@ -86,7 +86,7 @@ def upsert_items(
     )
     metrics.items.inc(len(rows))
     metrics.catalogue.set(state.n_items)
-    metrics.model.info({"version": state.model_version})
+    metrics.set_model_version(state.model_version)
     return ItemsUpserted(upserted=len(rows), created=created)
 
 
