@@ -68,6 +68,8 @@ ANCHORS = {
 TUNED_CONFIGS: dict[str, dict[str, Any]] = {
     "query": {},
     "query-t0.1": {"temperature": 0.1},
+    # early stopping reads the mixed score, so the epoch is picked for the mix that serves
+    "query-mix0.4": {"zero_shot_weight": 0.4},
 }
 #: zero_shot_weight values read on validation for every fitted configuration
 ZERO_SHOT_GRID = (0.0, 0.2, 0.4, 0.6)
