@@ -178,6 +178,14 @@ CLAIMS: list[Claim] = [
     # large-model features
     Claim(
         "language model",
+        "cold Scientific textknn-tuned NDCG@10 (3-seed mean)",
+        "0.0683",
+        "cold_start_tuned.json",
+        "results/ndcg@10_mean",
+        LM + " --part tuned",
+    ),
+    Claim(
+        "language model",
         "cold Scientific textknn NDCG@10",
         "0.0621",
         "cold_start_cold_baselines.json",
@@ -344,6 +352,24 @@ CLAIMS: list[Claim] = [
         "python bench/rerank_latency.py",
         scale=1e-3,
         transform=lambda rows: _where(method="DPP end-to-end", n_candidates=500)(rows)["median_us"],
+    ),
+    Claim(
+        "diversity",
+        "served fusion NDCG@10, Scientific",
+        "0.1030",
+        "fusion_served.json",
+        "rows/fusion (explorec train, loaded)/ndcg@10",
+        "python bench/fusion_served.py",
+    ),
+    Claim(
+        "diversity",
+        "served fusion vs EASE, Scientific (%)",
+        "10.4",
+        "fusion_served.json",
+        "paired_vs_ease/fusion (weights on valid)",
+        "python bench/fusion_served.py",
+        scale=100,
+        transform=_relative_gain,
     ),
     Claim(
         "diversity",

@@ -68,6 +68,8 @@ ANCHORS = {
 TUNED_CONFIGS: dict[str, dict[str, Any]] = {
     "query": {},
     "query-t0.1": {"temperature": 0.1},
+    # early stopping reads the mixed score, so the epoch is picked for the mix that serves
+    "query-mix0.4": {"zero_shot_weight": 0.4},
 }
 #: zero_shot_weight values read on validation for every fitted configuration
 ZERO_SHOT_GRID = (0.0, 0.2, 0.4, 0.6)
@@ -338,6 +340,7 @@ def part_tuned(args: argparse.Namespace) -> dict[str, Any]:
     print(f"== picked on validation: {config}, zero_shot_weight={weight} (NDCG@10 {grid[(config, weight)]})")
     data, split = _cold_split(args)
     textknn = _per_user(TextKNN(template="amazon-scientific").fit(split.train, data.catalog), split)
+    warm = split.train.item_counts() > 0
     runs, per_user = [], []
     for seed in TUNED_SEEDS:
         folder = _tuned_dir(config, seed)
@@ -348,11 +351,13 @@ def part_tuned(args: argparse.Namespace) -> dict[str, Any]:
         result = _per_user(model, split)
         assert np.array_equal(result.users, textknn.users)
         test = paired_test(result.per_user["ndcg@10"], textknn.per_user["ndcg@10"])
+        top = result.top_items[:, :10]
         runs.append(
             {
                 "seed": seed,
                 "ndcg@10": round(result.metrics["ndcg@10"], 4),
                 "recall@10": round(result.metrics["recall@10"], 4),
+                "warm_share_top10": round(float(warm[top[top >= 0]].mean()), 3),
                 "best_epoch": model.history_.best_epoch,
                 "vs_textknn": {k: test[k] for k in ("mean_diff", "t_pvalue", "wilcoxon_pvalue", "n")},
             }
