@@ -430,6 +430,54 @@ CLAIMS: list[Claim] = [
         "suites/hashing/arms/ray[2]/texts_per_second",
         "bench/ray_backend.py",
     ),
+    Claim(
+        "ray",
+        "1 M hashed texts, single-process encode CPU s",
+        "98.1",
+        "ray_backend_embed_hashing1m.json",
+        "suites/hashing/arms/local/cpu/0/encode_cpu_seconds",
+        "bench/ray_backend.py",
+    ),
+    Claim(
+        "ray",
+        "1 M hashed texts, Ray 2 actors, wall s",
+        "446.1",
+        "ray_backend_embed_hashing1m.json",
+        "suites/hashing/arms/ray[2]/median_seconds",
+        "bench/ray_backend.py",
+    ),
+    # Compression on 1 M synthetic vectors (issue 16.2b, bench/compression.py --part synthetic)
+    Claim(
+        "compression",
+        "1 M synthetic, sq8 recall@10 (200 queries)",
+        "0.9645",
+        "compression_synthetic.json",
+        "synthetic",
+        "bench/compression.py",
+        transform=lambda rows: _where(index="faiss sq8")(rows)["recall@10"],
+    ),
+    Claim(
+        "compression",
+        "1 M synthetic, ivf-pq pq_m 192 recall@10",
+        "0.6665",
+        "compression_synthetic.json",
+        "synthetic",
+        "bench/compression.py",
+        transform=lambda rows: _where(index="faiss ivf-pq", search={"nprobe": 16, "refine_k": 1})(rows)[
+            "recall@10"
+        ],
+    ),
+    Claim(
+        "compression",
+        "1 M synthetic, ivf-pq pq_m 192 + int8 re-ranking (8 per result) recall@10",
+        "0.962",
+        "compression_synthetic.json",
+        "synthetic",
+        "bench/compression.py",
+        transform=lambda rows: _where(
+            index="faiss ivf-pq + refine sq8", search={"nprobe": 16, "refine_k": 8}
+        )(rows)["recall@10"],
+    ),
 ]
 
 
