@@ -24,23 +24,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_serve(config: Path, folder: Path) -> tuple[subprocess.Popen[str], str, IO[str]]:
+def service_env(src: Path | None = None) -> dict[str, str]:
+    """The service's environment; with ``src``, that source tree's ``explorec`` is imported first (to
+    run another commit's server, e.g. ``git archive <commit> src | tar -x -C /tmp/base``)."""
+    if src is None:
+        return SERVICE_ENV
+    if not (src / "explorec" / "__init__.py").is_file():
+        raise ValueError(
+            f"--server-src {src}: no explorec package there (expected {src}/explorec/__init__.py)"
+        )
+    return {**SERVICE_ENV, "PYTHONPATH": os.pathsep.join([str(src.resolve()), SERVICE_ENV["PYTHONPATH"]])}
+
+
+def start_serve(
+    config: Path, folder: Path, src: Path | None = None
+) -> tuple[subprocess.Popen[str], str, IO[str]]:
     """Create an admin key for ``config``, then start ``explorec serve --config`` with its output in
     ``folder/server.log``; returns (process, key, open log file). The caller terminates the process and
-    closes the log."""
+    closes the log. ``src``: run the ``explorec`` of that source tree (see :func:`service_env`)."""
+    env = service_env(src)
     key = subprocess.run(
         [*CLI, "keys", "create", "--scope", "admin", "--config", str(config)],
         capture_output=True,
         text=True,
         check=True,
-        env=SERVICE_ENV,
+        env=env,
     ).stdout.strip()
     log = open(folder / "server.log", "w")
     proc = subprocess.Popen(
         [*CLI, "serve", "--config", str(config)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env=SERVICE_ENV,
+        env=env,
         text=True,
     )
     return proc, key, log
@@ -78,4 +93,3 @@ def tree_cpu_s(pid: int) -> float:
         except (FileNotFoundError, ProcessLookupError):
             continue  # the process ended between the listing and the read
     return total
-

@@ -7,6 +7,11 @@ document rounds it, differs from the printed number, or when the printed number 
 docs/BENCHMARKS.md. ``--markdown`` prints the audit table that docs/BENCHMARKS.md carries, with
 whether each results file has a provenance record (``bench/_provenance.py``) and from which commit.
 
+It also lists every ``bench/results/*.json`` whose numbers are not tied to a commit: files with no
+provenance record at all, and merged files (one entry per dataset or run, written by several
+invocations) where some entries carry their own record and others do not. ``--provenance`` prints only
+that list; ``--strict-provenance`` makes such files a failure too.
+
 The exploration section (``bench/simulate.py``) is audited by its owner's write-up
 (docs/benchmarks/exploration.md) and is not listed here.
 """
@@ -171,6 +176,14 @@ CLAIMS: list[Claim] = [
         transform=lambda rows: _where(dataset="amazon-scientific")(rows)["wall_median_s"],
     ),
     # large-model features
+    Claim(
+        "language model",
+        "cold Scientific textknn-tuned NDCG@10 (3-seed mean)",
+        "0.0683",
+        "cold_start_tuned.json",
+        "results/ndcg@10_mean",
+        LM + " --part tuned",
+    ),
     Claim(
         "language model",
         "cold Scientific textknn NDCG@10",
@@ -342,6 +355,24 @@ CLAIMS: list[Claim] = [
     ),
     Claim(
         "diversity",
+        "served fusion NDCG@10, Scientific",
+        "0.1030",
+        "fusion_served.json",
+        "rows/fusion (explorec train, loaded)/ndcg@10",
+        "python bench/fusion_served.py",
+    ),
+    Claim(
+        "diversity",
+        "served fusion vs EASE, Scientific (%)",
+        "10.4",
+        "fusion_served.json",
+        "paired_vs_ease/fusion (weights on valid)",
+        "python bench/fusion_served.py",
+        scale=100,
+        transform=_relative_gain,
+    ),
+    Claim(
+        "diversity",
         "weighted fusion vs EASE, Scientific (%)",
         "10.4",
         "fusion_debias.json",
@@ -452,14 +483,57 @@ def peer_claims() -> list[Claim]:
     return out
 
 
+#: keys under which merged results files keep one entry per dataset or run
+ENTRY_KEYS = ("datasets", "runs", "earlier_runs")
+
+
+def record_and_gaps(doc: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """The provenance record that describes ``doc``, and its entries that no record ties to a commit.
+
+    A merged file (``bench/neural.py``, ``bench/service_simulate.py``, ``--append`` runs) keeps one
+    entry per dataset or run, written by several invocations; once any entry carries its own record,
+    the top-level one belongs to the last invocation only, so every entry must carry its own.
+    """
+    if not isinstance(doc, dict):
+        return None, []
+    entries = {
+        f"{key}/{name}": entry
+        for key in ENTRY_KEYS
+        if isinstance(doc.get(key), dict)
+        for name, entry in doc[key].items()
+        if isinstance(entry, dict)
+    }
+    own = [entry["provenance"] for entry in entries.values() if entry.get("provenance")]
+    record = doc.get("provenance") or (own[-1] if own else None)
+    if not own:
+        return record, []
+    return record, sorted(name for name, entry in entries.items() if not entry.get("provenance"))
+
+
+def provenance_gaps(results: Path = RESULTS) -> list[tuple[str, str]]:
+    """``(file, what is missing)`` for every results JSON whose numbers are not all tied to a commit."""
+    gaps = []
+    for path in sorted(results.glob("*.json")):
+        try:
+            record, untied = record_and_gaps(json.loads(path.read_text()))
+        except (OSError, ValueError) as err:
+            gaps.append((path.name, f"unreadable ({type(err).__name__}: {err})"))
+            continue
+        if record is None:
+            gaps.append((path.name, "no provenance record"))
+        elif untied:
+            gaps.append((path.name, "entries without a record of their own: " + ", ".join(untied)))
+    return gaps
+
+
 def provenance(file: str) -> str:
-    doc = json.loads((RESULTS / file).read_text())
-    prov = doc.get("provenance") if isinstance(doc, dict) else None
-    if not prov:
+    record, untied = record_and_gaps(json.loads((RESULTS / file).read_text()))
+    if record is None:
         return "none (made before bench/_provenance.py)"
-    git = prov.get("git", {})
+    git = record.get("git", {})
     commit = (git.get("commit") or "?")[:7]
-    return f"{commit}{' (dirty)' if git.get('dirty') else ''}, load {prov['load_average_start'][0]}"
+    text = f"{commit}{' (dirty)' if git.get('dirty') else ''}, load {record['load_average_start'][0]}"
+    return text + (f"; {len(untied)} entries without a record" if untied else "")
 
 
 def main() -> int:
@@ -467,7 +541,21 @@ def main() -> int:
     parser.add_argument(
         "--markdown", action="store_true", help="print the audit table for docs/BENCHMARKS.md"
     )
+    parser.add_argument(
+        "--provenance", action="store_true", help="only list the results files not tied to a commit"
+    )
+    parser.add_argument(
+        "--strict-provenance",
+        action="store_true",
+        help="exit 1 also when a results file has no provenance record",
+    )
     args = parser.parse_args()
+    gaps = provenance_gaps()
+    if args.provenance:
+        for file, what in gaps:
+            print(f"{file}: {what}")
+        print(f"{len(gaps)} results files not tied to a commit", file=sys.stderr)
+        return 1 if gaps and args.strict_provenance else 0
     doc = DOC.read_text()
     failures = 0
     rows = []
@@ -491,7 +579,17 @@ def main() -> int:
     else:
         for c, status in rows:
             print(f"{status:<12} {c.section:<28} {c.what:<45} {c.printed:>8}  {c.file}")
+    if args.markdown:
+        print("\nResults files not tied to a commit (`python bench/audit_docs.py --provenance`):\n")
+        for file, what in gaps:
+            print(f"* `{file}`: {what}")
+    else:
+        for file, what in gaps:
+            print(f"{'NO PROVENANCE':<12} {file}: {what}")
     print(f"{len(rows) - failures} of {len(rows)} numbers check out", file=sys.stderr)
+    print(f"{len(gaps)} results files not tied to a commit", file=sys.stderr)
+    if args.strict_provenance and gaps:
+        return 1
     return 1 if failures else 0
 
 

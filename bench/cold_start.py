@@ -10,6 +10,17 @@ Parts (``--part``, repeatable; default all):
 ``fewshot`` few-shot users (k = 1, 3, 5) on amazon-scientific and movielens-latest-small, inductive:
             models are fitted once on the other users, the few-shot users' k interactions are
             their history at recommendation time (``few_shot(..., refit=False)``).
+``tuned-fit`` one fit of ``textknn-tuned`` (the fine-tuned text kNN, ``explorec.models.textknn_tuned``) on
+            amazon-scientific's cold-item split: configuration ``--tuned-config`` of ``TUNED_CONFIGS``,
+            ``--seed``; early-stopped on the cold validation items, the model saved under
+            ``$EXPLOREC_BENCH_MODELS``, validation NDCG@10 for each ``zero_shot_weight`` of ``ZERO_SHOT_GRID``
+            written to ``cold_start_tuned_fit_<config>_seed<seed>.json``. The test part is not read.
+``tuned``   the configuration and ``zero_shot_weight`` with the best seed-0 validation NDCG@10 among the
+            ``tuned-fit`` files, its three seeds (0, 1, 2) loaded and evaluated on test once each
+            (mean ± sd), beside textknn and the lm-adapter diagnostics, with paired tests over users.
+``diagnose`` why fine-tuning loses cold items: for textknn and the lm-adapter with and without ID
+            embeddings (small, 8 epochs), the share of warm items in the top 10 and NDCG@10 when only
+            cold items are ranked.
 ``cross``   lm-adapter trained on amazon-scientific (the ``warm`` model), transferred to
             movielens-latest-small zero-shot and with 10 % of its training users, vs textknn, popularity
             and an adapter trained from scratch on the same 10 %.
@@ -32,6 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from _provenance import Provenance
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,6 +62,31 @@ ANCHORS = {
     "bench/results/peers_recbole_amazon-scientific_sasrec.json; "
     "VQ-Rec (published) 0.0645 / 0.1238",
 }
+
+
+#: configurations of ``textknn-tuned`` compared on validation (``--part tuned-fit --tuned-config NAME``)
+TUNED_CONFIGS: dict[str, dict[str, Any]] = {
+    "query": {},
+    "query-t0.1": {"temperature": 0.1},
+    # early stopping reads the mixed score, so the epoch is picked for the mix that serves
+    "query-mix0.4": {"zero_shot_weight": 0.4},
+}
+#: zero_shot_weight values read on validation for every fitted configuration
+ZERO_SHOT_GRID = (0.0, 0.2, 0.4, 0.6)
+TUNED_SEEDS = (0, 1, 2)
+
+
+def tuned_params(config: str, seed: int) -> dict[str, Any]:
+    """The textknn-tuned settings of one benchmark run."""
+    return {
+        "template": "amazon-scientific",
+        "epochs": 15,
+        "patience": 3,
+        "progress": False,
+        "num_threads": 1,
+        "seed": seed,
+        **TUNED_CONFIGS[config],
+    }
 
 
 def adapter_params(**overrides: Any) -> dict[str, Any]:
@@ -234,6 +272,165 @@ def part_cross(args: argparse.Namespace) -> dict[str, Any]:
     return {f"amazon-scientific->{args.target}": out}
 
 
+def _cold_split(args: argparse.Namespace) -> tuple[Any, Any]:
+    from explorec.data.splits import cold_item_split
+
+    data = load("amazon-scientific", args.data_dir)
+    return data, cold_item_split(data.interactions, item_fraction=0.2, seed=0)
+
+
+def _tuned_dir(config: str, seed: int) -> Path:
+    return MODEL_DIR / f"textknn-tuned-cold-{config}-seed{seed}"
+
+
+def part_tuned_fit(args: argparse.Namespace) -> dict[str, Any]:
+    from explorec.evaluation import evaluate
+    from explorec.models.textknn_tuned import TunedTextKNN
+
+    data, split = _cold_split(args)
+    model = TunedTextKNN(**tuned_params(args.tuned_config, args.seed))
+    seconds = _fit(model, split.train, data.catalog, split.valid)
+    model.save(_tuned_dir(args.tuned_config, args.seed))
+    valid = {}
+    for weight in ZERO_SHOT_GRID:
+        model.zero_shot_weight = weight  # a scoring-time mix: no refit needed to read it on validation
+        result = evaluate(model, split.valid, history=split.train, k=(10,))
+        valid[str(weight)] = round(result.metrics["ndcg@10"], 4)
+    history = model.history_
+    row = {
+        "config": args.tuned_config,
+        "seed": args.seed,
+        "params": tuned_params(args.tuned_config, args.seed),
+        "valid_ndcg@10_by_zero_shot_weight": valid,
+        "valid_curve": [None if m is None else round(m, 4) for m in history.metrics],
+        "best_epoch": history.best_epoch,
+        "epochs_run": len(history.epochs),
+        "fit_seconds": round(seconds, 1),
+        "seconds_per_epoch": round(history.seconds_per_epoch, 1),
+        "cpu_seconds_per_epoch": round(float(np.median([e.cpu_seconds for e in history.epochs])), 1),
+    }
+    print("   ", json.dumps(row), flush=True)
+    return row
+
+
+def _per_user(model: Any, split: Any) -> Any:
+    from explorec.evaluation import evaluate
+
+    return evaluate(model, split.test, history=split.test_history, k=(10,))
+
+
+def part_tuned(args: argparse.Namespace) -> dict[str, Any]:
+    from explorec.evaluation import paired_test
+    from explorec.models.base import Recommender
+    from explorec.models.textknn import TextKNN
+
+    fits = {}
+    for config in TUNED_CONFIGS:
+        path = RESULTS / f"cold_start_tuned-fit_{config}_seed0.json"
+        if path.is_file():
+            fits[config] = json.loads(path.read_text())["results"]
+    if not fits:
+        raise SystemExit("no cold_start_tuned-fit_*_seed0.json: run --part tuned-fit first")
+    grid = {
+        (config, float(w)): v
+        for config, row in fits.items()
+        for w, v in row["valid_ndcg@10_by_zero_shot_weight"].items()
+    }
+    config, weight = max(grid, key=lambda key: grid[key])
+    print(f"== picked on validation: {config}, zero_shot_weight={weight} (NDCG@10 {grid[(config, weight)]})")
+    data, split = _cold_split(args)
+    textknn = _per_user(TextKNN(template="amazon-scientific").fit(split.train, data.catalog), split)
+    warm = split.train.item_counts() > 0
+    runs, per_user = [], []
+    for seed in TUNED_SEEDS:
+        folder = _tuned_dir(config, seed)
+        if not (folder / "CURRENT").is_file():
+            raise SystemExit(f"{folder} missing: run --part tuned-fit --tuned-config {config} --seed {seed}")
+        model = Recommender.load(folder)
+        model.zero_shot_weight = weight
+        result = _per_user(model, split)
+        assert np.array_equal(result.users, textknn.users)
+        test = paired_test(result.per_user["ndcg@10"], textknn.per_user["ndcg@10"])
+        top = result.top_items[:, :10]
+        runs.append(
+            {
+                "seed": seed,
+                "ndcg@10": round(result.metrics["ndcg@10"], 4),
+                "recall@10": round(result.metrics["recall@10"], 4),
+                "warm_share_top10": round(float(warm[top[top >= 0]].mean()), 3),
+                "best_epoch": model.history_.best_epoch,
+                "vs_textknn": {k: test[k] for k in ("mean_diff", "t_pvalue", "wilcoxon_pvalue", "n")},
+            }
+        )
+        per_user.append(result.per_user["ndcg@10"])
+        print("   ", json.dumps(runs[-1]), flush=True)
+    ndcg = np.array([r["ndcg@10"] for r in runs])
+    recall = np.array([r["recall@10"] for r in runs])
+    mean_user = np.mean(per_user, axis=0)  # per-user NDCG averaged over the three seeds
+    pooled = paired_test(mean_user, textknn.per_user["ndcg@10"])
+    return {
+        "picked": {"config": config, "zero_shot_weight": weight, "valid_ndcg@10": grid[(config, weight)]},
+        "valid_grid": {f"{c}|{w}": v for (c, w), v in grid.items()},
+        "runs": runs,
+        "ndcg@10_mean": round(float(ndcg.mean()), 4),
+        "ndcg@10_sd": round(float(ndcg.std(ddof=1)), 4),
+        "recall@10_mean": round(float(recall.mean()), 4),
+        "recall@10_sd": round(float(recall.std(ddof=1)), 4),
+        "textknn": {k: round(textknn.metrics[k], 4) for k in ("ndcg@10", "recall@10")},
+        "seed_mean_vs_textknn": {
+            k: pooled[k] for k in ("mean_a", "mean_b", "mean_diff", "t_pvalue", "wilcoxon_pvalue", "n")
+        },
+        "split": split.summary(),
+    }
+
+
+def part_diagnose(args: argparse.Namespace) -> dict[str, Any]:
+    from explorec.evaluation import evaluate
+    from explorec.models.adapter import LMAdapter
+    from explorec.models.textknn import TextKNN
+    from explorec.ranking import full_ranking_ndcg
+
+    data, split = _cold_split(args)
+    warm = split.train.item_counts() > 0
+    cold = np.zeros(split.train.n_items, dtype=bool)
+    cold[split.cold_items] = True
+    history = split.test_history
+    seen = history.to_csr()
+
+    def row(name: str, model: Any) -> dict[str, Any]:
+        result = evaluate(model, split.test, history=history, k=(10,))
+        top = result.top_items[:, :10]
+        # ranking only the cold test items: the warm items (never a test item here) are masked as seen
+        cold_only = full_ranking_ndcg(
+            lambda u: np.where(cold[None, :], model.score(u, history=history), -np.inf).astype(np.float32),
+            split.test.user,
+            split.test.item,
+            seen,
+            10,
+        )
+        out = {
+            "model": name,
+            "ndcg@10": round(result.metrics["ndcg@10"], 4),
+            "warm_share_top10": round(float(warm[top[top >= 0]].mean()), 3),
+            "cold_only_ndcg@10": round(cold_only, 4),
+        }
+        print("   ", json.dumps(out), flush=True)
+        return out
+
+    rows = [row("textknn", TextKNN(template="amazon-scientific").fit(split.train, data.catalog))]
+    small = {"dim": 64, "n_layers": 1, "epochs": 8, "patience": 3, "progress": False, "num_threads": 1}
+    for name, extra in (("lm-adapter (ID + text)", {}), ("lm-adapter (text only)", {"use_id": False})):
+        model = LMAdapter(template="amazon-scientific", **small, **extra)
+        model.fit(split.train, data.catalog, valid=split.valid)
+        rows.append(row(name, model))
+    return {
+        "rows": rows,
+        "catalogue_warm_share": round(float(warm.mean()), 3),
+        "adapter_settings": small,
+        "split": split.summary(),
+    }
+
+
 def part_plot(args: argparse.Namespace) -> dict[str, Any]:
     """Re-draw the few-shot plot from every ``cold_start_fewshot*.json`` (partial runs merged)."""
     merged: dict[str, list[dict[str, Any]]] = {}
@@ -249,6 +446,9 @@ PARTS = {
     "warm": part_warm,
     "fewshot": part_fewshot,
     "cross": part_cross,
+    "tuned-fit": part_tuned_fit,
+    "tuned": part_tuned,
+    "diagnose": part_diagnose,
     "plot": part_plot,
 }
 
@@ -264,13 +464,16 @@ def main() -> None:
     parser.add_argument("--target", default="movielens-latest-small", help="cross-domain target dataset")
     parser.add_argument("--data-dir", default=os.environ.get("EXPLOREC_DATA_DIR", "/work/shared/datasets"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a shared machine)")
+    parser.add_argument("--tuned-config", choices=sorted(TUNED_CONFIGS), default="query")
     parser.add_argument("--suffix", default="", help="appended to the result file name (partial runs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
 
-    torch.set_num_threads(2)
-    for part in args.part or [p for p in PARTS if p != "plot"]:
+    torch.set_num_threads(args.threads)
+    default_parts = [p for p in PARTS if p not in ("plot", "tuned-fit", "tuned", "diagnose")]
+    for part in args.part or default_parts:
         start = time.perf_counter()
         print(f"#### part {part}", flush=True)
         payload = {
@@ -290,7 +493,8 @@ def main() -> None:
         if part == "plot":
             continue
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"cold_start_{part}{args.suffix}.json").write_text(json.dumps(payload, indent=2) + "\n")
+        name = f"{part}_{args.tuned_config}_seed{args.seed}" if part == "tuned-fit" else part
+        (RESULTS / f"cold_start_{name}{args.suffix}.json").write_text(json.dumps(payload, indent=2) + "\n")
         print(f"#### part {part} done in {payload['wall_seconds']} s", flush=True)
 
 

@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -312,12 +313,12 @@ SYNTHETIC_SWEEP: list[tuple[str, dict[str, Any], list[dict[str, int]]]] = [
         [{"nprobe": p, "refine_k": 1} for p in (8, 16, 32, 64)]
         + [{"nprobe": p, "refine_k": r} for p in (16, 32) for r in (2, 4, 8)],
     ),
+    ("hnsw-sq8", {"m": 8, "ef_construction": 40}, [{"ef_search": e} for e in (64, 128, 256)]),
     (
         "ivf-pq",
         {"pq_m": 96, "refine": "sq8"},
         [{"nprobe": p, "refine_k": 1} for p in (16, 64)] + [{"nprobe": 16, "refine_k": r} for r in (4, 16)],
     ),
-    ("hnsw-sq8", {"m": 8, "ef_construction": 40}, [{"ef_search": e} for e in (64, 128, 256)]),
 ]
 
 
@@ -383,6 +384,9 @@ def part_synthetic(args: argparse.Namespace) -> dict[str, Any]:
                 }
             )
             print("   ", json.dumps(rows[-1]), flush=True)
+            # a partial file after every row: a run stopped early keeps what it measured
+            partial = RESULTS / f"compression_synthetic{args.suffix}.partial.json"
+            partial.write_text(json.dumps({"rows": rows, "command": sys.argv}, indent=2) + "\n")
         del index
         gc.collect()
     return {

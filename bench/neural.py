@@ -170,6 +170,7 @@ SASREC_SS: dict[str, Any] = {
     "attn_dropout": 0.2,
     "loss": "sampled",
     "n_negatives": 256,
+    "negative_sharing": "position",
     "lr": 2e-3,
     "batch_size": 256,
     "epochs": 150,
@@ -185,6 +186,10 @@ RUNS["s3rec"] = {
     "ease": ("ease", {"l2": 500.0}),
     "sasrec-ss": ("sasrec", SASREC_SS),
     # the variants compared on amazon-beauty's validation part to pick the configuration
+    # 256 negatives shared by the whole batch (the code before negative_sharing existed)
+    "sasrec-ss-batch": ("sasrec", {**SASREC_SS, "negative_sharing": "batch"}),
+    # a larger shared set: each position sees 2,048 negatives at a fraction of the per-position cost
+    "sasrec-ss-batch2048": ("sasrec", {**SASREC_SS, "negative_sharing": "batch", "n_negatives": 2048}),
     "sasrec-ss-d0.3": ("sasrec", {**SASREC_SS, "dropout": 0.3}),
     "sasrec-ss-neg1024": ("sasrec", {**SASREC_SS, "n_negatives": 1024}),
     "sasrec-ss-2b": ("sasrec", {**SASREC_SS, "n_layers": 2, "n_heads": 2}),

@@ -1,4 +1,4 @@
-"""Load benchmark of the HTTP service: a real uvicorn process on 127.0.0.1, a bounded async client.
+"""Load benchmark of the HTTP service: a real uvicorn process on 127.0.0.1, a bounded load generator.
 
 1. starts ``explorec serve`` (SQLite store in a temporary folder, hashing encoder, ε-greedy + MMR,
    retrieval index chosen by size: FAISS HNSW above 50,000 items), every impression logged;
@@ -6,17 +6,25 @@
    and department as text) posted in batches of 1,000 (embedding and index insertion included);
 3. event ingestion, durable (SQLite ``synchronous=FULL``): the generated interactions posted in
    batches of 1,000 events, then ``--single-events`` one-event requests;
-4. recommendations: for each concurrency level, a fixed number of GET requests (90 % users with
-   history, 10 % unknown users) from a fixed number of concurrent client tasks; latency is measured
-   per request by the client (p50, p90, p99, max) and throughput as requests over wall time;
+4. recommendations: for each concurrency level, GET requests (90 % users with history, 10 % unknown
+   users) from a fixed number of concurrent connections; latency is measured per request by the
+   generator (p50, p90, p99, max) and throughput as requests over wall time;
 5. the recall that the FAISS index costs: for sampled users, the share of the exact top-100
    candidates (text profile · item vectors over the whole catalogue) that the served retrieval
    (HNSW, then exact rescoring) also puts in its top 100.
 
+The load generator of steps 3 (single events) and 4 is ``wrk`` when it is installed (Debian
+package ``wrk``; ``bench/_loadgen.py``: one C thread, microseconds of CPU per request, each level
+bounded by ``--duration`` seconds), else an async httpx client (1.5-4 ms of CPU per request on the
+same cores, a fixed ``--requests`` count per level); ``--generator`` forces one. The results name
+the generator. Item and event batches are always posted by httpx (exactly once each). The server's
+CPU time (all its processes, from ``/proc``) is read around every phase: CPU milliseconds per
+request do not depend on the machine's load the way wall-clock numbers do.
+
 Prints settings and numbers; writes ``bench/results/service_load.json``.
 
     python bench/service_load.py                       # 100,000 items
-    python bench/service_load.py --n-items 5000 --requests 500   # a quick check
+    python bench/service_load.py --n-items 5000 --requests 500 --duration 5   # a quick check
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from _loadgen import Template, choose_generator, run_load_async
 from _provenance import Provenance
 from _service import free_port, start_serve, tree_cpu_s, wait_ready
 
@@ -87,6 +96,21 @@ async def _run_requests(
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies, time.perf_counter() - start, statuses
+
+
+async def generated_phase(
+    base: str, key: str, templates: list[Template], connections: int, args: argparse.Namespace, n: int
+) -> dict[str, Any]:
+    """One phase from the chosen generator (``args.generator``), with the server's CPU per request."""
+    server0 = tree_cpu_s(SERVER["pid"])
+    result = await run_load_async(
+        base, key, templates, connections=connections, generator=args.generator, duration_s=args.duration, n=n
+    )
+    await asyncio.sleep(0.2)  # the requests in flight when wrk stopped finish on the server
+    result["server_cpu_ms_per_request"] = (
+        (tree_cpu_s(SERVER["pid"]) - server0) / max(result["requests"], 1) * 1000
+    )
+    return result
 
 
 def server_latency(metrics: str, route: str) -> dict[str, float]:
@@ -164,9 +188,20 @@ def main() -> None:
     )
     parser.add_argument("--n-items", type=int, default=100_000)
     parser.add_argument("--n-users", type=int, default=2000, help="generated users (their events are posted)")
-    parser.add_argument("--requests", type=int, default=2000, help="recommendation requests per level")
-    parser.add_argument("--concurrency", default="1,8,16,32", help="concurrent client tasks, per level")
-    parser.add_argument("--single-events", type=int, default=2000, help="one-event feedback requests")
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="recommendation requests per level (httpx generator)"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per recommend level and single events (wrk)"
+    )
+    parser.add_argument("--concurrency", default="1,8,16,32", help="concurrent connections, per level")
+    parser.add_argument(
+        "--single-events", type=int, default=2000, help="one-event feedback requests (httpx generator)"
+    )
+    parser.add_argument(
+        "--single-concurrency", type=int, default=16, help="connections posting single events"
+    )
+    parser.add_argument("--generator", default="auto", help="auto (wrk when installed), wrk or httpx")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--recall-users", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
@@ -174,8 +209,13 @@ def main() -> None:
     parser.add_argument(
         "--faiss-min-items", type=int, default=50_000, help="FAISS HNSW retrieval from this many items on"
     )
+    parser.add_argument(
+        "--server-src", type=Path, default=None, help="run the server from this source tree (another commit)"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "service_load.json"))
     args = parser.parse_args()
+    args.generator = choose_generator(args.generator)
+    print(f"load generator: {args.generator}")
 
     from explorec.data.registry import load_dataset
 
@@ -211,10 +251,14 @@ def main() -> None:
     lines = [f'database_url = "sqlite:///{folder / "explorec.db"}"', f"port = {port}"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     config.write_text("\n".join(lines) + "\n")
-    proc, key, log = start_serve(config, folder)
+    proc, key, log = start_serve(config, folder, args.server_src)
     SERVER["pid"] = proc.pid
     base = f"http://127.0.0.1:{port}"
-    results: dict[str, Any] = {"settings": {**settings, "n_items": catalog.n_items, "k": args.k}}
+    results: dict[str, Any] = {
+        "settings": {**settings, "n_items": catalog.n_items, "k": args.k},
+        "generator": args.generator,
+        "server_src": None if args.server_src is None else str(args.server_src),
+    }
     try:
         wait_ready(base, proc, timeout=600)  # a loaded machine can take minutes to import and load
         results.update(asyncio.run(drive(base, key, args, catalog, data, texts)))
@@ -309,59 +353,59 @@ async def drive(
 
         users = [str(u) for u in data.user_ids]
         rng = random.Random(args.seed)
-        singles = [
-            {
-                "events": [
+        singles: list[Template] = [
+            (
+                "POST",
+                "/v1/feedback",
+                json.dumps(
                     {
-                        "event_id": f"s{j}",
-                        "user_id": rng.choice(users),
-                        "item_id": str(catalog.item_ids[rng.randrange(catalog.n_items)]),
-                        "type": "view",
+                        "events": [
+                            {
+                                "event_id": f"s{j}-@@N@@",
+                                "user_id": rng.choice(users),
+                                "item_id": str(catalog.item_ids[rng.randrange(catalog.n_items)]),
+                                "type": "view",
+                            }
+                        ]
                     }
-                ]
-            }
-            for j in range(args.single_events)
+                ),
+            )
+            for j in range(2000)
         ]
-        lat, wall, statuses = await run_requests(
-            client, lambda j: ("POST", "/v1/feedback", singles[j]), len(singles), 16
-        )
+        conc = args.single_concurrency
+        single = await generated_phase(base, key, singles, conc, args, args.single_events)
         out["events_single_ingest"] = {
-            "requests": len(singles),
-            "concurrency": 16,
-            "events_per_s": len(singles) / wall,
-            "statuses": statuses,
-            **percentiles(lat),
-            **CPU_MS,
+            "concurrency": conc,
+            "events_per_s": single["requests_per_s"],
+            **single,
         }
         print(
-            f"single events: {len(singles)} in {wall:.1f}s = {len(singles) / wall:.0f} requests/s "
-            f"(16 concurrent), server CPU {CPU_MS['server_cpu_ms_per_request']:.2f} ms/request"
+            f"single events: {single['requests']} in {single['wall_s']:.1f}s = "
+            f"{single['requests_per_s']:.0f} requests/s ({conc} concurrent), p50 {single['p50_ms']:.1f} ms, "
+            f"p99 {single['p99_ms']:.1f} ms, "
+            f"server CPU {single['server_cpu_ms_per_request']:.2f} ms/request, statuses {single['statuses']}"
         )
         await asyncio.sleep(2)  # let the refresher settle
 
         # recommendations: 90 % known users, 10 % unknown
-        def rec(j: int) -> tuple[str, str, None]:
-            user = users[j % len(users)] if j % 10 else f"stranger-{j}"
-            return "GET", f"/v1/users/{user}/recommendations?k={args.k}", None
-
-        await run_requests(client, rec, 200, 4)  # warm-up
+        recs: list[Template] = [
+            ("GET", f"/v1/users/{user}/recommendations?k={args.k}", None)
+            for user in (users[j % len(users)] if j % 10 else "stranger-@@N@@" for j in range(len(users)))
+        ]
+        warm = argparse.Namespace(**{**vars(args), "duration": 2.0})
+        await generated_phase(base, key, recs, 4, warm, 200)  # warm-up
         levels = []
         for conc in (int(c) for c in args.concurrency.split(",")):
-            lat, wall, statuses = await run_requests(client, rec, args.requests, conc)
             level = {
                 "concurrency": conc,
-                "requests": args.requests,
-                "requests_per_s": args.requests / wall,
-                "statuses": statuses,
-                **percentiles(lat),
-                **CPU_MS,
+                **(await generated_phase(base, key, recs, conc, args, args.requests)),
             }
             levels.append(level)
             print(
                 f"recommend c={conc:>2}: {level['requests_per_s']:.0f} req/s, p50 {level['p50_ms']:.1f} ms, "
                 f"p99 {level['p99_ms']:.1f} ms, "
                 f"server CPU {level['server_cpu_ms_per_request']:.2f} ms/request, "
-                f"statuses {statuses}"
+                f"statuses {level['statuses']}"
             )
         out["recommend"] = levels
         metrics = (await client.get("/metrics")).text

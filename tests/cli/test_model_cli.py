@@ -402,3 +402,19 @@ def test_model_versions_and_use_roll_back(tmp_path: Path, capsys: pytest.Capture
     capsys.readouterr()
     assert main(["model", "use", str(out), "v-20000101T000000000000-000000000000"]) == 2
     assert "no such complete version" in capsys.readouterr().err
+
+
+def test_train_builds_the_served_fusion_and_recommend_loads_it(tmp_path: Path) -> None:
+    out = tmp_path / "fusion"
+    fuse = "ease:l2=10+textknn:encoder=hashing:64"
+    args = ["train", *SMALL, "--model", "fusion", "--fuse", fuse, "--param", "weight_step=0.25"]
+    assert main([*args, "--out", str(out), "--no-eval"]) == 0
+    saved = load_saved(out)
+    weights = saved.model.weights_  # type: ignore[attr-defined]
+    assert weights.shape == (2,) and weights.sum() == 1.0 and saved.model.name == "fusion"
+    slates = tmp_path / "slates.json"
+    assert (
+        main(["recommend", "--model-dir", str(out), "--users", "U00000", "--k", "5", "--json", str(slates)])
+        == 0
+    )
+    assert len(_slates(slates)[0]["items"]) == 5  # type: ignore[arg-type]

@@ -174,3 +174,28 @@ def test_bad_backend_input_is_refused(
     assert "--backend ray trains the torch models (e.g. sasrec, two-tower); got --model itemknn" in (
         capsys.readouterr().err
     )
+
+
+def test_actors_ask_for_one_gpu_each_exactly_when_the_cluster_has_gpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # no GPU here: the cluster's GPU count is what the resource logic reads, so it is the one thing faked
+    from explorec.distributed import cluster, embed
+
+    monkeypatch.setattr(cluster, "cluster_gpus", lambda: 2)
+    assert cluster.resolve_use_gpu(None) is True
+    assert embed.actor_options(2, use_gpu=True) == {"concurrency": 2, "num_cpus": 0, "num_gpus": 1}
+    assert cluster.check_workers(2, use_gpu=True) == 2
+    with pytest.raises(ConfigError, match="workers=3 GPU workers need 3 GPUs, the cluster has 2"):
+        cluster.check_workers(3, use_gpu=True)
+    shipped = embed._actor_copy(SentenceEncoder(batch_size=16, num_threads=1), use_gpu=True)
+    assert isinstance(shipped, SentenceEncoder) and shipped.device == "cuda" and shipped.batch_size == 16
+    hashing = HashingEncoder(dim=8)
+    assert embed._actor_copy(hashing, use_gpu=True) is hashing  # nothing to move to a device
+    monkeypatch.setattr(cluster, "cluster_gpus", lambda: 0)
+    assert cluster.resolve_use_gpu(None) is False
+    assert embed.actor_options(2, use_gpu=False) == {"concurrency": 2, "num_cpus": 1, "num_gpus": 0}
+    on_cpu = embed._actor_copy(SentenceEncoder(), use_gpu=False)
+    assert isinstance(on_cpu, SentenceEncoder) and on_cpu.device == "cpu"
+    with pytest.raises(ConfigError, match="use_gpu=True but the Ray cluster has no GPU"):
+        cluster.resolve_use_gpu(True)

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import hashlib
+import itertools
+import pickle
+
 import numpy as np
 import pytest
 
-from explorec.encoders import Encoder, HashingEncoder, make_encoder
+from explorec.encoders import Encoder, HashingEncoder, hashing, make_encoder
+from explorec.encoders.base import l2_normalize
+from explorec.encoders.hashing import _WORD, STOP_WORDS
 from explorec.errors import ConfigError
 
 
@@ -84,3 +90,76 @@ def test_hashing_spec_options() -> None:
     enc = make_encoder("hashing:16:char_weight=0.5:char_ngrams=[2, 3]")
     assert isinstance(enc, HashingEncoder)
     assert (enc.dim, enc.char_weight, enc.char_ngrams) == (16, 0.5, (2, 3))
+
+
+# ----------------------------------------------------------------- the vectorised encoder keeps the vectors
+FIXED = [
+    "eSUN 3D 1.75mm PETG Green Filament 1kg (2.2lb), PETG 3D Printer Filament, "
+    "Semi-Transparent 1.75mm Green.",
+    "Red, APPLE! red apple apple apple apple apple apple apple apple apple apple",
+    "",
+    "the of and",
+    "Über grüne Äpfel: ß, façade, naïve café",
+    "x",
+    "pipette pipette pipette tips 10 µl, 200 µl and 1000 µl",
+]
+#: sha256 of the float32 bytes the feature-by-feature implementation (before the vectorised one) gave
+GOLDEN = {
+    (64, (3, 5)): "b5d52c3eaeba8006f1024ba9e2cc4414dee99f57f9755985dd74ef3f9bf4433e",
+    (7, (1, 6)): "3d9dae887e112c3bfbe86aea6723023ff298b7b74e7ed976f297369f8d017108",
+    (256, (0, 0)): "75682ca8a267b65a4257e6632b56d8cb2a4f3bce241044037c64694d0effce69",
+}
+
+
+def reference_encode(
+    texts: list[str], dim: int, char_ngrams: tuple[int, int], char_weight: float
+) -> np.ndarray:
+    """The encoder's definition, feature by feature in plain Python (the implementation it replaced)."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for row, text in enumerate(texts):
+        words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+        features = [("w:" + w, 1.0) for w in words]
+        features += [(f"b:{a} {b}", 0.5) for a, b in itertools.pairwise(words)]
+        if char_weight != 0 and char_ngrams[1] != 0:
+            for word in words:
+                padded = f" {word} "
+                for n in range(max(char_ngrams[0], 1), char_ngrams[1] + 1):
+                    features += [("c:" + padded[s : s + n], char_weight) for s in range(len(padded) - n + 1)]
+        totals: dict[str, float] = {}
+        for feature, weight in features:
+            totals[feature] = totals.get(feature, 0.0) + weight
+        for feature, weight in totals.items():
+            value = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+            out[row, value % dim] += (1.0 if value >> 63 else -1.0) * float(np.log1p(weight))
+    return l2_normalize(out)
+
+
+@pytest.mark.parametrize(("dim", "char_ngrams"), sorted(GOLDEN))
+def test_vectors_are_bit_identical_to_the_feature_by_feature_encoder(
+    dim: int, char_ngrams: tuple[int, int]
+) -> None:
+    vectors = HashingEncoder(dim=dim, char_ngrams=char_ngrams).encode(FIXED)
+    assert hashlib.sha256(vectors.tobytes()).hexdigest() == GOLDEN[(dim, char_ngrams)]
+
+
+def test_random_texts_match_the_reference_across_chunks_and_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    vocab = ["red", "apple", "the", "Lens", "lens", "µl", "3d", "PETG", "glass", "of", "a", "pipette", "x"]
+    texts = [" ".join(rng.choice(vocab, size=int(rng.integers(0, 40)))) for _ in range(300)]
+    # small chunks and a small feature cap: tables emptied and rebuilt between chunks
+    monkeypatch.setattr(hashing, "_CHUNK", 37)
+    monkeypatch.setattr(hashing, "_MAX_FEATURES", 50)
+    for dim, grams, weight in ((5, (2, 4), 0.3), (64, (3, 5), 0.1), (16, (0, 0), 0.3), (16, (3, 5), 0.0)):
+        enc = HashingEncoder(dim=dim, char_ngrams=grams, char_weight=weight)
+        want = reference_encode(texts, dim, grams, weight)
+        np.testing.assert_array_equal(enc.encode(texts), want)
+        np.testing.assert_array_equal(enc.encode(texts[::-1]), want[::-1])  # warm tables, other order
+
+
+def test_a_pickled_copy_travels_without_its_tables() -> None:
+    enc = HashingEncoder(dim=32)
+    first = enc.encode(FIXED)
+    assert len(enc._ids) > 100
+    copy = pickle.loads(pickle.dumps(enc))
+    assert copy._ids == {} and copy.model_id == enc.model_id
+    np.testing.assert_array_equal(copy.encode(FIXED), first)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
@@ -100,3 +101,37 @@ def test_clustered_vectors_are_seeded_and_recall_counts_overlap() -> None:
     assert recall_at_k([[0, 1], [2, -1]], [[1, 0], [3, 2]]) == 0.75
     with pytest.raises(DataError, match="must be"):
         recall_at_k([[0, 1]], [[0, 1], [2, 3]])
+
+
+def test_refine_reranks_with_a_counted_second_copy(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    items, queries, exact = data
+    plain = FaissIndex(items, kind="ivf-pq", nlist=50, nprobe=50, pq_m=8)
+    refined = FaissIndex(items, kind="ivf-pq", nlist=50, nprobe=50, pq_m=8, refine="sq8", refine_k=8)
+    low = recall_at_k(plain.search(queries, 10)[0], exact)
+    high = recall_at_k(refined.search(queries, 10)[0], exact)
+    assert low < 0.8 and high >= 0.95 and high > low + 0.15, (low, high)
+    # the int8 copy is counted: dim bytes per item more than the PQ index alone
+    extra = refined.memory_bytes() - refined.memory_bytes(refine=False)
+    assert abs(extra - items.shape[0] * DIM) < 4096
+    assert plain.memory_bytes() == refined.memory_bytes(refine=False)
+    # refine_k=1 re-ranks only the index's own top 10: the same items as without refine
+    refined.tune(refine_k=1)
+    assert recall_at_k(refined.search(queries, 10)[0], exact) == low
+    flat = FaissIndex(items, kind="ivf-pq", nlist=50, nprobe=50, pq_m=8, refine="flat", refine_k=8)
+    assert recall_at_k(flat.search(queries, 10)[0], exact) >= high
+    assert flat.memory_bytes() - flat.memory_bytes(refine=False) >= items.nbytes
+
+
+def test_tune_changes_the_search_without_a_rebuild(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    items, queries, exact = data
+    index = FaissIndex(items, kind="ivf-sq8", nlist=50, nprobe=1)
+    one = recall_at_k(index.search(queries, 10)[0], exact)
+    index.tune(nprobe=50)  # every list: what is left to lose is the int8 codes' own
+    assert faiss.extract_index_ivf(index.index).nprobe == 50 and index.nprobe == 50
+    assert recall_at_k(index.search(queries, 10)[0], exact) > one + 0.03
+    with pytest.raises(ConfigError, match="nprobe applies to the IVF kinds, this index is kind='sq8'"):
+        FaissIndex(items, kind="sq8").tune(nprobe=4)
+    with pytest.raises(ConfigError, match="refine_k applies to an index built with refine"):
+        index.tune(refine_k=4)
+    with pytest.raises(ConfigError, match=r"refine must be one of \('flat', 'sq8'\) or None, got 'pq'"):
+        FaissIndex(items, kind="ivf-pq", refine="pq")

@@ -30,3 +30,15 @@ def test_sampled_softmax_by_hand() -> None:
     # target 0 (logit 2), negatives 1 (logit 1), 1 again, and 0 (the target itself: dropped)
     loss = sampled_softmax_loss(hidden, items, torch.tensor([0]), torch.tensor([1, 1, 0]))
     assert float(loss) == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + 2 * math.exp(1))), rel=1e-6)
+
+
+def test_per_row_negatives_are_each_rows_own_sampled_softmax() -> None:
+    gen = torch.Generator().manual_seed(1)
+    hidden, items = torch.randn(4, 6, generator=gen), torch.randn(9, 6, generator=gen)
+    target = torch.tensor([0, 3, 3, 8])
+    negatives = torch.randint(0, 9, (4, 5), generator=gen)
+    negatives[1, 2] = 3  # an accidental hit in row 1
+    rows = [sampled_softmax_loss(hidden[m : m + 1], items, target[m : m + 1], negatives[m]) for m in range(4)]
+    torch.testing.assert_close(
+        sampled_softmax_loss(hidden, items, target, negatives), torch.stack(rows).mean()
+    )

@@ -230,6 +230,31 @@ def test_sampled_softmax_learns_the_planted_successor(
     assert float(np.mean(scores.argmax(1) == test.item)) >= 0.9
 
 
+def test_sampled_loss_draws_every_positions_own_negatives(
+    data: tuple[Interactions, Interactions, Catalog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RecTools' SASRec (the eSASRec benchmark) draws ``n_negatives`` per position; one set shared by the
+    batch pushed down ~batch x length times fewer negatives per epoch and plateaued far lower on Beauty."""
+    import explorec.models.sasrec as sasrec_module
+
+    train, _, catalog = data
+    shapes: list[tuple[int, ...]] = []
+    real = sasrec_module.sampled_softmax_loss
+
+    def spy(hidden: torch.Tensor, items: torch.Tensor, target: torch.Tensor, negatives: torch.Tensor) -> Any:
+        shapes.append((hidden.shape[0], *negatives.shape))
+        return real(hidden, items, target, negatives)
+
+    monkeypatch.setattr(sasrec_module, "sampled_softmax_loss", spy)
+    SASRec(**TINY, epochs=1, loss="sampled", n_negatives=8).fit(train, catalog)
+    assert shapes and all(s[1:] == (s[0], 8) for s in shapes)
+    shapes.clear()
+    SASRec(**TINY, epochs=1, loss="sampled", n_negatives=8, negative_sharing="batch").fit(train, catalog)
+    assert shapes and all(s[1:] == (8,) for s in shapes)
+    with pytest.raises(ConfigError, match="negative_sharing"):
+        SASRec(**TINY, negative_sharing="user").fit(train, catalog)
+
+
 def test_validate_every_spaces_the_validations_and_patience_counts_them(
     data: tuple[Interactions, Interactions, Catalog],
 ) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -71,6 +73,26 @@ def test_rate_limit_answers_429_with_retry_after(start_api: Callable[..., Api], 
     assert error_of(r)["code"] == "rate_limited"
     # the limit is per key: another key still gets through
     assert api.get("/v1/items/none", scope="write").status_code == 404
+
+
+def test_the_rate_limit_starts_no_thread_per_request(
+    start_api: Callable[..., Api], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # regression: limits' synchronous memory storage started a threading.Timer to expire counters on
+    # every request more than 10 ms after the previous one, and Thread.start blocked the event loop
+    api = start_api(service_settings(sqlite_url, rate_limit="1000/minute"))
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def spy(thread: threading.Thread) -> None:
+        started.append(type(thread).__name__)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", spy)
+    for _ in range(5):
+        assert api.get("/v1/items/none", scope="read").status_code == 404
+        time.sleep(0.02)  # past the old storage's 10 ms timer
+    assert started.count("Timer") == 0, started
 
 
 # ---------------------------------------------------------------------- items
@@ -294,9 +316,13 @@ def test_deleting_a_user_forgets_profile_events_and_impressions(api: Api) -> Non
 def test_metrics_expose_latency_events_impressions_and_model(api: Api) -> None:
     add_catalogue(api)
     api.post("/v1/feedback", {"events": [{"event_id": "e0", "user_id": "u1", "item_id": "jazz-1"}]})
-    api.get("/v1/users/u1/recommendations")
+    slate = api.get("/v1/users/u1/recommendations?k=4").json()
     text = api.client.get("/metrics").text
     route = 'route="/v1/users/{user_id}/recommendations"'
+    # every shown slot counted under its stage
+    stages = Counter(item["stage"] for item in slate["items"])
+    for stage, n in stages.items():
+        assert f'explorec_slots_by_stage_total{{stage="{stage}"}} {float(n)}' in text
     assert f'explorec_request_seconds_count{{method="GET",{route},status="200"}} 1.0' in text
     assert "explorec_events_ingested_total 1.0" in text
     assert "explorec_impressions_logged_total 1.0" in text

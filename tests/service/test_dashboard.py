@@ -96,6 +96,18 @@ def test_a_revoked_key_ends_its_session(sqlite_url: str, start_api: Callable[...
     assert api.client.get("/dashboard", follow_redirects=False).status_code == 303
 
 
+def test_dashboard_pages_count_against_the_keys_rate_limit(
+    sqlite_url: str, start_api: Callable[..., Api]
+) -> None:
+    # the pages run in worker threads and count on the event loop's limiter (from_thread)
+    api = start_api(service_settings(sqlite_url, rate_limit="2/minute"))
+    log_in(api, "read")
+    codes = [api.client.get("/dashboard", follow_redirects=False).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    # the API and the dashboard share the key's count
+    assert api.get("/v1/items/none", scope="read").status_code == 429
+
+
 def _slate(api: Api, user: str) -> tuple[str, list[str], str]:
     page = api.client.get(f"/dashboard/users/{user}")
     assert page.status_code == 200, page.text

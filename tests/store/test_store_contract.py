@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -152,6 +153,14 @@ def test_users_upsert_and_delete_forgets_profile_events_and_impressions(store: S
 
 
 # ---------------------------------------------------------------------- events
+def test_user_indices_of_one_id_and_of_many(store: Store) -> None:
+    # one id takes the single-statement path, several the IN (...) lookup: the same answers
+    a, b = store.upsert_users([UserIn(user_id="ua", fields={}), UserIn(user_id="ub", fields={})])
+    assert store.user_indices(["ua"]) == {"ua": a}
+    assert store.user_indices(["nobody"]) == {}
+    assert store.user_indices(["ub", "nobody", "ua", "ub"]) == {"ub": b, "ua": a}
+
+
 def test_append_is_idempotent_on_event_id(store: Store) -> None:
     _items(store, ["a", "b"])
     first = store.append_events([_click("e1", "a"), _click("e2", "b"), _click("e1", "b")])
@@ -249,6 +258,55 @@ def test_racing_writers_store_each_event_once(store: Store) -> None:
         th.join()
     assert sorted(accepted) == sorted(ids)  # each event accepted by exactly one caller
     assert store.count_events() == len(ids)
+
+
+def test_two_stores_on_one_database_take_turns_and_lose_nothing(store: Store, store_url: str) -> None:
+    # two committers on one database, as two worker processes have (on SQLite they take turns
+    # through the database's write-lock file; each flock is per open file, so two stores in one
+    # process contend like two processes do)
+    _items(store, ["a", "b"])
+    other = Store.open(store_url)
+    accepted: list[str] = []
+    lock = threading.Lock()
+
+    def writer(s: Store, tag: str) -> None:
+        for j in range(40):
+            r = s.append_events([_click(f"{tag}-{j}", "ab"[j % 2], user_id=tag)])
+            s.append_impression(_impression(f"r-{tag}-{j}", tag, ["a", "b"], [0, 1]))
+            with lock:
+                accepted.extend(r.accepted)
+
+    threads = [
+        threading.Thread(target=writer, args=(s, f"{n}{t}"))
+        for n, s in (("x", store), ("y", other))
+        for t in range(3)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+    assert not any(th.is_alive() for th in threads)
+    other.close()
+    assert len(accepted) == len(set(accepted)) == 240
+    assert store.count_events() == 240
+    assert len(store.read_impressions()) == 240
+    if store.backend == "sqlite":
+        assert Path(f"{store.engine.url.database}.write-lock").is_file()
+
+
+def test_the_committer_recovers_after_a_failed_transaction(store: Store) -> None:
+    # a commit that fails as a whole drops the committer's connection; the next one opens another
+    _items(store, ["a"])
+    store.append_events([_click("e1", "a")])
+    with store.engine.begin() as conn:  # sabotage: the next impression insert breaks its transaction
+        conn.execute(text("ALTER TABLE impressions RENAME TO impressions_away"))
+    with pytest.raises(Exception, match="impressions"):
+        store.append_impression(_impression("r1", "u1", ["a"], [0]))
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE impressions_away RENAME TO impressions"))
+    store.append_impression(_impression("r2", "u1", ["a"], [0]))
+    assert store.append_events([_click("e2", "a")]).accepted == ("e2",)
+    assert store.get_impression("r2") is not None and store.get_impression("r1") is None
 
 
 def test_appended_events_are_committed_when_the_call_returns(store: Store, store_url: str) -> None:

@@ -63,7 +63,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--fuse",
         default=None,
-        help="components of a fusion model (--model fusion-weighted|fusion-rrf|fusion-learned), "
+        help="components of a fusion model (--model fusion|fusion-weighted|fusion-rrf|fusion-learned; "
+        "fusion alone is EASE l2=50 + textknn, weights picked on a hold-out of train), "
         "e.g. 'ease:l2=50+textknn'",
     )
     parser.add_argument(
@@ -112,9 +113,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.fuse:
         from explorec.models.fusion import parse_fusion_spec
 
-        if not args.model.startswith("fusion-"):
+        if args.model != "fusion" and not args.model.startswith("fusion-"):
             raise ConfigError(
-                "--fuse needs a fusion model (fusion-weighted, fusion-rrf, fusion-learned), "
+                "--fuse needs a fusion model (fusion, fusion-weighted, fusion-rrf, fusion-learned), "
                 f"got {args.model!r}"
             )
         params["components"] = parse_fusion_spec(args.fuse)

@@ -42,6 +42,11 @@ class _EncodeBatch:
         return {"position": batch["position"], "vector": self.encoder.encode(texts)}  # [b], [b, dim]
 
 
+def actor_options(workers: int, use_gpu: bool) -> dict[str, int]:
+    """The ``map_batches`` resources of the actor pool: ``workers`` actors, each one GPU or one CPU."""
+    return {"concurrency": workers, "num_cpus": 0 if use_gpu else 1, "num_gpus": 1 if use_gpu else 0}
+
+
 def _actor_copy(encoder: Encoder, use_gpu: bool) -> Encoder:
     """A copy to ship to the actors: a sentence model unloaded (each actor loads it on its device)."""
     if isinstance(encoder, SentenceEncoder):
@@ -140,9 +145,7 @@ class RayEncoder:
             fn_constructor_kwargs={"encoder": _actor_copy(self.encoder, use_gpu)},
             batch_size=batch_size,
             batch_format="numpy",
-            concurrency=workers,
-            num_cpus=0 if use_gpu else 1,
-            num_gpus=1 if use_gpu else 0,
+            **actor_options(workers, use_gpu),
         )
         logger.info("encoding %d texts on Ray with %d %s actors", n, workers, "GPU" if use_gpu else "CPU")
         out: npt.NDArray[np.float32] | None = None

@@ -9,6 +9,13 @@ Learning*, ICML 2009. Each feature ``f`` (a lower-cased word, a word bigram, or 
 word padded with spaces) adds ``sign(f) * w_kind`` to coordinate ``h(f) mod dim``, where ``h`` is a
 64-bit BLAKE2b hash and ``sign`` is its top bit. Counts are damped with ``log1p`` (sublinear term
 frequency) and the vector is L2-normalised.
+
+Implementation: each distinct feature is hashed once and kept in a table (feature -> id -> bucket,
+sign; word -> its feature ids); a batch of texts becomes one array of feature ids, aggregated per
+text with NumPy (``np.unique``, ``np.add.at``), about ten times faster than hashing feature by feature.
+The contributions are added in the order of the definition, so the vectors are bit-identical to the
+feature-by-feature encoder's (``tests/encoders/test_hashing.py`` pins them) and ``model_id`` is
+unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +37,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 STOP_WORDS = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was were with".split()
 )
+#: texts whose features are aggregated at once (bounds the id arrays to a few MB)
+_CHUNK = 2048
+#: distinct features the tables hold before they are emptied and rebuilt
+_MAX_FEATURES = 2_000_000
 
 
 class HashingEncoder:
@@ -62,6 +74,13 @@ class HashingEncoder:
             raise ConfigError(f"char_weight must be >= 0, got {char_weight!r}")
         self.char_ngrams = (low, high)
         self.char_weight = float(char_weight)
+        # feature string -> id, and per id a code: its bucket, sign and kind (0 word, 1 bigram, 2 char
+        # n-gram); word -> (word feature id, character n-gram ids). Each distinct feature is hashed once.
+        self._ids: dict[str, int] = {}
+        self._words: dict[str, tuple[int, tuple[int, ...]]] = {}
+        self._code: list[int] = []
+        self._code_array = np.empty(0, dtype=np.int64)
+        self._synced = 0
 
     @property
     def dim(self) -> int:
@@ -77,36 +96,108 @@ class HashingEncoder:
             f"HashingEncoder(dim={self._dim}, char_ngrams={self.char_ngrams}, char_weight={self.char_weight})"
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the feature tables are a cache, rebuilt on use: a copy shipped to a worker (Ray, pickling)
+        # travels without them
+        state = dict(self.__dict__)
+        state.update(self._empty_tables())
+        return state
+
+    def _empty_tables(self) -> dict[str, Any]:
+        return {"_ids": {}, "_words": {}, "_code": [], "_code_array": np.empty(0, np.int64), "_synced": 0}
+
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> npt.NDArray[np.float32]:
         """Encode ``texts`` -> ``float32[n, dim]`` (unit rows; a text without features is all zero)."""
         from explorec import progress as bars
 
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        rows = bars.bar(texts, desc="encode (hashing)", unit="text", show=progress)
-        for row, text in enumerate(rows):
-            totals: dict[str, float] = {}
-            for feature, weight in self._features(text):
-                totals[feature] = totals.get(feature, 0.0) + weight
-            for feature, weight in totals.items():
-                bucket, sign = self._hash(feature)
-                out[row, bucket] += sign * float(np.log1p(weight))
+        starts = range(0, len(texts), _CHUNK)
+        for start in bars.bar(starts, desc="encode (hashing)", unit="chunk", show=progress):
+            self._encode_chunk(texts[start : start + _CHUNK], out[start : start + _CHUNK])
         return l2_normalize(out)
 
-    def _features(self, text: str) -> Iterator[tuple[str, float]]:
-        words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
-        for word in words:
-            yield "w:" + word, 1.0
-        for first, second in itertools.pairwise(words):
-            yield f"b:{first} {second}", 0.5
-        low, high = self.char_ngrams
-        if self.char_weight == 0 or high == 0:
+    def _encode_chunk(self, texts: Sequence[str], out: npt.NDArray[np.float32]) -> None:
+        """Add the signed, damped feature counts of ``texts`` into ``out`` (float32[len(texts), dim]).
+
+        Each text becomes the ids of its features in the order the definition lists them (words, word
+        bigrams, then each word's character n-grams). Per (text, feature): the count, and the position
+        of its first occurrence; the contributions ``sign * log1p(count * weight)`` are then added into
+        the buckets in that first-occurrence order, so the float32 sums are the ones of adding feature
+        by feature (the vectors do not depend on this implementation).
+        """
+        if len(self._ids) > _MAX_FEATURES:  # bound the cache: a long-lived encoder sees ever new bigrams
+            self.__dict__.update(self._empty_tables())
+        flat: list[int] = []  # feature ids, text after text
+        lengths: list[int] = []
+        rows: list[int] = []
+        chars = self.char_weight != 0 and self.char_ngrams[1] != 0
+        known, feature_id = self._words, self._feature
+        for row, text in enumerate(texts):
+            words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+            if not words:
+                continue
+            before = len(flat)
+            cached = [known[w] if w in known else self._word(w) for w in words]
+            flat.extend([c[0] for c in cached])
+            flat.extend([feature_id(f"b:{a} {b}", 1) for a, b in itertools.pairwise(words)])
+            if chars:
+                for c in cached:
+                    flat.extend(c[1])
+            lengths.append(len(flat) - before)
+            rows.append(row)
+        if not rows:
             return
-        for word in words:
+        features = np.fromiter(flat, dtype=np.int64, count=len(flat))  # [total]
+        text_of = np.repeat(np.asarray(rows, dtype=np.int64), lengths)  # [total]
+        keys = text_of * len(self._ids) + features
+        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")  # (text, feature) pairs in first-occurrence order
+        first, counts = first[order], counts[order]
+        feature = features[first]
+        code = self._codes()[feature]  # bucket << 3 | positive sign << 2 | kind
+        # count * weight as repeated float64 additions (as a running total would sum them)
+        totals = np.add.accumulate(np.repeat(self._weights[:, None], int(counts.max()), axis=1), axis=1)
+        sign = np.where(code & 4, 1.0, -1.0)
+        value = (sign * np.log1p(totals[code & 3, counts - 1])).astype(np.float32)
+        np.add.at(out, (text_of[first], code >> 3), value)
+
+    def _codes(self) -> npt.NDArray[np.int64]:
+        """``_code`` as an array, grown in place (doubling) so that each chunk copies only new features."""
+        n, have = len(self._code), self._code_array.size
+        if self._synced < n:
+            if n > have:
+                grown = np.empty(max(n, 2 * have, 1024), dtype=np.int64)
+                grown[: self._synced] = self._code_array[: self._synced]
+                self._code_array = grown
+            self._code_array[self._synced : n] = self._code[self._synced : n]
+            self._synced = n
+        return self._code_array[:n]
+
+    @property
+    def _weights(self) -> npt.NDArray[np.float64]:
+        """Weight of one feature of each kind: word, word bigram, character n-gram."""
+        return np.array([1.0, 0.5, self.char_weight], dtype=np.float64)
+
+    def _word(self, word: str) -> tuple[int, tuple[int, ...]]:
+        """Feature ids of ``word``: its word feature, and its character n-grams in order."""
+        cached = self._words.get(word)
+        if cached is None:
+            grams: list[int] = []
+            low, high = self.char_ngrams
             padded = f" {word} "
             for n in range(max(low, 1), high + 1):
                 for start in range(len(padded) - n + 1):
-                    yield "c:" + padded[start : start + n], self.char_weight
+                    grams.append(self._feature("c:" + padded[start : start + n], 2))
+            cached = (self._feature("w:" + word, 0), tuple(grams))
+            self._words[word] = cached
+        return cached
 
-    def _hash(self, feature: str) -> tuple[int, float]:
-        value = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
-        return value % self._dim, (1.0 if value >> 63 else -1.0)
+    def _feature(self, feature: str, kind: int) -> int:
+        """The id of ``feature`` in the tables (hashed once, on first sight)."""
+        fid = self._ids.get(feature)
+        if fid is None:
+            fid = len(self._ids)
+            self._ids[feature] = fid
+            value = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
+            self._code.append((value % self._dim) << 3 | (value >> 63) << 2 | kind)
+        return fid

@@ -1,12 +1,16 @@
 """Sampled softmax: the next-item cross-entropy against a shared set of sampled negatives.
 
-For a batch of hidden states ``h_m`` with targets ``t_m`` and ``S`` negatives ``n_1..n_S`` shared by
-the batch (sampled softmax, Jean et al., ACL 2015), with ``s(m, i) = <h_m, e_i> / tau``::
+For a batch of hidden states ``h_m`` with targets ``t_m`` and ``S`` negatives ``n_1..n_S`` (sampled
+softmax, Jean et al., ACL 2015), with ``s(m, i) = <h_m, e_i> / tau``::
 
-    loss = mean_m  -log( exp s(m, t_m) / (exp s(m, t_m) + sum_s exp s(m, n_s)) )
+    loss = mean_m  -log( exp s(m, t_m) / (exp s(m, t_m) + sum_s exp s(m, n_ms)) )
 
-A negative equal to the row's target (an accidental hit) is dropped from that row. With every item
-drawn exactly once as a negative, the loss is the full softmax cross-entropy over the catalogue.
+The negatives are either shared by the batch (``negatives`` of shape ``[S]``: ``n_ms = n_s``) or drawn
+for every row (``[M, S]``, as RecTools' SASRec and the eSASRec benchmark do: each position gets its own
+``S`` items, so an epoch pushes down ``M`` times more negatives). Drawn uniformly, the log-Q correction
+of sampled softmax is the same constant for every candidate and cancels. A negative equal to the row's
+target (an accidental hit) is dropped from that row. With every item drawn exactly once as a negative,
+the loss is the full softmax cross-entropy over the catalogue.
 SASRec and the LM adapter both train with it (``loss="sampled"`` / ``n_negatives=...``).
 
 Examples
@@ -43,14 +47,20 @@ def sampled_softmax_loss(
         Item representations; ``target`` and ``negatives`` index its rows.
     target : int64[M]
         Each query's positive item.
-    negatives : int64[S]
-        Negatives shared by all queries (duplicates count as often as they are drawn).
+    negatives : int64[S] or int64[M, S]
+        Negatives shared by all queries, or each query's own (duplicates count as often as they are
+        drawn).
     temperature : float
         Logits are divided by it.
     """
     pos = (hidden * items[target]).sum(-1, keepdim=True)  # [M, 1]
-    neg = hidden @ items[negatives].T  # [M, S]
+    if negatives.dim() == 1:
+        neg = hidden @ items[negatives].T  # [M, S]
+        hit = negatives[None, :] == target[:, None]  # [M, S]
+    else:
+        neg = torch.bmm(items[negatives], hidden[:, :, None]).squeeze(2)  # [M, S, D] x [M, D, 1] -> [M, S]
+        hit = negatives == target[:, None]  # [M, S]
     # an accidental hit (a negative equal to the target) is not a negative
-    neg = neg.masked_fill(negatives[None, :] == target[:, None], float("-inf"))  # [M, S]
+    neg = neg.masked_fill(hit, float("-inf"))  # [M, S]
     logits = torch.cat([pos, neg], dim=1) / temperature  # [M, 1 + S]
     return F.cross_entropy(logits, torch.zeros_like(target))

@@ -12,8 +12,9 @@ items can be scored even when they never occurred in training), or their sum (``
 
 Training uses the full softmax cross-entropy over the whole catalogue at *every* position of each
 sequence in one pass (``loss="full"``), instead of treating every prefix as a separate example; for
-large catalogues ``loss="sampled"`` scores the target against ``n_negatives`` uniformly drawn items
-shared by the batch. Optional objectives (all off by default, switched on by their weights):
+large catalogues ``loss="sampled"`` scores the target against ``n_negatives`` uniformly drawn items,
+drawn for every position (``negative_sharing="position"``) or shared by the batch (``"batch"``).
+Optional objectives (all off by default, switched on by their weights):
 
 * ``cl_weight``: contrastive InfoNCE between two augmented views of each sequence
   (``cl_augment="crop+mask+reorder"``, CL4SRec; or ``"dropout"``, DuoRec's unsupervised variant),
@@ -68,6 +69,7 @@ logger = logging.getLogger(__name__)
 
 ITEM_INPUTS = ("id", "text", "id+text")
 LOSSES = ("full", "sampled")
+NEGATIVE_SHARING = ("position", "batch")
 
 
 # ====================================================================== the network
@@ -200,7 +202,12 @@ class SASRec(SequenceAttention, TorchRecommender):
     loss : {"full", "sampled"}
         Full softmax over the catalogue, or sampled softmax with ``n_negatives`` shared negatives.
     n_negatives : int
-        Negatives per batch for ``loss="sampled"``.
+        Uniformly drawn negatives per prediction for ``loss="sampled"``.
+    negative_sharing : {"position", "batch"}
+        ``"position"``: every position of every sequence gets its own ``n_negatives`` (as RecTools'
+        SASRec in the eSASRec benchmark); ``"batch"``: one set shared by the whole batch (cheaper, but an
+        epoch then pushes down about ``batch_size x length`` times fewer negatives, and on Beauty it
+        plateaued far below, see docs/benchmarks/neural.md).
     cl_weight, cl_temperature : float
         Weight and temperature of the contrastive loss (0 = off).
     cl_augment : str
@@ -262,6 +269,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         text_template: str | None = None,
         loss: str = "full",
         n_negatives: int = 256,
+        negative_sharing: str = "position",
         cl_weight: float = 0.0,
         cl_temperature: float = 1.0,
         cl_augment: str = "crop+mask+reorder",
@@ -298,6 +306,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         self.text_template = text_template
         self.loss = loss
         self.n_negatives = n_negatives
+        self.negative_sharing = negative_sharing
         self.cl_weight = cl_weight
         self.cl_temperature = cl_temperature
         self.cl_augment = cl_augment
@@ -349,6 +358,10 @@ class SASRec(SequenceAttention, TorchRecommender):
             raise ConfigError(f"item_input must be one of {ITEM_INPUTS}, got {self.item_input!r}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.negative_sharing not in NEGATIVE_SHARING:
+            raise ConfigError(
+                f"negative_sharing must be one of {NEGATIVE_SHARING}, got {self.negative_sharing!r}"
+            )
         for name in ("cl_weight", "adv_weight", "category_weight", "adv_epsilon"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -547,7 +560,10 @@ class SASRec(SequenceAttention, TorchRecommender):
         items = table[1 : self.n_items_ + 1]  # [N, D]
         if self.loss == "full":
             return F.cross_entropy(hidden @ items.T, target - 1)  # logits [M, N]
-        negatives = torch.randint(0, self.n_items_, (self.n_negatives,), device=hidden.device)  # [S]
+        shape = (
+            (self.n_negatives,) if self.negative_sharing == "batch" else (hidden.shape[0], self.n_negatives)
+        )
+        negatives = torch.randint(0, self.n_items_, shape, device=hidden.device)  # [S] or [M, S]
         return sampled_softmax_loss(hidden, items, target - 1, negatives)
 
     def _forward_scores(

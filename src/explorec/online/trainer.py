@@ -41,11 +41,33 @@ logger = logging.getLogger(__name__)
 
 #: models the service can serve from a registry version: they score a user from the user's history
 #: alone, so a served user needs no row in the model's own user vocabulary
-SERVABLE_MODELS = ("popularity", "itemknn", "ease", "ease-ipw", "textknn", "lm-adapter")
+SERVABLE_MODELS = ("popularity", "itemknn", "ease", "ease-ipw", "textknn", "lm-adapter", "fusion")
 #: the ones that also read the items' texts: fitted with the store's catalogue and the service's
 #: encoder; their item vectors (textknn: the encoded texts; lm-adapter: its frozen text table and
 #: trained head) are part of the version, so a text changed later does not change a version
 TEXT_MODELS = ("textknn", "lm-adapter")
+#: fusions: fitted with the store's catalogue; their text components get the service's encoder too
+FUSION_MODELS = ("fusion", "fusion-weighted", "fusion-rrf", "fusion-learned")
+
+
+def trainer_params(settings: ServiceSettings) -> dict[str, Any]:
+    """``trainer_params`` with the service's encoder and the store's ``{text}`` template filled in for
+    a text model, or for every text component of a fusion (a parameter given explicitly wins)."""
+    from explorec.models.fusion import parse_components
+    from explorec.models.registry import model_class
+
+    params = dict(settings.trainer_params)
+    text = {"encoder": settings.encoder, "template": "{text}"}
+    if settings.trainer_model in TEXT_MODELS:
+        return {**text, **params}
+    if settings.trainer_model in FUSION_MODELS:
+        components = params.get("components")
+        if components is None:  # the class default, made explicit so that its text parts get the encoder
+            components = model_class(settings.trainer_model)().get_params()["components"]
+        params["components"] = [
+            [name, {**text, **p} if name in TEXT_MODELS else p] for name, p in parse_components(components)
+        ]
+    return params
 
 
 def store_catalog(store: Any, item_ids: np.ndarray) -> Any:
@@ -163,11 +185,9 @@ def refit(settings: ServiceSettings, store: Any, registry: ModelRegistry | None 
         if len(test) == 0:
             raise DataError("no user has two events, so nothing can be held out to evaluate a refit")
         catalog = None
-        params = dict(settings.trainer_params)
-        if settings.trainer_model in TEXT_MODELS:
+        if settings.trainer_model in TEXT_MODELS + FUSION_MODELS:
             catalog = store_catalog(store, data.item_ids)
-            params = {"encoder": settings.encoder, "template": "{text}", **params}
-        model = make_model(settings.trainer_model, **params)
+        model = make_model(settings.trainer_model, **trainer_params(settings))
         tic = time.perf_counter()
         model.fit(train, catalog)
         fit_seconds = time.perf_counter() - tic

@@ -8,7 +8,10 @@ secret itself is never kept or logged.
 Scopes are ordered: ``read`` < ``write`` < ``admin``; a key may do what its scope and every lower
 scope allow. The rate limit is a sliding window counter per key (the ``limits`` library: O(1) per
 request, where a moving window keeps every hit); a refused request
-gets 429 with ``Retry-After``.
+gets 429 with ``Retry-After``. The limiter is ``limits``' asyncio one and is only used on the event
+loop: its synchronous in-memory storage starts a ``threading.Timer`` thread to expire counters
+whenever the previous one has ended, i.e. on every request more than 10 ms after the last one, and
+``Thread.start`` blocks the event loop until the new thread runs (milliseconds on a busy machine).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from anyio import from_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.concurrency import run_in_threadpool
 
 from explorec.service.errors import ApiError
@@ -79,10 +83,14 @@ class KeyVerifier:
             self._cache[digest] = (now, found)
         return found
 
-    def check_rate(self, principal: Principal) -> None:
-        if self.limiter.hit(self.rate, principal.key_id):
+    async def check_rate(self, principal: Principal) -> None:
+        """Count one request of ``principal``'s key; 429 (``ApiError``) when over its limit.
+
+        Runs on the event loop (the limiter's state is only touched there, so it needs no lock).
+        """
+        if await self.limiter.hit(self.rate, principal.key_id):
             return
-        reset = self.limiter.get_window_stats(self.rate, principal.key_id).reset_time
+        reset = (await self.limiter.get_window_stats(self.rate, principal.key_id)).reset_time
         wait = max(1, math.ceil(reset - time.time()))
         raise ApiError(
             429,
@@ -91,6 +99,10 @@ class KeyVerifier:
             f"retry in {wait} s",
             headers={"Retry-After": str(wait)},
         )
+
+    def check_rate_from_thread(self, principal: Principal) -> None:
+        """:meth:`check_rate` from a worker thread of the app's thread pool (a plain ``def`` route)."""
+        from_thread.run(self.check_rate, principal)
 
 
 #: declares the bearer scheme in the OpenAPI document; the checks below give our own error bodies
@@ -148,7 +160,7 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
                 f"this route needs a key of scope {scope!r} or higher; the key has scope {principal.scope!r}",
                 "Authorization",
             )
-        verifier.check_rate(principal)
+        await verifier.check_rate(principal)
         return principal
 
     dependency.__name__ = f"require_{scope}"

@@ -36,6 +36,10 @@ REQUEST_POLICIES = ("greedy", "eps-greedy", "softmax")
 REQUEST_RERANKERS = ("mmr", "dpp")
 
 
+#: the models the trainer can refit (``explorec.online.trainer.SERVABLE_MODELS``)
+TrainerModel = Literal["popularity", "itemknn", "ease", "ease-ipw", "textknn", "lm-adapter", "fusion"]
+
+
 class ServiceSettings(BaseSettings):
     """Everything ``explorec serve`` can be configured with."""
 
@@ -123,10 +127,10 @@ class ServiceSettings(BaseSettings):
     trainer: bool = Field(False, description="explorec serve also starts the background trainer process")
     trainer_interval_s: float = Field(3600.0, ge=1, le=7 * 86_400, description="seconds between refits")
     trainer_poll_s: float = Field(1.0, ge=0.01, le=3600, description="how often the trainer reads requests")
-    trainer_model: Literal["popularity", "itemknn", "ease", "ease-ipw", "textknn", "lm-adapter"] = Field(
+    trainer_model: TrainerModel = Field(
         "ease",
-        description="model refitted on the store's events (one that scores from the history; textknn and "
-        "lm-adapter also read the items' texts, with the service's encoder)",
+        description="model refitted on the store's events (one that scores from the history; textknn, "
+        "lm-adapter and fusion's text components also read the items' texts, with the service's encoder)",
     )
     trainer_params: dict[str, Any] = Field(default_factory=dict, description="its hyper-parameters")
     trainer_metric: str = Field("ndcg@10", description="offline metric on held-out events that gates swaps")

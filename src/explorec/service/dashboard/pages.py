@@ -139,7 +139,7 @@ def make_router() -> APIRouter:
     def principal(request: Request) -> Principal | None:
         who = session_principal(request, _keys(request))
         if who is not None:
-            request.app.state.keys.check_rate(who)  # the key's rate limit holds here too (429)
+            request.app.state.keys.check_rate_from_thread(who)  # the key's rate limit holds here too (429)
         return who
 
     # ------------------------------------------------------------------ login and logout

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from explorec.service.auth import Principal, require
-from explorec.service.deps import MetricsDep, OnlineDep, SettingsDep, StateDep, StoreDep, check_batch
+from explorec.service.deps import check_batch, get_metrics, get_online, get_settings, get_state, get_store
 from explorec.service.errors import ApiError
 from explorec.service.pseudonym import user_key
 from explorec.service.routers import COMMON, errors
@@ -27,13 +27,7 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
     name="post_feedback",  # the operationId stays that of the function below
 )
 async def post_feedback_route(
-    body: FeedbackBatch,
-    store: StoreDep,
-    state: StateDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    online: OnlineDep,
-    key: Annotated[Principal, Depends(require("write"))],
+    http: Request, body: FeedbackBatch, key: Annotated[Principal, Depends(require("write"))]
 ) -> FeedbackResult:
     """Store events; answered only after the store committed them.
 
@@ -45,8 +39,17 @@ async def post_feedback_route(
     ``online_interval_s``); one that updated no policy (unknown or expired slate, item not shown,
     slot already rewarded) is listed in ``not_learned``.
     """
-    # async, with the blocking part (store writes and the wait for the commit) in one thread hand-off
-    return await run_in_threadpool(_ingest, body, store, state, settings, metrics, online)
+    # async, with the blocking part (store writes and the wait for the commit) in one thread hand-off;
+    # the app's resources are read here, not solved as five dependencies on every request
+    return await run_in_threadpool(
+        _ingest,
+        body,
+        get_store(http),
+        get_state(http),
+        get_settings(http),
+        get_metrics(http),
+        get_online(http),
+    )
 
 
 def post_feedback(
@@ -106,10 +109,18 @@ def _ingest(
         )
         for e, user_id in zip(body.events, keys, strict=True)
     ]
-    result = store.append_events(events)
+    ids = [e.event_id for e in events]
+    # announced before the commit: the refresher may read the events back before they are applied
+    state.expect_local_events(ids)
+    try:
+        result = store.append_events(events)
+    except BaseException:
+        state.apply_local_events([], expected=ids)
+        raise
     accepted = set(result.accepted)
     state.apply_local_events(
-        [(e.event_id, e.user_id, e.item_id, e.timestamp) for e in events if e.event_id in accepted]
+        [(e.event_id, e.user_id, e.item_id, e.timestamp) for e in events if e.event_id in accepted],
+        expected=ids,
     )
     metrics.events.inc(len(accepted))
     quoting = [e.event_id for e in events if e.event_id in accepted and e.recommendation_id is not None]
