@@ -11,13 +11,16 @@ wrk (Debian package ``wrk``, driven by ``bench/wrk_requests.lua``) is the low-ov
 one C thread with an event loop, a few microseconds of CPU per request, so that nearly all of the
 two cores go to the server; it runs for ``duration_s`` seconds. The httpx client (always available,
 used by CI and where wrk is missing) costs 1.5-4 ms of CPU per request on the same cores; it sends
-exactly ``n`` requests. Only 127.0.0.1 addresses are accepted.
+exactly ``n`` requests. Each record also gives the generator's own CPU milliseconds per request
+(wrk: the ended child's rusage; httpx: this process's CPU time). Only 127.0.0.1 addresses are
+accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -118,11 +121,14 @@ def _run_wrk(
                     raise ValueError("a request template holds a tab or a newline (the file's separators)")
                 out.write(f"{method}\t{target}\t{body or ''}\n")
         env = {"WRK_REQUESTS": str(path), "WRK_AUTH": f"Bearer {key}", "PATH": "/usr/bin:/bin"}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         cmd = [
             "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
             f"--timeout={max(1, round(timeout_s))}s", "-s", str(WRK_SCRIPT), base,
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk's CPU: the child that just ended
+    wrk_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout[-500:]}")
@@ -136,6 +142,7 @@ def _run_wrk(
         "requests_per_s": raw["requests"] / (raw["duration_us"] / 1e6),
         "statuses": {str(k): int(v) for k, v in raw["statuses"].items()},
         "socket_errors": raw["errors"],
+        "generator_cpu_ms_per_request": wrk_cpu_s / max(int(raw["requests"]), 1) * 1000.0,
         **{f"{q}_ms": lat[q] / 1000.0 for q in ("p50", "p90", "p99", "max", "mean")},
     }
 
@@ -167,9 +174,9 @@ async def _run_httpx(
                 latencies.append(time.perf_counter() - t0)
                 statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
 
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(connections)))
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     a = np.asarray(latencies) * 1000.0
     return {
         "generator": f"httpx {httpx.__version__}",
@@ -179,6 +186,7 @@ async def _run_httpx(
         "requests_per_s": len(latencies) / wall,
         "statuses": statuses,
         "socket_errors": {},
+        "generator_cpu_ms_per_request": cpu / max(len(latencies), 1) * 1000.0,
         "p50_ms": float(np.percentile(a, 50)),
         "p90_ms": float(np.percentile(a, 90)),
         "p99_ms": float(np.percentile(a, 99)),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -163,3 +164,19 @@ def test_a_pickled_copy_travels_without_its_tables() -> None:
     copy = pickle.loads(pickle.dumps(enc))
     assert copy._ids == {} and copy.model_id == enc.model_id
     np.testing.assert_array_equal(copy.encode(FIXED), first)
+
+
+def test_threads_sharing_one_encoder_get_the_vectors_of_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the feature tables are shared: unguarded, two threads adding features at once would swap their
+    # buckets (and a table reset would pull ids from under a running chunk)
+    monkeypatch.setattr(hashing, "_CHUNK", 5)
+    monkeypatch.setattr(hashing, "_MAX_FEATURES", 200)
+    rng = np.random.default_rng(1)
+    vocab = [f"w{i}" for i in range(400)]
+    batches = [[" ".join(rng.choice(vocab, size=12)) for _ in range(40)] for _ in range(8)]
+    want = [reference_encode(b, 16, (3, 5), 0.3) for b in batches]
+    enc = HashingEncoder(dim=16)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(enc.encode, batches * 3))
+    for i, vectors in enumerate(got):
+        np.testing.assert_array_equal(vectors, want[i % len(batches)])

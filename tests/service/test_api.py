@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -315,9 +316,13 @@ def test_deleting_a_user_forgets_profile_events_and_impressions(api: Api) -> Non
 def test_metrics_expose_latency_events_impressions_and_model(api: Api) -> None:
     add_catalogue(api)
     api.post("/v1/feedback", {"events": [{"event_id": "e0", "user_id": "u1", "item_id": "jazz-1"}]})
-    api.get("/v1/users/u1/recommendations")
+    slate = api.get("/v1/users/u1/recommendations?k=4").json()
     text = api.client.get("/metrics").text
     route = 'route="/v1/users/{user_id}/recommendations"'
+    # every shown slot counted under its stage
+    stages = Counter(item["stage"] for item in slate["items"])
+    for stage, n in stages.items():
+        assert f'explorec_slots_by_stage_total{{stage="{stage}"}} {float(n)}' in text
     assert f'explorec_request_seconds_count{{method="GET",{route},status="200"}} 1.0' in text
     assert "explorec_events_ingested_total 1.0" in text
     assert "explorec_impressions_logged_total 1.0" in text

@@ -9,6 +9,7 @@ from explorec.impressions import ImpressionRecord
 from explorec.service.served import ServedItem, ServedState, ServedTextModel
 from explorec.service.settings import ServiceSettings
 from explorec.service.slates import SlateRequest, build_slate
+from explorec.store.base import EventRow
 
 HIKING = [f"trail hiking boots waterproof model {i}" for i in range(6)]
 JAZZ = [f"jazz vinyl record saxophone album {i}" for i in range(6)]
@@ -210,3 +211,40 @@ def test_an_updated_items_new_text_replaces_its_vector_in_the_faiss_index() -> N
     items, scores = state.index.search(old, 12)
     hit = items[0].tolist().index(0)
     assert scores[0, hit] == pytest.approx(float(old[0] @ state.vectors.view()[0]), abs=1e-5)  # new vector
+
+
+class _Log:
+    """A store's event log as the refresher reads it (``read_events`` after a cursor)."""
+
+    def __init__(self) -> None:
+        self.rows: list[EventRow] = []
+
+    def add(self, event_id: str, user_id: str, item_id: str, timestamp: float) -> None:
+        seq = len(self.rows) + 1
+        self.rows.append(
+            EventRow(seq, event_id, user_id, item_id, 0, "click", 1.0, timestamp, None, None, False, 0.0)
+        )
+
+    def read_events(self, after: int = 0, limit: int | None = None) -> list[EventRow]:
+        return [r for r in self.rows if r.seq > after][: limit or None]
+
+
+def test_an_event_read_back_before_its_request_applies_it_is_served_once() -> None:
+    # regression: the refresher read a just-committed event before the request that stored it had
+    # applied it, and both applied it (the user's history held it twice)
+    state, log = make_state(), _Log()
+    state.expect_local_events(["e1", "e2"])
+    log.add("e1", "u1", "h0", 1.0)  # committed: e1 new, e2 a replay of another replica's event...
+    log.add("e2", "u9", "h1", 2.0)
+    state.sync_events(log, limit=None)  # ...and read back by the refresher first
+    assert state.history("u1") == [] and state.history("u9") == []
+    state.apply_local_events([("e1", "u1", "h0", 1.0)], expected=["e1", "e2"])
+    state.sync_events(log, limit=None)
+    assert state.history("u1") == [(0, 1.0)]  # once
+    assert state.history("u9") == [(1, 2.0)]  # the other replica's event, deferred, then applied
+    # the usual order (applied first, read back after) still applies it once
+    state.expect_local_events(["e3"])
+    state.apply_local_events([("e3", "u1", "h2", 3.0)], expected=["e3"])
+    log.add("e3", "u1", "h2", 3.0)
+    state.sync_events(log, limit=None)
+    assert state.history("u1") == [(0, 1.0), (2, 3.0)]

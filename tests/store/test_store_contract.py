@@ -153,6 +153,14 @@ def test_users_upsert_and_delete_forgets_profile_events_and_impressions(store: S
 
 
 # ---------------------------------------------------------------------- events
+def test_user_indices_of_one_id_and_of_many(store: Store) -> None:
+    # one id takes the single-statement path, several the IN (...) lookup: the same answers
+    a, b = store.upsert_users([UserIn(user_id="ua", fields={}), UserIn(user_id="ub", fields={})])
+    assert store.user_indices(["ua"]) == {"ua": a}
+    assert store.user_indices(["nobody"]) == {}
+    assert store.user_indices(["ub", "nobody", "ua", "ub"]) == {"ub": b, "ua": a}
+
+
 def test_append_is_idempotent_on_event_id(store: Store) -> None:
     _items(store, ["a", "b"])
     first = store.append_events([_click("e1", "a"), _click("e2", "b"), _click("e1", "b")])

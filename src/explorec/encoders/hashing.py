@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +82,7 @@ class HashingEncoder:
         self._code: list[int] = []
         self._code_array = np.empty(0, dtype=np.int64)
         self._synced = 0
+        self._lock = threading.Lock()
 
     @property
     def dim(self) -> int:
@@ -98,10 +100,15 @@ class HashingEncoder:
 
     def __getstate__(self) -> dict[str, Any]:
         # the feature tables are a cache, rebuilt on use: a copy shipped to a worker (Ray, pickling)
-        # travels without them
+        # travels without them (and without the lock, which cannot be pickled)
         state = dict(self.__dict__)
         state.update(self._empty_tables())
+        del state["_lock"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _empty_tables(self) -> dict[str, Any]:
         return {"_ids": {}, "_words": {}, "_code": [], "_code_array": np.empty(0, np.int64), "_synced": 0}
@@ -113,7 +120,10 @@ class HashingEncoder:
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         starts = range(0, len(texts), _CHUNK)
         for start in bars.bar(starts, desc="encode (hashing)", unit="chunk", show=progress):
-            self._encode_chunk(texts[start : start + _CHUNK], out[start : start + _CHUNK])
+            # the tables are shared state: one chunk at a time (the work holds the GIL anyway), so
+            # threads of a service can share one encoder
+            with self._lock:
+                self._encode_chunk(texts[start : start + _CHUNK], out[start : start + _CHUNK])
         return l2_normalize(out)
 
     def _encode_chunk(self, texts: Sequence[str], out: npt.NDArray[np.float32]) -> None:

@@ -229,6 +229,10 @@ class ServedState:
         self.user_index: dict[str, int] = {}
         self.event_seq = 0
         self._local_events: set[str] = set()
+        # events a request of this process is storing (see expect_local_events), and the rows of
+        # them the refresher read before the request settled them
+        self._pending_events: dict[str, int] = {}
+        self._deferred_events: dict[str, Any] = {}
         self.revision = 0
         self._ranked: dict[str, tuple[float, npt.NDArray[np.int64]]] = {}
         self.loaded = False
@@ -306,6 +310,10 @@ class ServedState:
                     self.event_seq = max(self.event_seq, int(row.seq))
                     if row.event_id in self._local_events:
                         self._local_events.discard(row.event_id)
+                        continue
+                    if row.event_id in self._pending_events:
+                        # committed by a request that has not applied it yet: it applies it
+                        self._deferred_events[row.event_id] = row
                         continue
                     self._apply_event(row.user_id, row.item_id, float(row.timestamp))
             if limit is None or len(rows) < limit:
@@ -433,12 +441,39 @@ class ServedState:
             logger.info("retrieval index: %s over %d items", self.index_backend, self.n_items)
 
     # ------------------------------------------------------------------ events and users
-    def apply_local_events(self, events: Sequence[tuple[str, str, str, float]]) -> None:
-        """Events this process just stored: ``(event_id, user_id, item_id, timestamp)``."""
+    def expect_local_events(self, event_ids: Sequence[str]) -> None:
+        """Before this process stores ``event_ids``: until :meth:`apply_local_events` settles them,
+        the refresher defers those it reads instead of applying them, so that an event committed
+        and read back before its request applied it is applied once, not twice."""
         with self._lock:
+            for event_id in event_ids:
+                self._pending_events[event_id] = self._pending_events.get(event_id, 0) + 1
+
+    def apply_local_events(
+        self, events: Sequence[tuple[str, str, str, float]], expected: Sequence[str] = ()
+    ) -> None:
+        """Events this process just stored: ``(event_id, user_id, item_id, timestamp)``.
+
+        ``expected``: the ids given to :meth:`expect_local_events` before the store call (stored or
+        not); a row of one of them that the refresher deferred and that this call did not store
+        (another replica's, a replay) is applied now.
+        """
+        with self._lock:
+            stored = set()
             for event_id, user_id, item_id, timestamp in events:
-                self._local_events.add(event_id)
+                stored.add(event_id)
+                if self._deferred_events.pop(event_id, None) is None:
+                    self._local_events.add(event_id)  # read back later by the refresher: skipped then
                 self._apply_event(user_id, item_id, timestamp)
+            for event_id in expected:
+                left = self._pending_events.get(event_id, 0) - 1
+                if left > 0:
+                    self._pending_events[event_id] = left
+                    continue
+                self._pending_events.pop(event_id, None)
+                row = self._deferred_events.pop(event_id, None)
+                if row is not None and event_id not in stored:
+                    self._apply_event(row.user_id, row.item_id, float(row.timestamp))
 
     def _apply_event(self, user_id: str, item_id: str, timestamp: float) -> None:
         item = self.item_index.get(item_id)

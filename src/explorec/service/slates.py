@@ -19,6 +19,7 @@ the probability of that item given the slots the policy filled before it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -32,7 +33,7 @@ from explorec.impressions import ImpressionRecord
 from explorec.pipeline import recommend
 from explorec.policies import Policy
 from explorec.policies.spec import parse_policy_spec
-from explorec.rerank import RerankContext
+from explorec.rerank import RerankChain, RerankContext, as_chain
 from explorec.service.served import ServedState
 from explorec.types import ScoredItems, Slate
 
@@ -49,6 +50,16 @@ class SlateRequest:
     exclude: tuple[str, ...] = ()
     category: str | None = None
     exclude_seen: bool = True
+
+
+@functools.lru_cache(maxsize=64)
+def rerank_chain(spec: str) -> RerankChain:
+    """The re-ranker chain of a request's ``rerank`` spec, parsed once per spec string.
+
+    Safe to share between requests and threads: the request re-rankers (MMR, DPP) keep only their
+    parameters; everything a request computes lives in its own candidate frame.
+    """
+    return as_chain(spec)
 
 
 def policy_seed(recommendation_id: str, seed: int) -> int:
@@ -98,7 +109,7 @@ def build_slate(state: ServedState, request: SlateRequest, *, seed: int = 0) -> 
             exclude_seen=request.exclude_seen,
             exclude=exclude_arr,
             n_candidates=max(settings.n_candidates, k),
-            rerank=request.rerank,
+            rerank=None if request.rerank is None else rerank_chain(request.rerank),
             context=RerankContext(),
             policy=policy,
             item_vectors=model.item_vectors_,

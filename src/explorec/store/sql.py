@@ -391,8 +391,14 @@ class Store:
 
     def user_indices(self, user_ids: Sequence[str]) -> dict[str, int]:
         """``{user_id: index}`` of the stored users among ``user_ids`` (one query per 5,000 ids)."""
+        wanted = list(dict.fromkeys(user_ids))
+        if len(wanted) == 1:
+            # the single-event request's case: one cached statement, no expanding IN to compile
+            with self._guard("user_indices"), self._single_engine.connect() as conn:
+                index = conn.execute(_USER_INDEX, {"user_id": wanted[0]}).scalar_one_or_none()
+            return {} if index is None else {wanted[0]: int(index)}
         with self._guard("user_indices"), self.engine.connect() as conn:
-            return self._existing(conn, User, User.user_id, list(dict.fromkeys(user_ids)))
+            return self._existing(conn, User, User.user_id, wanted)
 
     def delete_user(self, user_id: str) -> bool:
         """Forget the user: profile, events and impressions, in one transaction.
@@ -834,6 +840,7 @@ _READ_EVENTS = text(
     "SELECT seq, event_id, user_id, item_id, item, type, value, timestamp, recommendation_id, position, "
     "attributed, received_at FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
 )
+_USER_INDEX = text("SELECT idx FROM users WHERE user_id = :user_id")
 _LOOKUP_USER = text(
     "SELECT (SELECT idx FROM users WHERE user_id = :user_id), "
     "(SELECT next_value FROM counters WHERE name = 'items')"

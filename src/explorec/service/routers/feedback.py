@@ -109,10 +109,18 @@ def _ingest(
         )
         for e, user_id in zip(body.events, keys, strict=True)
     ]
-    result = store.append_events(events)
+    ids = [e.event_id for e in events]
+    # announced before the commit: the refresher may read the events back before they are applied
+    state.expect_local_events(ids)
+    try:
+        result = store.append_events(events)
+    except BaseException:
+        state.apply_local_events([], expected=ids)
+        raise
     accepted = set(result.accepted)
     state.apply_local_events(
-        [(e.event_id, e.user_id, e.item_id, e.timestamp) for e in events if e.event_id in accepted]
+        [(e.event_id, e.user_id, e.item_id, e.timestamp) for e in events if e.event_id in accepted],
+        expected=ids,
     )
     metrics.events.inc(len(accepted))
     quoting = [e.event_id for e in events if e.event_id in accepted and e.recommendation_id is not None]

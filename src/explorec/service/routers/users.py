@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -252,8 +253,10 @@ def _recommend(
             raise ApiError(422, "invalid_parameter", str(exc), field) from None
         store.append_impression(record)
     metrics.impressions.inc()
-    for stage in record.stages:
-        metrics.stages.labels(stage).inc()
+    # one increment per stage present, not per slot (each labelled increment takes a lock, and with
+    # several workers writes the shared metrics file)
+    for stage, count in Counter(record.stages).items():
+        metrics.stages.labels(stage).inc(count)
     return Recommendations(
         recommendation_id=record.recommendation_id,
         model_version=record.model_version,
