@@ -190,6 +190,19 @@ RUNS["s3rec"] = {
     "sasrec-ss-batch": ("sasrec", {**SASREC_SS, "negative_sharing": "batch"}),
     # a larger shared set: each position sees 2,048 negatives at a fraction of the per-position cost
     "sasrec-ss-batch2048": ("sasrec", {**SASREC_SS, "negative_sharing": "batch", "n_negatives": 2048}),
+    # the same for a fixed 20 epochs (a budget set by the clock of a loaded machine, not by any test
+    # result), validated once at the end: a test figure when the early-stopped run cannot finish
+    "sasrec-ss-batch2048-e20": (
+        "sasrec",
+        {
+            **SASREC_SS,
+            "negative_sharing": "batch",
+            "n_negatives": 2048,
+            "epochs": 20,
+            "validate_every": 20,
+            "patience": 1,
+        },
+    ),
     "sasrec-ss-d0.3": ("sasrec", {**SASREC_SS, "dropout": 0.3}),
     "sasrec-ss-neg1024": ("sasrec", {**SASREC_SS, "n_negatives": 1024}),
     "sasrec-ss-2b": ("sasrec", {**SASREC_SS, "n_layers": 2, "n_heads": 2}),

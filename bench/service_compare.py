@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -254,6 +255,8 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+    for server in servers:  # kept (database, server.log) only when the run failed
+        shutil.rmtree(server.folder, ignore_errors=True)
     summary: dict[str, Any] = {}
     for name, _, _ in phases:
         row: dict[str, Any] = {}
