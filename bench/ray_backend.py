@@ -12,8 +12,8 @@ and model load; the local arm includes the model load too (a fresh ``SentenceEnc
 every arm are compared with the local ones (largest absolute difference). CPU seconds are recorded
 beside the wall time (steadier on a shared machine): the local process's, and for Ray the actors' own (a
 ``MeteredEncoder`` in each actor: CPU inside ``encode``, and the whole actor process including its
-start and model load), the driver's (building the Arrow blocks, collecting the vectors), and, with
-psutil, every process of the session (driver, Ray's raylet/GCS and workers: the whole cost).
+start and model load) and the driver's (building the Arrow blocks, collecting the vectors); for the
+local arm also, with psutil, its process and children.
 
 ``--part train``: SASRec (``bench/neural.py``'s settings, ID items) on amazon-scientific's shipped
 leave-one-out split, single-process against Ray Train DDP with ``--workers`` workers, ``--seeds``
@@ -223,8 +223,9 @@ def embed_part(args: argparse.Namespace, prov: Provenance) -> dict[str, Any]:
                         cpu_arm["driver_cpu_seconds"] = round(time.process_time() - cpu_start, 2)
                     seconds = time.perf_counter() - start
                     session_end = session_cpu_seconds()
-                    if session_start is not None and session_end is not None:
-                        # children that ended during the arm are not counted: a lower bound
+                    if arm == "local" and session_start is not None and session_end is not None:
+                        # only here: Ray's actors end with their arm and drop out of the children,
+                        # so the difference would not be the arm's cost there
                         cpu_arm["session_cpu_seconds"] = round(session_end - session_start, 2)
                 arms[arm].append(seconds)
                 cpu[arm].append(cpu_arm)
