@@ -177,8 +177,8 @@ CLAIMS: list[Claim] = [
     ),
     Claim(
         "foundation",
-        "load ml-latest-small (wall s; load 16-19, niced)",
-        "1.08",
+        "load ml-latest-small (wall s; load 4-5, niced)",
+        "0.35",
         "loader_speed.json",
         "results",
         "python bench/loader_speed.py",
@@ -186,8 +186,8 @@ CLAIMS: list[Claim] = [
     ),
     Claim(
         "foundation",
-        "load amazon-scientific (wall s; load 16-19, niced)",
-        "3.63",
+        "load amazon-scientific (wall s; load 4-5, niced)",
+        "1.06",
         "loader_speed.json",
         "results",
         "python bench/loader_speed.py",
