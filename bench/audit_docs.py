@@ -464,6 +464,14 @@ CLAIMS: list[Claim] = [
         "suites/hashing/arms/ray[2]/median_seconds",
         "bench/ray_backend.py",
     ),
+    Claim(
+        "ray",
+        "1 M hashed texts, Ray 2 actors, wall s (actors at the benchmark's niceness)",
+        "94.35",
+        "ray_backend_embed_hashing1m_niceness0.json",
+        "suites/hashing/arms/ray[2]/median_seconds",
+        "bench/ray_backend.py",
+    ),
     # Compression on 1 M synthetic vectors (issue 16.2b, bench/compression.py --part synthetic)
     Claim(
         "compression",

@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from explorec.columns import build_columns, user_profile
 from explorec.data.interactions import Interactions
-from explorec.errors import ConfigError, check_indices, check_positive_int
+from explorec.errors import ConfigError, DataError, check_indices, check_positive_int
 from explorec.models.base import Recommender
 from explorec.policies.base import Policy
 from explorec.policies.greedy import Greedy
@@ -77,16 +77,26 @@ def candidate_frames(
     hist = model.train_ if history is None else history
     u = check_indices("users", users, hist.n_users)
     scores = model.score(u, history=hist)  # [B, n_items]
-    known = hist.to_csr()  # [n_users, n_items]: each user's known items
     if exclude_seen and seen is not None and (seen.n_users, seen.n_items) != (hist.n_users, hist.n_items):
         raise ConfigError(
             f"seen has {seen.n_users} users x {seen.n_items} items, history "
             f"{hist.n_users} x {hist.n_items}; they must share vocabularies"
         )
-    drop = None if not exclude_seen else (known if seen is None else seen.to_csr())
-    masked = mask_matrix(u, scores.shape[1], seen=drop, exclude=exclude)
+    if u.size == 1:
+        # one user (a served request): the known items straight from the event arrays, masked
+        # directly; building the users x items sparse matrix would cost more than the whole stage
+        histories = [_user_items(hist, int(u[0]))]
+        masked = mask_matrix(u, scores.shape[1], exclude=exclude)
+        if exclude_seen:
+            if hist.n_items != scores.shape[1]:
+                raise DataError(f"mask: seen has {hist.n_items} items, scores {scores.shape[1]}")
+            masked[0, histories[0] if seen is None else _user_items(seen, int(u[0]))] = True
+    else:
+        known = hist.to_csr()  # [n_users, n_items]: each user's known items
+        drop = None if not exclude_seen else (known if seen is None else seen.to_csr())
+        masked = mask_matrix(u, scores.shape[1], seen=drop, exclude=exclude)
+        histories = [known.indices[known.indptr[user] : known.indptr[user + 1]] for user in u]
     frames = top_candidates(scores, n_candidates, masked=masked)
-    histories = [known.indices[known.indptr[user] : known.indptr[user + 1]] for user in u]
     if rerank is not None:
         chain = as_chain(rerank)
         base = RerankContext.from_data(hist) if context is None else context
@@ -134,6 +144,11 @@ def candidate_frames(
     return out
 
 
+def _user_items(hist: Interactions, user: int) -> npt.NDArray[np.int64]:
+    """``user``'s distinct known items in ``hist``, ascending: row ``user`` of ``hist.to_csr()``."""
+    return np.unique(hist.item[hist.user == user]).astype(np.int64)
+
+
 def _rerank_pool(
     chain: Reranker, frame: CandidateFrame, size: int, depth: int, context: RerankContext
 ) -> CandidateFrame:
@@ -150,9 +165,11 @@ def _rerank_pool(
     if depth >= len(pool) or rescoring:
         return chain.rerank(frame, size, context=context)
     head = chain.rerank(pool, depth, context=context)
-    rest = np.flatnonzero(~np.isin(pool.items, head.items))
+    rows = _rows_of(pool.items, head.items)
+    others = np.ones(len(pool), dtype=bool)  # the pool's rows the chain did not place, in order
+    others[rows] = False
     # the pool's rows keep the columns the chain prepared (a non-re-scoring chain adds no others)
-    return pool.take(np.concatenate([_rows_of(pool.items, head.items), rest]))
+    return pool.take(np.concatenate([rows, np.flatnonzero(others)]))
 
 
 def _rows_of(items: npt.NDArray[np.int64], wanted: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -43,7 +43,7 @@ from explorec.encoders import item_vectors, make_encoder
 from explorec.errors import ConfigError, check_positive_int, check_range
 from explorec.models.losses import sampled_softmax_loss
 from explorec.models.torch_base import SequenceAttention, SequenceCache, TorchRecommender, pad_sequences
-from explorec.models.training import BatchFn, TrainHistory, resolve_device, seeded, torch_threads
+from explorec.models.training import BatchFn
 from explorec.models.transformer import Block, attention_maps, causal_padding_mask
 
 logger = logging.getLogger(__name__)
@@ -318,13 +318,7 @@ class LMAdapter(SequenceAttention, TorchRecommender):
             super()._fit(train, catalog)
             return
         # zero epochs: the (possibly transferred) head as it is, untrained on this data
-        self.device_ = resolve_device(self.device)
-        with torch_threads(self.num_threads), seeded(int(self.seed)):
-            self.module_config_ = self._module_config(train, catalog)
-            module = self._build_module(self.module_config_)
-            self._initialise(module, train, catalog)
-        self.module_ = module.to(self.device_).eval()
-        self.history_ = TrainHistory()
+        self._fit_untrained(train, catalog)
 
     def _batches(self, train: Interactions, catalog: Catalog | None) -> BatchFn:
         seqs = windows(train.sequences(), self.max_len)

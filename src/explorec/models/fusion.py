@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -206,6 +207,52 @@ class _Fusion(Recommender):
         self.components_ = [Recommender.read_files(path / f"component_{m}") for m in range(n)]
 
 
+class _ValidatedFusion(_Fusion):
+    """A fusion that chooses how to combine its components on validation data (:meth:`_choose`).
+
+    ``fit_with_validation(train, valid)`` fits the components on ``train`` and chooses on ``valid``;
+    plain ``fit(train)`` (what ``explorec train`` and the service's trainer call) holds out each user's
+    last training interaction, fits the components on the rest, chooses on the held-out part, then
+    refits the components on all of ``train`` when ``refit`` is true.
+    """
+
+    refit: bool
+
+    @abstractmethod
+    def _choose(self, components: list[Recommender], valid: Interactions, history: Interactions) -> None:
+        """Learn the combination (weights, a meta-model) from ``valid``; ``history``: the users' past."""
+
+    def fit_with_validation(
+        self, train: Interactions, valid: Interactions, catalog: Catalog | None = None
+    ) -> Self:
+        """Fit the components on ``train`` and choose the combination on ``valid`` (history: ``train``)."""
+        if not train.same_vocabulary(valid):
+            raise DataError("fit_with_validation: train and valid use different vocabularies")
+        if len(valid) == 0:
+            raise DataError("fit_with_validation: the validation interactions are empty")
+        self._validation = valid
+        try:
+            return self.fit(train, catalog)
+        finally:
+            del self._validation
+
+    def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
+        self._check_params()
+        valid = getattr(self, "_validation", None)
+        if valid is not None:
+            self.components_ = self._fit_components(train, catalog)
+            self._choose(self.components_, valid, train)
+            return
+        fit_part, held_out = _hold_out_last(train)
+        if len(held_out) == 0:
+            raise DataError(
+                f"{type(self).__name__}: no user has two training interactions to hold one out"
+            )
+        components = self._fit_components(fit_part, catalog)
+        self._choose(components, held_out, fit_part)
+        self.components_ = self._fit_components(train, catalog) if self.refit else components
+
+
 def _check_weights(weights: Sequence[float] | None, n: int) -> F64:
     if weights is None:
         return np.full(n, 1.0 / n)
@@ -292,7 +339,7 @@ def _compositions(total: int, parts: int) -> Iterator[list[int]]:
             yield [first, *rest]
 
 
-class TunedFusion(_Fusion):
+class TunedFusion(_ValidatedFusion):
     """Weighted fusion whose weights are picked on validation data: one servable model.
 
     ``sum_m w_m * normalise(s_m)`` as in :class:`WeightedFusion`, with ``w`` the weight vector of
@@ -370,35 +417,7 @@ class TunedFusion(_Fusion):
         check_positive_int("k", self.k)
         check_positive_int("max_users", self.max_users)
 
-    def fit_with_validation(
-        self, train: Interactions, valid: Interactions, catalog: Catalog | None = None
-    ) -> Self:
-        """Fit the components on ``train`` and pick the weights on ``valid`` (history: ``train``)."""
-        if not train.same_vocabulary(valid):
-            raise DataError("fit_with_validation: train and valid use different vocabularies")
-        if len(valid) == 0:
-            raise DataError("fit_with_validation: the validation interactions are empty")
-        self._validation = valid
-        try:
-            return self.fit(train, catalog)
-        finally:
-            del self._validation
-
-    def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
-        self._check_params()
-        valid = getattr(self, "_validation", None)
-        if valid is not None:
-            self.components_ = self._fit_components(train, catalog)
-            self._pick_weights(self.components_, valid, train)
-            return
-        fit_part, held_out = _hold_out_last(train)
-        if len(held_out) == 0:
-            raise DataError("fusion: no user has two training interactions to hold one out")
-        components = self._fit_components(fit_part, catalog)
-        self._pick_weights(components, held_out, fit_part)
-        self.components_ = self._fit_components(train, catalog) if self.refit else components
-
-    def _pick_weights(
+    def _choose(
         self, components: list[Recommender], valid: Interactions, history: Interactions
     ) -> None:
         from explorec.ranking import apply_mask, mask_matrix, rank_top_k
@@ -502,7 +521,7 @@ class RankFusion(_Fusion):
 
 
 # ---------------------------------------------------------------------------------- learned
-class LearnedFusion(_Fusion):
+class LearnedFusion(_ValidatedFusion):
     """Stacked fusion: a logistic meta-model over per-candidate and per-user features.
 
     Parameters
@@ -576,34 +595,6 @@ class LearnedFusion(_Fusion):
         if not float(self.l2) >= 0.0:
             raise ConfigError(f"l2 must be >= 0, got {self.l2!r}")
 
-    def fit_with_validation(
-        self, train: Interactions, valid: Interactions, catalog: Catalog | None = None
-    ) -> Self:
-        """Fit the components on ``train`` and the meta-model on ``valid`` (history: ``train``)."""
-        if not train.same_vocabulary(valid):
-            raise DataError("fit_with_validation: train and valid use different vocabularies")
-        if len(valid) == 0:
-            raise DataError("fit_with_validation: the validation interactions are empty")
-        self._validation = valid
-        try:
-            return self.fit(train, catalog)
-        finally:
-            del self._validation
-
-    def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
-        self._check_params()
-        valid = getattr(self, "_validation", None)
-        if valid is not None:
-            self.components_ = self._fit_components(train, catalog)
-            self._fit_meta(self.components_, valid, train)
-            return
-        fit_part, held_out = _hold_out_last(train)
-        if len(held_out) == 0:
-            raise DataError("fusion-learned: no user has two training interactions to hold one out")
-        components = self._fit_components(fit_part, catalog)
-        self._fit_meta(components, held_out, fit_part)
-        self.components_ = self._fit_components(train, catalog) if self.refit else components
-
     # -------------------------------------------------------------- features
     def _base_planes(self, comp_scores: list[F64], seen: npt.NDArray[np.bool_]) -> Iterator[F64]:
         """The 2M per-candidate feature planes ``float64[B, n_items]``, one at a time (low memory)."""
@@ -627,7 +618,7 @@ class LearnedFusion(_Fusion):
         pool &= ~seen
         return pool
 
-    def _fit_meta(self, components: list[Recommender], valid: Interactions, history: Interactions) -> None:
+    def _choose(self, components: list[Recommender], valid: Interactions, history: Interactions) -> None:
         users = np.unique(valid.user)
         if users.size > self.max_users:
             pick = np.random.default_rng(self.seed).choice(users, self.max_users, replace=False)

@@ -46,7 +46,7 @@ from explorec.data.interactions import Catalog, Interactions
 from explorec.encoders import item_vectors, make_encoder
 from explorec.errors import ConfigError, check_positive_int, check_range
 from explorec.models.torch_base import SequenceCache, TorchRecommender, pad_sequences
-from explorec.models.training import BatchFn, TrainHistory, resolve_device, seeded, torch_threads
+from explorec.models.training import BatchFn
 
 logger = logging.getLogger(__name__)
 
@@ -229,13 +229,7 @@ class TunedTextKNN(TorchRecommender):
             super()._fit(train, catalog)
             return
         # zero epochs: the maps at the identity, i.e. the zero-shot text kNN
-        self.device_ = resolve_device(self.device)
-        with torch_threads(self.num_threads), seeded(int(self.seed)):
-            self.module_config_ = self._module_config(train, catalog)
-            module = self._build_module(self.module_config_)
-            self._initialise(module, train, catalog)
-        self.module_ = module.to(self.device_).eval()
-        self.history_ = TrainHistory()
+        self._fit_untrained(train, catalog)
 
     def _batches(self, train: Interactions, catalog: Catalog | None) -> BatchFn:
         inputs, targets = prefixes(train.sequences(), self.max_history)

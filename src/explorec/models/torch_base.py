@@ -245,6 +245,18 @@ class TorchRecommender(Recommender):
             self.history_ = runner(self, batches, valid, valid_history)
         self.module_.eval()
 
+    def _fit_untrained(self, train: Interactions, catalog: Catalog | None) -> None:
+        """Build and initialise the module without training it (``epochs=0``): the model is what its
+        :meth:`_initialise` makes of it (the zero-shot text kNN, a transferred head)."""
+        self.device_ = resolve_device(self._param("device"))
+        self.privacy_ = None
+        with torch_threads(self._param("num_threads")), seeded(int(self._param("seed"))):
+            self.module_config_ = self._module_config(train, catalog)
+            module = self._build_module(self.module_config_)
+            self._initialise(module, train, catalog)
+        self.module_ = module.to(self.device_).eval()
+        self.history_ = TrainHistory()
+
     def _fit_private(self, train: Interactions, catalog: Catalog | None, target: float) -> None:
         """DP-SGD with one example per user, the planned epochs in full (no early stopping)."""
         from explorec.models.privacy import DPTrainer

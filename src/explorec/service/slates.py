@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,7 @@ from explorec.policies import Policy
 from explorec.policies.spec import parse_policy_spec
 from explorec.rerank import RerankChain, RerankContext, as_chain
 from explorec.service.served import ServedState
+from explorec.spec import parse_spec
 from explorec.types import ScoredItems, Slate
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,34 @@ def rerank_chain(spec: str) -> RerankChain:
     return as_chain(spec)
 
 
+@functools.lru_cache(maxsize=64)
+def _policy_recipe(spec: str) -> tuple[type[Policy], dict[str, Any], bool] | None:
+    """The class and checked parameters of a request's ``policy`` spec, validated once per spec.
+
+    None when a parameter is not a plain scalar (a wrapped policy object, which must not be shared
+    between requests): such specs are parsed on every request. The flag says the spec sets
+    ``seed=`` itself (then the request's seed does not replace it).
+    """
+    template = parse_policy_spec(spec, seed=0)
+    params = template.get_params()
+    if not all(v is None or isinstance(v, bool | int | float | str) for v in params.values()):
+        return None
+    return type(template), params, "seed" in parse_spec(spec, what=f"--policy {spec!r}").options
+
+
+def request_policy(spec: str, seed: int) -> Policy:
+    """``parse_policy_spec(spec, seed=seed)``, without re-validating the spec on every request.
+
+    The spec is parsed and checked against the policy's signature once (:func:`_policy_recipe`);
+    each request then only constructs (and so seeds) a fresh policy from the checked parameters.
+    """
+    recipe = _policy_recipe(spec)
+    if recipe is None:
+        return parse_policy_spec(spec, seed=seed)
+    cls, params, fixed_seed = recipe
+    return cls(**params) if fixed_seed else cls(**{**params, "seed": seed})
+
+
 def policy_seed(recommendation_id: str, seed: int) -> int:
     """The policy's seed for one slate: a replay of ``recommendation_id`` draws the same slate."""
     return (int(recommendation_id.replace("-", "")[:15], 16) + seed) % 2**63
@@ -82,7 +112,7 @@ def build_slate(state: ServedState, request: SlateRequest, *, seed: int = 0) -> 
         excluded.update(outside.tolist())
     if request.exclude_seen:
         excluded.update(seen)
-    policy = parse_policy_spec(request.policy, seed=policy_seed(rec_id, seed))
+    policy = request_policy(request.policy, policy_seed(rec_id, seed))
     version = state.served_version()  # read once: the whole slate and its label use this version
 
     items: list[int] = []
