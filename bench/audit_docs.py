@@ -509,6 +509,38 @@ CLAIMS: list[Claim] = [
             index="faiss ivf-pq + refine sq8", search={"nprobe": 16, "refine_k": 8}
         )(rows)["recall@10"],
     ),
+    Claim(
+        "ray",
+        "MiniLM 25,000 texts, idle, Ray 2 actors: texts/s",
+        "89.4",
+        "ray_backend_embed_minilm25k.json",
+        "suites/minilm/arms/ray[2]/texts_per_second",
+        "bench/ray_backend.py",
+    ),
+    Claim(
+        "ray",
+        "MiniLM 25,000 texts, idle, single process: texts/s",
+        "52.2",
+        "ray_backend_embed_minilm25k.json",
+        "suites/minilm/arms/local/texts_per_second",
+        "bench/ray_backend.py",
+    ),
+    Claim(
+        "ray",
+        "1 M hashed texts, idle, Ray 2 actors: wall s",
+        "54.3",
+        "ray_backend_embed_hashing1m_idle.json",
+        "suites/hashing/arms/ray[2]/median_seconds",
+        "bench/ray_backend.py",
+    ),
+    Claim(
+        "ray",
+        "1 M hashed texts, idle, single process: wall s",
+        "73.1",
+        "ray_backend_embed_hashing1m_idle.json",
+        "suites/hashing/arms/local/median_seconds",
+        "bench/ray_backend.py",
+    ),
     # online service (issue 12): the lead's idle runs, wrk
     Claim(
         "service",
