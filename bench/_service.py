@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -93,3 +93,43 @@ def tree_cpu_s(pid: int) -> float:
         except (FileNotFoundError, ProcessLookupError):
             continue  # the process ended between the listing and the read
     return total
+
+
+def seeded_store(folder: Path, catalog: Any, data: Any, chunk: int = 5000) -> tuple[str, Any, int]:
+    """A migrated SQLite store in ``folder`` holding the generated ``catalog`` (title + department as
+    text, departments as categories) and every interaction of ``data`` as a click, written in chunks.
+
+    Returns the database URL, the open store and the number of events written (for the in-process
+    benchmarks that build the served state from a store as the service does).
+    """
+    from explorec.store import EventIn, ItemIn, Store
+
+    titles, departments = catalog.field("title"), catalog.field("categories")
+    url = f"sqlite:///{folder / 'explorec.db'}"
+    store = Store.open(url)
+    store.migrate()
+    for start in range(0, catalog.n_items, chunk):
+        store.upsert_items(
+            [
+                ItemIn(
+                    item_id=str(catalog.item_ids[i]),
+                    text=f"{titles[i]}. {departments[i]}",
+                    categories=tuple(p[:64] for p in str(departments[i]).split("|") if p),
+                )
+                for i in range(start, min(start + chunk, catalog.n_items))
+            ]
+        )
+    events = [
+        EventIn(
+            event_id=f"e{row}",
+            user_id=str(data.user_ids[data.user[row]]),
+            item_id=str(data.item_ids[data.item[row]]),
+            type="click",
+            value=1.0,
+            timestamp=float(data.timestamp[row]),
+        )
+        for row in range(len(data))
+    ]
+    for start in range(0, len(events), chunk):
+        store.append_events(events[start : start + chunk])
+    return url, store, len(events)

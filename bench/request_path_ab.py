@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from _provenance import Provenance
+from _service import seeded_store
 
 
 def load_as(name: str, path: Path) -> types.ModuleType:
@@ -63,7 +64,6 @@ def main() -> None:
     from explorec.data.registry import load_dataset
     from explorec.service.served import ServedState
     from explorec.service.settings import ServiceSettings
-    from explorec.store import EventIn, ItemIn, Store
 
     base = Path(args.baseline_src) / "explorec"
     old_pipeline = load_as("explorec_old_pipeline", base / "pipeline.py")
@@ -76,35 +76,8 @@ def main() -> None:
     threadpool_limits(limits=1)
     data_set = load_dataset("synthetic", n_users=args.n_users, n_items=args.n_items, seed=0)
     catalog, data = data_set.catalog, data_set.interactions
-    titles, departments = catalog.field("title"), catalog.field("categories")
     folder = Path(tempfile.mkdtemp(prefix="explorec-ab-"))
-    url = f"sqlite:///{folder / 'explorec.db'}"
-    store = Store.open(url)
-    store.migrate()
-    for start in range(0, catalog.n_items, 5000):
-        store.upsert_items(
-            [
-                ItemIn(
-                    item_id=str(catalog.item_ids[i]),
-                    text=f"{titles[i]}. {departments[i]}",
-                    categories=tuple(p[:64] for p in str(departments[i]).split("|") if p),
-                )
-                for i in range(start, min(start + 5000, catalog.n_items))
-            ]
-        )
-    events = [
-        EventIn(
-            event_id=f"e{row}",
-            user_id=str(data.user_ids[data.user[row]]),
-            item_id=str(data.item_ids[data.item[row]]),
-            type="click",
-            value=1.0,
-            timestamp=float(data.timestamp[row]),
-        )
-        for row in range(len(data))
-    ]
-    for start in range(0, len(events), 5000):
-        store.append_events(events[start : start + 5000])
+    url, store, _ = seeded_store(folder, catalog, data)
     settings = ServiceSettings(
         database_url=url, encoder="hashing:256", index="faiss", policy=args.policy, rerank=args.rerank
     )

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from _provenance import Provenance
+from _service import seeded_store
 
 CPU: dict[str, float] = defaultdict(float)
 ACTIVE: dict[str, bool] = {}
@@ -89,41 +90,13 @@ def main() -> None:
     from explorec.service.schemas import Recommendations, RecommendedItem
     from explorec.service.served import ServedState, ServedTextModel
     from explorec.service.settings import ServiceSettings
-    from explorec.store import EventIn, ItemIn, Store
 
     threadpool_limits(limits=1)
     dataset = load_dataset("synthetic", n_users=args.n_users, n_items=args.n_items, seed=args.seed)
     catalog, data = dataset.catalog, dataset.interactions
-    titles, departments = catalog.field("title"), catalog.field("categories")
     folder = Path(tempfile.mkdtemp(prefix="explorec-profile-"))
-    url = f"sqlite:///{folder / 'explorec.db'}"
-    store = Store.open(url)
-    store.migrate()
     t0 = time.perf_counter()
-    for start in range(0, catalog.n_items, 5000):
-        store.upsert_items(
-            [
-                ItemIn(
-                    item_id=str(catalog.item_ids[i]),
-                    text=f"{titles[i]}. {departments[i]}",
-                    categories=tuple(p[:64] for p in str(departments[i]).split("|") if p),
-                )
-                for i in range(start, min(start + 5000, catalog.n_items))
-            ]
-        )
-    events = [
-        EventIn(
-            event_id=f"e{row}",
-            user_id=str(data.user_ids[data.user[row]]),
-            item_id=str(data.item_ids[data.item[row]]),
-            type="click",
-            value=1.0,
-            timestamp=float(data.timestamp[row]),
-        )
-        for row in range(len(data))
-    ]
-    for start in range(0, len(events), 5000):
-        store.append_events(events[start : start + 5000])
+    url, store, n_events = seeded_store(folder, catalog, data)
     settings = ServiceSettings(
         database_url=url,
         encoder="hashing:256",
@@ -137,7 +110,7 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     print(
         f"seeded and loaded {state.n_items} items ({state.index_backend}), "
-        f"{len(events)} events in {build_s:.0f}s"
+        f"{n_events} events in {build_s:.0f}s"
     )
     secret = store.create_key("read")
     keys = KeyVerifier(store, cache_s=3600.0, rate_limit=settings.rate_limit)
