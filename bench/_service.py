@@ -133,3 +133,19 @@ def seeded_store(folder: Path, catalog: Any, data: Any, chunk: int = 5000) -> tu
     for start in range(0, len(events), chunk):
         store.append_events(events[start : start + chunk])
     return url, store, len(events)
+
+
+def feedback_batches(data: Any, size: int = 1000) -> list[dict[str, Any]]:
+    """Every interaction of ``data`` as a click event, in ``POST /v1/feedback`` bodies of ``size``
+    events (event ids ``e<row>``)."""
+    events = [
+        {
+            "event_id": f"e{row}",
+            "user_id": str(data.user_ids[data.user[row]]),
+            "item_id": str(data.item_ids[data.item[row]]),
+            "type": "click",
+            "timestamp": float(data.timestamp[row]),
+        }
+        for row in range(len(data))
+    ]
+    return [{"events": events[s : s + size]} for s in range(0, len(events), size)]

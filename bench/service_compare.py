@@ -42,7 +42,7 @@ import httpx
 
 from _loadgen import Template, choose_generator, run_load
 from _provenance import Provenance, git_state
-from _service import free_port, start_serve, tree_cpu_s, wait_ready
+from _service import feedback_batches, free_port, start_serve, tree_cpu_s, wait_ready
 
 
 class Server:
@@ -160,17 +160,7 @@ def main() -> None:
         }
         for start in range(0, catalog.n_items, 1000)
     ]
-    events = [
-        {
-            "event_id": f"e{row}",
-            "user_id": str(data.user_ids[data.user[row]]),
-            "item_id": str(data.item_ids[data.item[row]]),
-            "type": "click",
-            "timestamp": float(data.timestamp[row]),
-        }
-        for row in range(len(data))
-    ]
-    event_batches = [{"events": events[s : s + 1000]} for s in range(0, len(events), 1000)]
+    event_batches = feedback_batches(data)
     users = [str(u) for u in data.user_ids]
     rng = random.Random(args.seed)
 
@@ -214,7 +204,7 @@ def main() -> None:
         "catalogue_reload_s": 3600.0,
         "workers": args.workers,
     }
-    print(f"generator {args.generator}; {catalog.n_items} items, {len(events)} events; settings {settings}")
+    print(f"generator {args.generator}; {catalog.n_items} items, {len(data)} events; settings {settings}")
     servers = [Server(args.baseline_label, args.baseline_src, settings), Server("current", None, settings)]
     results: dict[str, Any] = {
         "settings": {**settings, "n_items": catalog.n_items, "k": 10},

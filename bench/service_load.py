@@ -43,7 +43,7 @@ import numpy as np
 
 from _loadgen import Template, choose_generator, run_load_async
 from _provenance import Provenance
-from _service import free_port, start_serve, tree_cpu_s, wait_ready
+from _service import feedback_batches, free_port, start_serve, tree_cpu_s, wait_ready
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -323,31 +323,22 @@ async def drive(
         )
 
         # events, batches of 1,000 (durable before the answer)
-        events = [
-            {
-                "event_id": f"e{row}",
-                "user_id": str(data.user_ids[data.user[row]]),
-                "item_id": str(data.item_ids[data.item[row]]),
-                "type": "click",
-                "timestamp": float(data.timestamp[row]),
-            }
-            for row in range(len(data))
-        ]
-        ev_batches = [{"events": events[s : s + 1000]} for s in range(0, len(events), 1000)]
+        ev_batches = feedback_batches(data)
+        n_events = sum(len(b["events"]) for b in ev_batches)
         lat, wall, statuses = await run_requests(
             client, lambda j: ("POST", "/v1/feedback", ev_batches[j]), len(ev_batches), 2
         )
         out["events_batch_ingest"] = {
-            "events": len(events),
+            "events": n_events,
             "batch_size": 1000,
             "concurrency": 2,
-            "events_per_s": len(events) / wall,
+            "events_per_s": n_events / wall,
             "statuses": statuses,
             **percentiles(lat),
             **CPU_MS,
         }
         print(
-            f"events: {len(events)} in {wall:.1f}s = {len(events) / wall:.0f} events/s "
+            f"events: {n_events} in {wall:.1f}s = {n_events / wall:.0f} events/s "
             f"(batches of 1000, 2 concurrent), server CPU {CPU_MS['server_cpu_ms_per_request']:.1f} us/event"
         )
 
