@@ -8,22 +8,11 @@ from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
+from replica_helpers import replica_settings
 from sqlalchemy import func, select
 
 from explorec.service.app import create_app
-from explorec.service.settings import ServiceSettings
 from explorec.store.tables import Counterfactual, SlotFeatures
-
-
-def _settings(url: str) -> ServiceSettings:
-    return ServiceSettings(
-        database_url=url,
-        encoder="hashing:64",
-        refresh_interval_s=0.1,
-        online_interval_s=0.1,
-        rate_limit="100000/minute",
-        policy="greedy",
-    )
 
 
 def _counts(app: Any) -> tuple[int, int, float, int]:
@@ -41,8 +30,8 @@ def _rows(store: Any, table: Any) -> int:
 
 
 def test_an_erased_user_leaves_no_counts_in_either_replica(pg_url: str) -> None:
-    first = TestClient(create_app(_settings(pg_url)), raise_server_exceptions=False)
-    second = TestClient(create_app(_settings(pg_url)), raise_server_exceptions=False)
+    first = TestClient(create_app(replica_settings(pg_url)), raise_server_exceptions=False)
+    second = TestClient(create_app(replica_settings(pg_url)), raise_server_exceptions=False)
     with first, second:
         store = first.app.state.store  # type: ignore[attr-defined]
         key = store.create_key(scope="admin", name="t")
@@ -89,7 +78,7 @@ def test_an_erased_user_leaves_no_counts_in_either_replica(pg_url: str) -> None:
         assert _counts(second.app) == (2, 2, 6.0, 3)
         assert erased not in second.app.state.served.histories  # type: ignore[attr-defined]
         # what is left equals a fresh replay of the store (a restarted replica)
-        third = TestClient(create_app(_settings(pg_url)), raise_server_exceptions=False)
+        third = TestClient(create_app(replica_settings(pg_url)), raise_server_exceptions=False)
         with third:
             assert _counts(third.app) == (2, 2, 6.0, 3)
             theta = third.app.state.online.view("e/v").linear_shared()[0]  # type: ignore[attr-defined]

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from replica_helpers import replica_settings
 
 from explorec.impressions import ImpressionRecord
 from explorec.online import OnlineState
 from explorec.online.policies import OnlineTS, variant_policy
 from explorec.online.state import N_POSITIONS, KeyStats
 from explorec.service.app import create_app
-from explorec.service.settings import ServiceSettings
 from explorec.store import EventIn, ItemIn, Store
 from explorec.types import CandidateFrame
 
@@ -139,20 +139,9 @@ def test_online_ts_prefers_the_item_the_state_learned_was_clicked(store: Store) 
 
 
 # ---------------------------------------------------------------------- two replicas
-def _settings(url: str) -> ServiceSettings:
-    return ServiceSettings(
-        database_url=url,
-        encoder="hashing:64",
-        refresh_interval_s=0.1,
-        online_interval_s=0.1,
-        rate_limit="100000/minute",
-        policy="greedy",
-    )
-
-
 def test_feedback_through_one_replica_changes_the_others_bandit_state_within_a_second(pg_url: str) -> None:
-    first = TestClient(create_app(_settings(pg_url)), raise_server_exceptions=False)
-    second = TestClient(create_app(_settings(pg_url)), raise_server_exceptions=False)
+    first = TestClient(create_app(replica_settings(pg_url)), raise_server_exceptions=False)
+    second = TestClient(create_app(replica_settings(pg_url)), raise_server_exceptions=False)
     with first, second:
         key = first.app.state.store.create_key(scope="admin", name="t")  # type: ignore[attr-defined]
         auth = {"Authorization": f"Bearer {key}"}
