@@ -1046,26 +1046,23 @@ def fit_click_model(
         logger.warning("click model fit failed (%s); keeping the previous estimate", res.message)
         return start
     exam = unpack(res.x)
-    if monotone and fit_examination and np.any(np.diff(exam) > 1e-12):
-        counts = np.bincount(pos, minlength=k).astype(np.float64)
-        projected = monotone_curve(exam, np.where(present, counts, 1e-6))
-        refit = ClickModel(
-            tuple(float(e) for e in projected),
+
+    def fitted(curve: np.ndarray) -> ClickModel:
+        """The fitted calibration with the examination curve ``curve``."""
+        return ClickModel(
+            tuple(float(e) for e in curve),
             float(res.x[2 * n_groups - 1]),
             float(res.x[n_groups - 1]),
             int(zz.size),
             knots,
             tuple(float(w) for w in res.x[2 * n_groups : d]),
         )
+
+    if monotone and fit_examination and np.any(np.diff(exam) > 1e-12):
+        counts = np.bincount(pos, minlength=k).astype(np.float64)
+        refit = fitted(monotone_curve(exam, np.where(present, counts, 1e-6)))
         return fit_click_model(zz, pos, c, start=refit, groups=groups, fit_examination=False, n_knots=n_knots)
-    return ClickModel(
-        tuple(float(e) for e in exam),
-        float(res.x[2 * n_groups - 1]),
-        float(res.x[n_groups - 1]),
-        int(zz.size),
-        knots,
-        tuple(float(w) for w in res.x[2 * n_groups : d]),
-    )
+    return fitted(exam)
 
 
 #: the hyper-parameter through which position-aware policies take an examination curve
