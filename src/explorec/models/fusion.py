@@ -245,9 +245,7 @@ class _ValidatedFusion(_Fusion):
             return
         fit_part, held_out = _hold_out_last(train)
         if len(held_out) == 0:
-            raise DataError(
-                f"{type(self).__name__}: no user has two training interactions to hold one out"
-            )
+            raise DataError(f"{type(self).__name__}: no user has two training interactions to hold one out")
         components = self._fit_components(fit_part, catalog)
         self._choose(components, held_out, fit_part)
         self.components_ = self._fit_components(train, catalog) if self.refit else components
@@ -417,9 +415,7 @@ class TunedFusion(_ValidatedFusion):
         check_positive_int("k", self.k)
         check_positive_int("max_users", self.max_users)
 
-    def _choose(
-        self, components: list[Recommender], valid: Interactions, history: Interactions
-    ) -> None:
+    def _choose(self, components: list[Recommender], valid: Interactions, history: Interactions) -> None:
         from explorec.ranking import apply_mask, mask_matrix, rank_top_k
 
         self.candidates_ = simplex_grid(len(components), float(self.weight_step))

@@ -374,7 +374,6 @@ class RegistryFollower(Periodic):
             return True
 
 
-
 _INFO_FIELDS = (
     "created_at",
     "model",
