@@ -9,7 +9,7 @@ from explorec.impressions import ImpressionRecord
 from explorec.service.served import ServedItem, ServedState, ServedTextModel
 from explorec.service.settings import ServiceSettings
 from explorec.service.slates import SlateRequest, build_slate
-from explorec.store.base import EventRow
+from explorec.store.base import EventRow, HistoryEvent
 
 HIKING = [f"trail hiking boots waterproof model {i}" for i in range(6)]
 JAZZ = [f"jazz vinyl record saxophone album {i}" for i in range(6)]
@@ -214,7 +214,7 @@ def test_an_updated_items_new_text_replaces_its_vector_in_the_faiss_index() -> N
 
 
 class _Log:
-    """A store's event log as the refresher reads it (``read_events`` after a cursor)."""
+    """A store's event log as the refresher reads it (``read_history_events`` after a cursor)."""
 
     def __init__(self) -> None:
         self.rows: list[EventRow] = []
@@ -225,8 +225,9 @@ class _Log:
             EventRow(seq, event_id, user_id, item_id, 0, "click", 1.0, timestamp, None, None, False, 0.0)
         )
 
-    def read_events(self, after: int = 0, limit: int | None = None) -> list[EventRow]:
-        return [r for r in self.rows if r.seq > after][: limit or None]
+    def read_history_events(self, after: int = 0, limit: int | None = None) -> list[HistoryEvent]:
+        rows = [r for r in self.rows if r.seq > after][: limit or None]
+        return [HistoryEvent(r.seq, r.event_id, r.user_id, r.item_id, r.timestamp) for r in rows]
 
 
 def test_an_event_read_back_before_its_request_applies_it_is_served_once() -> None:

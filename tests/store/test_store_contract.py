@@ -340,6 +340,31 @@ def test_read_events_cursor_and_user_events_order(store: Store) -> None:
     assert [e.event_id for e in store.user_events("u1", limit=2)] == ["e4", "e1"]
 
 
+def test_lean_reads_match_the_full_event_log(store: Store) -> None:
+    # the refresher's and the learner's reads: the same events as read_events, fewer columns / rows
+    _items(store, ["a", "b"])
+    store.append_events([_click("e1", "a", "u1"), EventIn("e2", "u2", "b", "view", 1.0, 7.5)])
+    store.append_events([EventIn("e3", "u1", "b", "click", 1.0, 9.0, recommendation_id="r-unknown")])
+    store.append_events([_click("e4", "b", "u3")])
+    full = store.read_events()
+    history = store.read_history_events()
+    assert history == [(e.seq, e.event_id, e.user_id, e.item_id, e.timestamp) for e in full]
+    assert history[1].timestamp == 7.5 and history[1].user_id == "u2"
+    assert store.read_history_events(after=full[0].seq, limit=2) == history[1:3]
+    # only e3 quotes a slate; the cursor passes e4, which quotes nothing, so it is not read again
+    quoting, cursor = store.read_quoting_events()
+    assert [e.event_id for e in quoting] == ["e3"] and quoting[0] == full[2]
+    assert cursor == full[-1].seq
+    assert store.read_quoting_events(after=cursor) == ([], cursor)
+    store.append_events([EventIn("e5", "u2", "a", "click", 1.0, 10.0, recommendation_id="r2")])
+    store.append_events([EventIn("e6", "u2", "b", "click", 1.0, 11.0, recommendation_id="r3")])
+    page, at = store.read_quoting_events(after=cursor, limit=1)  # a full page: read on from its last row
+    assert [e.event_id for e in page] == ["e5"] and at == page[0].seq
+    rest, end = store.read_quoting_events(after=at, limit=1)
+    assert [e.event_id for e in rest] == ["e6"] and end == rest[0].seq
+    assert store.read_quoting_events(after=end, limit=1) == ([], end)
+
+
 def test_cursor_never_hands_out_a_seq_again(store: Store) -> None:
     _items(store, ["a"])
     store.append_events([_click("e1", "a", "u1"), _click("e2", "a", "u2")])

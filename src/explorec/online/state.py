@@ -340,11 +340,12 @@ class OnlineState:
                 break
         applied = 0
         while True:
-            events = store.read_events(after=self.event_seq, limit=limit)
+            # only the events that quote a slate can reward one: the others are skipped in SQL
+            events, cursor = store.read_quoting_events(after=self.event_seq, limit=limit)
             with self._lock:
                 for event in events:
                     applied += self._add_event(event)
-                    self.event_seq = max(self.event_seq, int(event.seq))
+                self.event_seq = max(self.event_seq, int(cursor))
                 self._evict()
             if len(events) < limit:
                 break

@@ -302,7 +302,7 @@ class ServedState:
 
     def sync_events(self, store: Any, *, limit: int | None) -> None:
         while True:
-            rows = store.read_events(after=self.event_seq, limit=limit)
+            rows = store.read_history_events(after=self.event_seq, limit=limit)
             if not rows:
                 return
             with self._lock:
@@ -483,7 +483,10 @@ class ServedState:
         if history is None:
             history = self.histories[user_id] = deque(maxlen=self.settings.history_length)
         history.append((item, timestamp))
-        self.user_counts.setdefault(user_id, Counter())[item] += 1
+        counts = self.user_counts.get(user_id)
+        if counts is None:  # not setdefault: a Counter built per event costs more than the rest
+            counts = self.user_counts[user_id] = Counter()
+        counts[item] += 1
         users = self.item_users.get(item)
         if users is None:
             users = self.item_users[item] = deque(maxlen=200)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from explorec.errors import ExploreCError
 
@@ -110,6 +110,16 @@ class EventRow:
     position: int | None
     attributed: bool
     received_at: float
+
+
+class HistoryEvent(NamedTuple):
+    """The part of a stored event that a served history needs (:meth:`Store.read_history_events`)."""
+
+    seq: int
+    event_id: str
+    user_id: str
+    item_id: str
+    timestamp: float
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ from explorec.store.base import (
     AppendResult,
     EventIn,
     EventRow,
+    HistoryEvent,
     ItemIn,
     ItemRow,
     KeyRow,
@@ -463,6 +464,34 @@ class Store:
         with self._guard("read_events"), self.engine.connect() as conn:
             return [_event_tuple(r) for r in conn.execute(_READ_EVENTS, params)]
 
+    def read_history_events(self, after: int = 0, limit: int | None = None) -> list[HistoryEvent]:
+        """``(seq, event_id, user_id, item_id, timestamp)`` of the events with ``seq > after``, in
+        ``seq`` order: what a served history needs, without building a whole :class:`EventRow` per
+        event (every replica's refresher reads every event back)."""
+        no_limit = None if self.backend == "postgresql" else -1
+        params = {"after": int(after), "limit": no_limit if limit is None else int(limit)}
+        with self._guard("read_history_events"), self.engine.connect() as conn:
+            rows = conn.execute(_READ_HISTORY_EVENTS, params).fetchall()
+        make = HistoryEvent._make
+        return [make((int(r[0]), r[1], r[2], r[3], float(r[4]))) for r in rows]
+
+    def read_quoting_events(self, after: int = 0, limit: int = 5000) -> tuple[list[EventRow], int]:
+        """The events with ``seq > after`` that quote a ``recommendation_id`` (what an online learner
+        reads), at most ``limit`` of them, and the cursor to read on from.
+
+        The cursor passes the events that quote nothing, so they are skipped in SQL instead of being
+        read back: when fewer than ``limit`` rows come back it is the highest ``seq`` committed when
+        the read began (commits are in ``seq`` order: an append holds the write lock, so no lower
+        ``seq`` can commit later), else the ``seq`` of the last row.
+        """
+        with self._guard("read_quoting_events"), self.engine.connect() as conn:
+            top = conn.execute(_MAX_EVENT_SEQ).scalar_one()
+            if top is None or int(top) <= after:
+                return [], int(after)
+            params = {"after": int(after), "top": int(top), "limit": int(limit)}
+            rows = [_event_tuple(r) for r in conn.execute(_READ_QUOTING_EVENTS, params).fetchall()]
+        return rows, (rows[-1].seq if len(rows) >= limit else int(top))
+
     def user_events(self, user_id: str, limit: int = 100) -> list[EventRow]:
         """The user's ``limit`` most recent events (by event timestamp), newest last."""
         stmt = (
@@ -839,6 +868,16 @@ _UPDATE_USER = (
 _READ_EVENTS = text(
     "SELECT seq, event_id, user_id, item_id, item, type, value, timestamp, recommendation_id, position, "
     "attributed, received_at FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
+)
+_READ_HISTORY_EVENTS = text(
+    "SELECT seq, event_id, user_id, item_id, timestamp FROM events WHERE seq > :after "
+    "ORDER BY seq LIMIT :limit"
+)
+_MAX_EVENT_SEQ = text("SELECT max(seq) FROM events")
+_READ_QUOTING_EVENTS = text(
+    "SELECT seq, event_id, user_id, item_id, item, type, value, timestamp, recommendation_id, position, "
+    "attributed, received_at FROM events WHERE seq > :after AND seq <= :top "
+    "AND recommendation_id IS NOT NULL ORDER BY seq LIMIT :limit"
 )
 _USER_INDEX = text("SELECT idx FROM users WHERE user_id = :user_id")
 _LOOKUP_USER = text(
