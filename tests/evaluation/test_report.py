@@ -110,7 +110,8 @@ def test_pareto_fronts_compare_systems_only_within_their_test_set() -> None:
         warm = {n: (p["x"], p["y"]) for n, p in panel["points"].items() if n.startswith("warm/")}
         assert "cold/a" in panel["front"], axis
         assert {n for n in panel["front"] if n.startswith("warm/")} == {
-            n for n, (x, y) in warm.items()
+            n
+            for n, (x, y) in warm.items()
             if not any(ox >= x and oy >= y and (ox, oy) != (x, y) for ox, oy in warm.values())
         }
 
