@@ -227,7 +227,7 @@ class _Log:
 
     def read_history_events(self, after: int = 0, limit: int | None = None) -> list[HistoryEvent]:
         rows = [r for r in self.rows if r.seq > after][: limit or None]
-        return [HistoryEvent(r.seq, r.event_id, r.user_id, r.item_id, r.timestamp) for r in rows]
+        return [(r.seq, r.event_id, r.user_id, r.item_id, r.timestamp) for r in rows]
 
 
 def test_an_event_read_back_before_its_request_applies_it_is_served_once() -> None:

@@ -349,7 +349,8 @@ def test_lean_reads_match_the_full_event_log(store: Store) -> None:
     full = store.read_events()
     history = store.read_history_events()
     assert history == [(e.seq, e.event_id, e.user_id, e.item_id, e.timestamp) for e in full]
-    assert history[1].timestamp == 7.5 and history[1].user_id == "u2"
+    assert history[1] == (full[1].seq, "e2", "u2", "b", 7.5)
+    assert all(type(row) is tuple for row in history)
     assert store.read_history_events(after=full[0].seq, limit=2) == history[1:3]
     # only e3 quotes a slate; the cursor passes e4, which quotes nothing, so it is not read again
     quoting, cursor = store.read_quoting_events()

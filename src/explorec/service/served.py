@@ -232,7 +232,7 @@ class ServedState:
         # events a request of this process is storing (see expect_local_events), and the rows of
         # them the refresher read before the request settled them
         self._pending_events: dict[str, int] = {}
-        self._deferred_events: dict[str, Any] = {}
+        self._deferred_events: dict[str, tuple[str, str, float]] = {}  # (user_id, item_id, timestamp)
         self.revision = 0
         self._ranked: dict[str, tuple[float, npt.NDArray[np.int64]]] = {}
         self.loaded = False
@@ -306,16 +306,17 @@ class ServedState:
             if not rows:
                 return
             with self._lock:
-                for row in rows:
-                    self.event_seq = max(self.event_seq, int(row.seq))
-                    if row.event_id in self._local_events:
-                        self._local_events.discard(row.event_id)
+                local, pending = self._local_events, self._pending_events
+                for _seq, event_id, user_id, item_id, timestamp in rows:
+                    if event_id in local:
+                        local.discard(event_id)
                         continue
-                    if row.event_id in self._pending_events:
+                    if event_id in pending:
                         # committed by a request that has not applied it yet: it applies it
-                        self._deferred_events[row.event_id] = row
+                        self._deferred_events[event_id] = (user_id, item_id, timestamp)
                         continue
-                    self._apply_event(row.user_id, row.item_id, float(row.timestamp))
+                    self._apply_event(user_id, item_id, float(timestamp))
+                self.event_seq = max(self.event_seq, int(rows[-1][0]))  # rows come in seq order
             if limit is None or len(rows) < limit:
                 return
 
@@ -473,7 +474,7 @@ class ServedState:
                 self._pending_events.pop(event_id, None)
                 row = self._deferred_events.pop(event_id, None)
                 if row is not None and event_id not in stored:
-                    self._apply_event(row.user_id, row.item_id, float(row.timestamp))
+                    self._apply_event(row[0], row[1], float(row[2]))
 
     def _apply_event(self, user_id: str, item_id: str, timestamp: float) -> None:
         item = self.item_index.get(item_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from explorec.errors import ExploreCError
 
@@ -112,14 +112,9 @@ class EventRow:
     received_at: float
 
 
-class HistoryEvent(NamedTuple):
-    """The part of a stored event that a served history needs (:meth:`Store.read_history_events`)."""
-
-    seq: int
-    event_id: str
-    user_id: str
-    item_id: str
-    timestamp: float
+#: ``(seq, event_id, user_id, item_id, timestamp)`` of a stored event, a plain tuple straight from the
+#: database driver: what a served history needs (:meth:`Store.read_history_events`)
+HistoryEvent = tuple[int, str, str, str, float]
 
 
 @dataclass(frozen=True)

@@ -466,14 +466,19 @@ class Store:
 
     def read_history_events(self, after: int = 0, limit: int | None = None) -> list[HistoryEvent]:
         """``(seq, event_id, user_id, item_id, timestamp)`` of the events with ``seq > after``, in
-        ``seq`` order: what a served history needs, without building a whole :class:`EventRow` per
-        event (every replica's refresher reads every event back)."""
-        no_limit = None if self.backend == "postgresql" else -1
-        params = {"after": int(after), "limit": no_limit if limit is None else int(limit)}
+        ``seq`` order: what a served history needs. Every replica's refresher reads every event back,
+        so this reads plain tuples through the driver's own cursor, without a row object per event."""
+        if self.backend == "postgresql":
+            sql, params = _PG_READ_HISTORY_EVENTS, (int(after), None if limit is None else int(limit))
+        else:
+            sql, params = _SQLITE_READ_HISTORY_EVENTS, (int(after), -1 if limit is None else int(limit))
         with self._guard("read_history_events"), self.engine.connect() as conn:
-            rows = conn.execute(_READ_HISTORY_EVENTS, params).fetchall()
-        make = HistoryEvent._make
-        return [make((int(r[0]), r[1], r[2], r[3], float(r[4]))) for r in rows]
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
 
     def read_quoting_events(self, after: int = 0, limit: int = 5000) -> tuple[list[EventRow], int]:
         """The events with ``seq > after`` that quote a ``recommendation_id`` (what an online learner
@@ -869,10 +874,9 @@ _READ_EVENTS = text(
     "SELECT seq, event_id, user_id, item_id, item, type, value, timestamp, recommendation_id, position, "
     "attributed, received_at FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
 )
-_READ_HISTORY_EVENTS = text(
-    "SELECT seq, event_id, user_id, item_id, timestamp FROM events WHERE seq > :after "
-    "ORDER BY seq LIMIT :limit"
-)
+_HISTORY_COLUMNS = "SELECT seq, event_id, user_id, item_id, timestamp FROM events WHERE seq > "
+_SQLITE_READ_HISTORY_EVENTS = _HISTORY_COLUMNS + "? ORDER BY seq LIMIT ?"
+_PG_READ_HISTORY_EVENTS = _HISTORY_COLUMNS + "%s ORDER BY seq LIMIT %s"
 _MAX_EVENT_SEQ = text("SELECT max(seq) FROM events")
 _READ_QUOTING_EVENTS = text(
     "SELECT seq, event_id, user_id, item_id, item, type, value, timestamp, recommendation_id, position, "
