@@ -101,16 +101,43 @@ async def _run_requests(
 async def generated_phase(
     base: str, key: str, templates: list[Template], connections: int, args: argparse.Namespace, n: int
 ) -> dict[str, Any]:
-    """One phase from the chosen generator (``args.generator``), with the server's CPU per request."""
+    """One phase from the chosen generator (``args.generator``), with the server's CPU per request and
+    how the generator's connections were spread over the server's worker processes."""
     server0 = tree_cpu_s(SERVER["pid"])
-    result = await run_load_async(
-        base, key, templates, connections=connections, generator=args.generator, duration_s=args.duration, n=n
+    port = int(base.rsplit(":", 1)[1])
+    gen, duration = args.generator, args.duration
+    load = asyncio.ensure_future(
+        run_load_async(base, key, templates, connections=connections, generator=gen, duration_s=duration, n=n)
     )
+    await asyncio.sleep(min(1.0, args.duration / 2))
+    split = connections_per_worker(SERVER["pid"], port)
+    result = await load
+    result["connections_per_worker"] = split
     await asyncio.sleep(0.2)  # the requests in flight when wrk stopped finish on the server
     result["server_cpu_ms_per_request"] = (
         (tree_cpu_s(SERVER["pid"]) - server0) / max(result["requests"], 1) * 1000
     )
     return result
+
+
+def connections_per_worker(pid: int, port: int) -> list[int]:
+    """Established client connections on ``port`` held by each process of the server, most first.
+
+    uvicorn's workers accept from one shared socket, so a handful of keep-alive connections can land
+    unevenly (3 + 1 of 4 on two workers), and the busier worker's queue sets the tail latency.
+    """
+    import psutil
+
+    counts = []
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except psutil.Error:  # a process that ended meanwhile
+            continue
+        n = sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+        if n:
+            counts.append(n)
+    return sorted(counts, reverse=True)
 
 
 def server_latency(metrics: str, route: str) -> dict[str, float]:
@@ -399,7 +426,7 @@ async def drive(
                 f"recommend c={conc:>2}: {level['requests_per_s']:.0f} req/s, p50 {level['p50_ms']:.1f} ms, "
                 f"p99 {level['p99_ms']:.1f} ms, "
                 f"server CPU {level['server_cpu_ms_per_request']:.2f} ms/request, "
-                f"statuses {level['statuses']}"
+                f"connections per worker {level['connections_per_worker']}, statuses {level['statuses']}"
             )
         out["recommend"] = levels
         metrics = (await client.get("/metrics")).text
