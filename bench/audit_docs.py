@@ -565,6 +565,51 @@ CLAIMS: list[Claim] = [
         "suites/hashing/arms/local/median_seconds",
         "bench/ray_backend.py",
     ),
+    # differential privacy (issue 16): the trained sweep
+    Claim(
+        "privacy",
+        "DP-SGD SASRec (trained settings) NDCG@10, amazon-scientific, ε = ∞",
+        "0.0654",
+        "dp_summary.json",
+        "summary",
+        "python bench/dp.py --plot-only",
+        transform=lambda rows: _where(
+            dataset="amazon-scientific", model="sasrec", profile="trained", epsilon="inf"
+        )(rows)["ndcg@10_mean"],
+    ),
+    Claim(
+        "privacy",
+        "DP-SGD SASRec (trained settings) NDCG@10, amazon-scientific, ε = 1",
+        "0.0137",
+        "dp_summary.json",
+        "summary",
+        "python bench/dp.py --plot-only",
+        transform=lambda rows: _where(
+            dataset="amazon-scientific", model="sasrec", profile="trained", epsilon="1.0"
+        )(rows)["ndcg@10_mean"],
+    ),
+    Claim(
+        "privacy",
+        "DP-SGD SASRec (trained settings) NDCG@10, amazon-scientific, ε = 8",
+        "0.0186",
+        "dp_summary.json",
+        "summary",
+        "python bench/dp.py --plot-only",
+        transform=lambda rows: _where(
+            dataset="amazon-scientific", model="sasrec", profile="trained", epsilon="8.0"
+        )(rows)["ndcg@10_mean"],
+    ),
+    Claim(
+        "privacy",
+        "DP-SGD SASRec (trained settings) NDCG@10, movielens-latest-small, ε = ∞",
+        "0.0448",
+        "dp_summary.json",
+        "summary",
+        "python bench/dp.py --plot-only",
+        transform=lambda rows: _where(
+            dataset="movielens-latest-small", model="sasrec", profile="trained", epsilon="inf"
+        )(rows)["ndcg@10_mean"],
+    ),
     # online service (issue 12): the lead's idle runs, wrk
     Claim(
         "service",
@@ -605,6 +650,38 @@ CLAIMS: list[Claim] = [
         "service_load.json",
         "events_single_ingest/requests_per_s",
         "python bench/service_load.py",
+    ),
+    Claim(
+        "service",
+        "events in batches of 1,000, 2026-12-01 run: events/s",
+        "17088",
+        "service_load_run4.json",
+        "events_batch_ingest/events_per_s",
+        "python bench/service_load.py --concurrency 1,4,8,16 --out bench/results/service_load_run4.json",
+    ),
+    Claim(
+        "service",
+        "single-event requests, 64 connections, 2026-12-01 run: requests/s",
+        "1421",
+        "service_load_run4.json",
+        "events_single_levels/1/requests_per_s",
+        "python bench/service_load.py --concurrency 1,4,8,16 --out bench/results/service_load_run4.json",
+    ),
+    Claim(
+        "service",
+        "events in batches, side by side: server CPU ms per 1,000, now",
+        "36.1",
+        "service_compare_readback.json",
+        "summary_medians/event batches c=2/current/server_cpu_ms_per_request",
+        "python bench/service_compare.py --baseline-src DIR --recommend-concurrency 1,4,8",
+    ),
+    Claim(
+        "service",
+        "events in batches, side by side: server CPU ms per 1,000, 144d14d",
+        "48.9",
+        "service_compare_readback.json",
+        "summary_medians/event batches c=2/144d14d/server_cpu_ms_per_request",
+        "python bench/service_compare.py --baseline-src DIR --recommend-concurrency 1,4,8",
     ),
     Claim(
         "service",
