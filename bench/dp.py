@@ -47,18 +47,20 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 
+def _stem(dataset: str, profile: str) -> str:
+    """``dp_<dataset>`` for the first ("small") sweep, whose files kept their names; else
+    ``dp_<profile>_<dataset>``."""
+    return f"dp_{dataset}" if profile == "small" else f"dp_{profile}_{dataset}"
+
+
 #: one results file per dataset (datasets can run side by side), merged for the table and the plot
 def out_path(dataset: str, part: str = "", profile: str = "small") -> Path:
-    stem = f"dp_{dataset}" if profile == "small" else f"dp_{profile}_{dataset}"
-    return RESULTS / f"{stem}{'_' + part if part else ''}.json"
+    return RESULTS / f"{_stem(dataset, profile)}{'_' + part if part else ''}.json"
 
 
 PLOT = "dp_ndcg_vs_epsilon.png"
 
 
-#: fixed settings per dataset and model, sized so that the 24-run sweep fits a 2-core machine shared by
-#: eight jobs (load average 30+ when it was sized: a niced process got about 5 % of a core): a small
-#: SASRec (one layer, 16 dimensions), 3 epochs (movielens) and 1 epoch (amazon), the same for every ε
 def _sasrec(dim: int, max_len: int, batch_size: int, epochs: int) -> dict[str, Any]:
     """SASRec's settings in every sweep: one layer, one head, dropout 0.2, AdamW lr 0.01, C = 1."""
     return {
@@ -88,6 +90,9 @@ def _two_tower(max_len: int, batch_size: int, epochs: int) -> dict[str, Any]:
     }
 
 
+#: fixed settings per dataset and model, sized so that the 24-run sweep fits a 2-core machine shared by
+#: eight jobs (load average 30+ when it was sized: a niced process got about 5 % of a core): a small
+#: SASRec (one layer, 16 dimensions), 3 epochs (movielens) and 1 epoch (amazon), the same for every ε
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "movielens-latest-small": {"sasrec": _sasrec(16, 20, 64, 3), "two-tower": _two_tower(20, 64, 3)},
     "amazon-scientific": {"sasrec": _sasrec(16, 10, 128, 1), "two-tower": _two_tower(10, 128, 1)},
@@ -324,7 +329,9 @@ def main() -> None:
     )
     parser.add_argument("--plot-only", action="store_true", help="only redraw the table and the plot")
     parser.add_argument(
-        "--part", default="", help="write dp_<dataset>_<part>.json, to run a share of the sweep in parallel"
+        "--part",
+        default="",
+        help="write dp_[<profile>_]<dataset>_<part>.json, to run a share of the sweep in parallel",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
@@ -361,8 +368,7 @@ def main() -> None:
     every: list[dict[str, Any]] = []
     for dataset in SETTINGS:
         for profile in PROFILES:
-            pattern = f"dp_{dataset}*.json" if profile == "small" else f"dp_{profile}_{dataset}*.json"
-            for path in sorted(RESULTS.glob(pattern)):
+            for path in sorted(RESULTS.glob(f"{_stem(dataset, profile)}*.json")):
                 every.extend(load_runs(path).values())
     summary = summarise(every)
     popularity = popularity_reference(sorted({r["dataset"] for r in every}))

@@ -870,19 +870,21 @@ _UPDATE_USER = (
     .where(User.index == bindparam("b_index"))
     .values(fields=bindparam("b_fields"), updated_at=bindparam("b_updated_at"))
 )
-_READ_EVENTS = text(
+#: every column of an event, in the order ``_event_tuple`` reads them
+_SELECT_EVENT_ROWS = (
     "SELECT seq, event_id, user_id, item_id, item, type, value, timestamp, recommendation_id, position, "
-    "attributed, received_at FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
+    "attributed, received_at FROM events "
 )
-_HISTORY_COLUMNS = "SELECT seq, event_id, user_id, item_id, timestamp FROM events WHERE seq > "
-_SQLITE_READ_HISTORY_EVENTS = _HISTORY_COLUMNS + "? ORDER BY seq LIMIT ?"
-_PG_READ_HISTORY_EVENTS = _HISTORY_COLUMNS + "%s ORDER BY seq LIMIT %s"
-_MAX_EVENT_SEQ = text("SELECT max(seq) FROM events")
+_READ_EVENTS = text(_SELECT_EVENT_ROWS + "WHERE seq > :after ORDER BY seq LIMIT :limit")
 _READ_QUOTING_EVENTS = text(
-    "SELECT seq, event_id, user_id, item_id, item, type, value, timestamp, recommendation_id, position, "
-    "attributed, received_at FROM events WHERE seq > :after AND seq <= :top "
-    "AND recommendation_id IS NOT NULL ORDER BY seq LIMIT :limit"
+    _SELECT_EVENT_ROWS
+    + "WHERE seq > :after AND seq <= :top AND recommendation_id IS NOT NULL ORDER BY seq LIMIT :limit"
 )
+_MAX_EVENT_SEQ = text("SELECT max(seq) FROM events")
+#: the driver's own statements (its paramstyle): the columns of a ``HistoryEvent``
+_SELECT_HISTORY = "SELECT seq, event_id, user_id, item_id, timestamp FROM events WHERE seq > "
+_SQLITE_READ_HISTORY_EVENTS = _SELECT_HISTORY + "? ORDER BY seq LIMIT ?"
+_PG_READ_HISTORY_EVENTS = _SELECT_HISTORY + "%s ORDER BY seq LIMIT %s"
 _USER_INDEX = text("SELECT idx FROM users WHERE user_id = :user_id")
 _LOOKUP_USER = text(
     "SELECT (SELECT idx FROM users WHERE user_id = :user_id), "
