@@ -89,9 +89,9 @@ def tuned_params(config: str, seed: int) -> dict[str, Any]:
     }
 
 
-def adapter_params(**overrides: Any) -> dict[str, Any]:
-    """The lm-adapter settings used throughout the benchmark."""
-    return {"epochs": 40, "patience": 5, "progress": False, "num_threads": 2, **overrides}
+def adapter_params(threads: int, **overrides: Any) -> dict[str, Any]:
+    """The lm-adapter settings used throughout the benchmark, with ``--threads`` torch threads."""
+    return {"epochs": 40, "patience": 5, "progress": False, "num_threads": threads, **overrides}
 
 
 def factories(template: str | None, adapter: dict[str, Any]) -> dict[str, Callable[[], Any]]:
@@ -156,7 +156,7 @@ def part_cold(args: argparse.Namespace) -> dict[str, Any]:
         split = cold_item_split(data.interactions, item_fraction=0.2, seed=args.seed)
         print(f"== cold-item split of {name}: {split.summary()}", flush=True)
         rows = []
-        for model_name, make in factories(name, adapter_params()).items():
+        for model_name, make in factories(name, adapter_params(args.threads)).items():
             if model_name not in args.models:
                 continue
             model = make()
@@ -171,7 +171,7 @@ def part_warm(args: argparse.Namespace) -> dict[str, Any]:
     split = data.split
     print(f"== amazon-scientific shipped leave-one-out: {split.summary()}", flush=True)
     rows = []
-    for model_name, make in factories("amazon-scientific", adapter_params(epochs=30)).items():
+    for model_name, make in factories("amazon-scientific", adapter_params(args.threads, epochs=30)).items():
         if model_name not in args.models:
             continue
         model = make()
@@ -195,7 +195,8 @@ def part_fewshot(args: argparse.Namespace) -> dict[str, Any]:
     for name in args.datasets:
         data = load(name, args.data_dir)
         # few epochs: CPU time on the shared 2-core machine is scarce (see docs/benchmarks/language_model.md)
-        chosen = {k: v for k, v in factories(name, adapter_params(epochs=5)).items() if k in args.models}
+        made = factories(name, adapter_params(args.threads, epochs=5))
+        chosen = {k: v for k, v in made.items() if k in args.models}
         # inductive: every model is fitted once on the other users; the few-shot users are unseen and
         # their k interactions are their history at recommendation time
         rows = few_shot(data, chosen, ks=(1, 3, 5), test_user_fraction=0.2, seed=args.seed, refit=False)
@@ -242,7 +243,7 @@ def part_cross(args: argparse.Namespace) -> dict[str, Any]:
     saved = MODEL_DIR / "lm-adapter-amazon-scientific"
     # the source adapter: the saved ``warm`` model when there is one, else 5 epochs on amazon-scientific
     transfer = TransferFromSource(
-        lambda: LMAdapter(template="amazon-scientific", **adapter_params(epochs=5)),
+        lambda: LMAdapter(template="amazon-scientific", **adapter_params(args.threads, epochs=5)),
         epochs=5,
         transfer_params={"template": args.target},
     )
@@ -260,7 +261,7 @@ def part_cross(args: argparse.Namespace) -> dict[str, Any]:
         target,
         {
             "lm-adapter (target share only)": FitOnTarget(
-                lambda: LMAdapter(template=args.target, **adapter_params(epochs=10))
+                lambda: LMAdapter(template=args.target, **adapter_params(args.threads, epochs=10))
             )
         },
         target_shares=(0.1,),
@@ -482,7 +483,7 @@ def main() -> None:
                 "datasets": args.datasets,
                 "models": args.models,
                 "seed": args.seed,
-                "adapter": adapter_params(),
+                "adapter": adapter_params(args.threads),
                 "text_model": "all-MiniLM-L6-v2 (frozen), default templates per dataset",
                 "machine": f"{platform.machine()}, {os.cpu_count()} CPUs shared with other jobs, no GPU",
             },
