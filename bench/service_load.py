@@ -123,8 +123,9 @@ async def generated_phase(
 def connections_per_worker(pid: int, port: int) -> list[int]:
     """Established client connections on ``port`` held by each process of the server, most first.
 
-    uvicorn's workers accept from one shared socket, so a handful of keep-alive connections can land
-    unevenly (3 + 1 of 4 on two workers), and the busier worker's queue sets the tail latency.
+    With ``worker_sockets = "shared"`` (uvicorn's one socket) a handful of keep-alive connections can
+    land unevenly (all 4 on one of two workers), and the busier worker's queue sets the tail latency;
+    with one ``SO_REUSEPORT`` socket per worker the kernel hashes them over the workers.
     """
     import psutil
 
@@ -236,6 +237,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the service")
     parser.add_argument(
+        "--worker-sockets",
+        default=None,
+        choices=["auto", "reuseport", "shared"],
+        help="the service's worker_sockets (default: the service's own default)",
+    )
+    parser.add_argument(
         "--faiss-min-items", type=int, default=50_000, help="FAISS HNSW retrieval from this many items on"
     )
     parser.add_argument(
@@ -274,6 +281,8 @@ def main() -> None:
     }
     if args.workers != 1:  # only then: a service from before the setting existed runs with --workers 1
         settings["workers"] = args.workers
+    if args.worker_sockets is not None:  # a service from before the setting existed has no such key
+        settings["worker_sockets"] = args.worker_sockets
     folder = Path(tempfile.mkdtemp(prefix="explorec-load-"))
     port = free_port()
     config = folder / "explorec.toml"

@@ -70,8 +70,9 @@ def test_serve_runs_uvicorn_on_loopback(tmp_path: Path) -> None:
     assert "Uvicorn running on http://127.0.0.1" in out
 
 
+@pytest.mark.parametrize("worker_sockets", ["reuseport", "shared"])
 def test_serve_with_two_workers_serves_an_item_written_through_either_in_the_next_request(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], worker_sockets: str
 ) -> None:
     # each worker is a replica with its own served state; an item posted through one must be
     # recommendable, similar and accept feedback through the other in the very next request
@@ -80,6 +81,7 @@ def test_serve_with_two_workers_serves_an_item_written_through_either_in_the_nex
     config = tmp_path / "explorec.toml"
     config.write_text(
         f'database_url = "{url}"\nencoder = "hashing:64"\nport = {port}\nworkers = 2\n'
+        f'worker_sockets = "{worker_sockets}"\n'
         "refresh_interval_s = 3600\naccess_log = false\n"  # no background sync: only the request path
     )
     assert main(["keys", "create", "--scope", "admin", "--config", str(config)]) == 0
@@ -129,4 +131,5 @@ def test_serve_with_two_workers_serves_an_item_written_through_either_in_the_nex
         proc.terminate()
         out, _ = proc.communicate(timeout=60)
     assert "2 worker processes" in out
+    assert ("one SO_REUSEPORT socket each" in out) == (worker_sockets == "reuseport"), out[-2000:]
     assert out.count("Application startup complete") == 2, out[-2000:]

@@ -107,7 +107,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             os.environ[SETTINGS_ENV] = settings.model_dump_json()
             metrics_dir = _shared_metrics_dir()
-            print(f"{settings.workers} worker processes", flush=True)
+            if _reuse_port(settings.worker_sockets):
+                return _serve_reuse_port(settings)
+            print(f"{settings.workers} worker processes (one shared socket)", flush=True)
             uvicorn.run(
                 "explorec.service.app:app_from_environment",
                 factory=True,
@@ -135,6 +137,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
             trainer.terminate()
             trainer.join(timeout=10)
     return 0
+
+
+def _reuse_port(mode: str) -> bool:
+    """Whether ``worker_sockets`` = ``mode`` gives each worker its own ``SO_REUSEPORT`` socket."""
+    from explorec.errors import ConfigError
+    from explorec.service.supervisor import reuse_port_available
+
+    if mode == "shared":
+        return False
+    if reuse_port_available():
+        return True
+    if mode == "reuseport":
+        raise ConfigError(
+            "worker_sockets: 'reuseport' needs a kernel that balances SO_REUSEPORT listeners (Linux); "
+            "use 'shared' or 'auto' here"
+        )
+    return False
+
+
+def _serve_reuse_port(settings: Any) -> int:
+    """Run the workers under explorec's supervisor, each on its own socket (see service/supervisor.py)."""
+    import uvicorn
+
+    from explorec.service.supervisor import ReusePortSupervisor, bind_worker_sockets
+
+    sockets = bind_worker_sockets(settings.host, settings.port, settings.workers)
+    config = uvicorn.Config(
+        "explorec.service.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=settings.access_log,
+    )
+    print(
+        f"{settings.workers} worker processes, one SO_REUSEPORT socket each, "
+        f"on http://{settings.host}:{settings.port}",
+        flush=True,
+    )
+    return ReusePortSupervisor(config, sockets).run()
 
 
 def _prepare_demo(settings: Any) -> str:

@@ -57,6 +57,12 @@ class ServiceSettings(BaseSettings):
     workers: int = Field(
         1, ge=1, le=64, description="uvicorn worker processes sharing the port (each a replica of the store)"
     )
+    worker_sockets: Literal["auto", "reuseport", "shared"] = Field(
+        "auto",
+        description="with workers > 1: one SO_REUSEPORT socket per worker, the kernel spreading "
+        "connections over them (reuseport, Linux), or uvicorn's one socket shared by all (shared); "
+        "auto: reuseport where the platform has it",
+    )
     access_log: bool = Field(True, description="uvicorn's one line per request (costs CPU at high rates)")
     encoder: str = Field(
         "default",
