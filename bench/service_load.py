@@ -233,7 +233,9 @@ def main() -> None:
     )
     parser.add_argument("--generator", default="auto", help="auto (wrk when installed), wrk or httpx")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--recall-users", type=int, default=200)
+    parser.add_argument(
+        "--recall-users", type=int, default=200, help="users sampled for the FAISS recall (0: not measured)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the service")
     parser.add_argument(
@@ -307,7 +309,7 @@ def main() -> None:
     histories: dict[str, list[int]] = {}
     for u, i in zip(data.user, data.item, strict=True):
         histories.setdefault(str(data.user_ids[u]), []).append(int(i))
-    if catalog.n_items >= settings["faiss_min_items"]:
+    if catalog.n_items >= settings["faiss_min_items"] and args.recall_users > 0:
         results["recall"] = measure_recall(texts, histories, settings, args.recall_users, args.seed)
         print(
             "FAISS HNSW retrieval recall of the exact top-100 candidates: "
