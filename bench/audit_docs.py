@@ -107,6 +107,7 @@ NEURAL_S = "python bench/neural.py scientific"
 LM = "python bench/cold_start.py"
 PEERS = "python bench/peers/compare_recbole.py --dataset amazon-scientific"
 IMPL = "python bench/peers/compare_implicit.py"
+SOCKETS = "python bench/service_load.py --concurrency 1,4,8,16 --worker-sockets {mode} --recall-users 0"
 ML = "datasets/movielens-100k/results"
 SC = "datasets/amazon-scientific/results"
 CLAIMS: list[Claim] = [
@@ -647,6 +648,22 @@ CLAIMS: list[Claim] = [
         "service_load_run4.json",
         "events_single_levels/1/requests_per_s",
         "python bench/service_load.py --concurrency 1,4,8,16 --out bench/results/service_load_run4.json",
+    ),
+    Claim(
+        "service",
+        "recommend, 16 connections, one SO_REUSEPORT socket per worker (run 3): requests/s",
+        "260",
+        "service_sockets_3_reuseport.json",
+        "recommend/3/requests_per_s",
+        SOCKETS.format(mode="reuseport"),
+    ),
+    Claim(
+        "service",
+        "recommend, 16 connections, one shared socket (run 4): requests/s",
+        "126",
+        "service_sockets_4_shared.json",
+        "recommend/3/requests_per_s",
+        SOCKETS.format(mode="shared"),
     ),
     Claim(
         "service",
