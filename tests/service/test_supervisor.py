@@ -141,11 +141,50 @@ def test_connections_spread_over_both_workers_and_a_killed_worker_is_replaced_on
         # new connections hash onto both sockets again, the replaced worker's included: every one answers
         for _ in range(12):
             assert httpx.get(f"{base}/v1/items/absent", headers=headers, timeout=30).status_code == 404
+
+        # the supervisor killed outright: its workers must not live on as orphans holding the port
+        proc.kill()
+        out, _ = proc.communicate(timeout=60)
+        deadline = time.monotonic() + 60
+        while any(psutil.pid_exists(pid) for pid in now) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(psutil.pid_exists(pid) for pid in now), now
+        for sock in bind_worker_sockets("127.0.0.1", port, 2):  # the port is free again
+            sock.close()
     finally:
         for client in clients:
             client.close()
-        proc.terminate()
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out[-2000:]
+        if proc.poll() is None:
+            proc.terminate()
+            proc.communicate(timeout=60)
     assert "2 worker processes, one SO_REUSEPORT socket each" in out
     assert "starting a replacement on its socket" in out, out[-2000:]
+
+
+def test_stopping_the_service_stops_every_worker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    config = tmp_path / "explorec.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path / "s.db"}"\nencoder = "hashing:64"\nport = {port}\n'
+        'workers = 2\nworker_sockets = "reuseport"\nrefresh_interval_s = 3600\naccess_log = false\n'
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "explorec", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", 90)
+        workers = _worker_pids(proc.pid, port)
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-2000:]
+    assert workers and not any(psutil.pid_exists(pid) for pid in workers), workers
+    assert out.count("Application shutdown complete") == len(workers), out[-2000:]

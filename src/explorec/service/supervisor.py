@@ -7,11 +7,13 @@ machine all 4 or 8 keep-alive connections of a load test were seen on one worker
 the other idled. With ``SO_REUSEPORT`` every worker has its own listening socket on the same port and
 the kernel spreads new connections over them by a hash of the connection's addresses.
 
-Two rules keep that safe:
+Three rules keep that safe:
 
 * the port must be free when the service starts: a plain bind without ``SO_REUSEPORT`` is tried first,
   so a second ``explorec serve`` on a port that is already served fails with "address in use" instead
   of silently joining the first one's group;
+* a worker dies with the supervisor (``PR_SET_PDEATHSIG``): a supervisor killed outright leaves no
+  orphan serving the port;
 * the supervisor keeps every worker's socket open, so the connections the kernel queued on the socket
   of a worker that died wait for its replacement (started at once, on the same socket) instead of
   being refused.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import threading
@@ -91,8 +94,25 @@ def bind_worker_sockets(host: str, port: int, workers: int) -> list[socket.socke
     return sockets
 
 
-def _run_worker(config: uvicorn.Config, sock: socket.socket) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to send this process SIGTERM when its parent, the supervisor, dies.
+
+    Without it, workers of a supervisor killed with SIGKILL would go on serving the port as orphans,
+    and the service could not be started again on it ("address in use").
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0) != 0:
+        logger.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d)", ctypes.get_errno())
+    if os.getppid() != parent_pid:  # the supervisor died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _run_worker(config: uvicorn.Config, sock: socket.socket, parent_pid: int) -> None:
     """The body of one worker process: a uvicorn server on its own socket."""
+    _die_with_parent(parent_pid)
     config.configure_logging()
     try:
         uvicorn.Server(config).run(sockets=[sock])
@@ -120,7 +140,9 @@ class ReusePortSupervisor:
 
     def _start(self, index: int) -> SpawnProcess:
         process = _SPAWN.Process(
-            target=_run_worker, args=(self.config, self.sockets[index]), name=f"explorec-worker-{index}"
+            target=_run_worker,
+            args=(self.config, self.sockets[index], os.getpid()),
+            name=f"explorec-worker-{index}",
         )
         process.start()
         logger.info("worker %d started (pid %s)", index, process.pid)
