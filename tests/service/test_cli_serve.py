@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from service_helpers import free_port, start_serve, wait_ready
 
 from explorec.cli import main
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,25 +30,10 @@ def test_serve_runs_uvicorn_on_loopback(tmp_path: Path) -> None:
     config = tmp_path / "explorec.toml"
     config.write_text(f'database_url = "{url}"\nencoder = "hashing:64"\nport = {port}\n')
     assert main(["keys", "create", "--scope", "admin", "--config", str(config)]) == 0
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "explorec", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
+    proc = start_serve(config)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("the service did not become ready within 60 s")
+        wait_ready(base, 60)
         assert httpx.get(f"{base}/v1/items/x", timeout=5).status_code == 401
         login = httpx.get(f"{base}/dashboard", timeout=5, follow_redirects=True)
         assert login.status_code == 200 and str(login.url) == f"{base}/dashboard/login?next=%2Fdashboard"
@@ -86,25 +61,10 @@ def test_serve_with_two_workers_serves_an_item_written_through_either_in_the_nex
     )
     assert main(["keys", "create", "--scope", "admin", "--config", str(config)]) == 0
     headers = {"Authorization": f"Bearer {capsys.readouterr().out.strip()}"}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "explorec", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
+    proc = start_serve(config)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("the service did not become ready within 90 s")
+        wait_ready(base, 90)
         for j in range(12):
             # a new connection per request, so that requests land on either worker
             item = {"item_id": f"n{j}", "text": f"new thing {j}", "categories": [f"c{j}"]}

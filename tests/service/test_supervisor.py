@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import httpx
 import psutil
 import pytest
 import uvicorn
+from service_helpers import free_port, start_serve, wait_ready
 from uvicorn.config import STARTUP_FAILURE
 
 from explorec.cli import main
@@ -21,12 +20,6 @@ from explorec.errors import ConfigError
 from explorec.service.supervisor import ReusePortSupervisor, bind_worker_sockets, reuse_port_available
 
 pytestmark = pytest.mark.skipif(not reuse_port_available(), reason="SO_REUSEPORT balancing is Linux-only")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_binding_refuses_a_port_that_is_already_served() -> None:
@@ -81,18 +74,6 @@ def _held_connections(pid: int, port: int) -> int:
     return sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
 
 
-def _wait_ready(base: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the service did not become ready within {seconds:.0f} s")
-
-
 def test_connections_spread_over_both_workers_and_a_killed_worker_is_replaced_on_its_socket(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,18 +85,11 @@ def test_connections_spread_over_both_workers_and_a_killed_worker_is_replaced_on
     )
     assert main(["keys", "create", "--scope", "admin", "--config", str(config)]) == 0
     headers = {"Authorization": f"Bearer {capsys.readouterr().out.strip()}"}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "explorec", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
+    proc = start_serve(config)
     base = f"http://127.0.0.1:{port}"
     clients: list[httpx.Client] = []
     try:
-        _wait_ready(base, 90)
+        wait_ready(base, 90)
         deadline = time.monotonic() + 60
         while len(workers := _worker_pids(proc.pid, port)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)  # one worker can answer before the other has started listening
@@ -168,16 +142,9 @@ def test_stopping_the_service_stops_every_worker(tmp_path: Path, capsys: pytest.
         f'database_url = "sqlite:///{tmp_path / "s.db"}"\nencoder = "hashing:64"\nport = {port}\n'
         'workers = 2\nworker_sockets = "reuseport"\nrefresh_interval_s = 3600\naccess_log = false\n'
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "explorec", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
+    proc = start_serve(config)
     try:
-        _wait_ready(f"http://127.0.0.1:{port}", 90)
+        wait_ready(f"http://127.0.0.1:{port}", 90)
         workers = _worker_pids(proc.pid, port)
         proc.terminate()
         out, _ = proc.communicate(timeout=60)
