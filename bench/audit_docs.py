@@ -230,7 +230,7 @@ CLAIMS: list[Claim] = [
         "0.0621",
         "cold_start_cold_baselines.json",
         "results/amazon-scientific/rows",
-        LM + " --parts cold",
+        LM + " --part cold",
         transform=_row("textknn"),
     ),
     Claim(
@@ -239,7 +239,7 @@ CLAIMS: list[Claim] = [
         "0.0279",
         "cold_start_cold_adapter_amazon.json",
         "results/amazon-scientific/rows",
-        LM + " --parts cold",
+        LM + " --part cold",
         transform=_row("lm-adapter"),
     ),
     Claim(
@@ -248,7 +248,8 @@ CLAIMS: list[Claim] = [
         "0.0098",
         "cold_start_cold_adapter_movielens.json",
         "results/movielens-latest-small/rows",
-        LM + " --parts cold",
+        LM + " --part cold --datasets movielens-latest-small --models lm-adapter --threads 1"
+        " --suffix _adapter_movielens",
         transform=_row("lm-adapter"),
     ),
     Claim(
@@ -257,7 +258,7 @@ CLAIMS: list[Claim] = [
         "0.0659",
         "cold_start_warm_baselines.json",
         "results/amazon-scientific/rows",
-        LM + " --parts warm",
+        LM + " --part warm",
         transform=_row("textknn"),
     ),
     Claim(
@@ -266,7 +267,7 @@ CLAIMS: list[Claim] = [
         "0.0734",
         "cold_start_fewshot_adapter.json",
         "results/amazon-scientific",
-        LM + " --parts fewshot",
+        LM + " --part fewshot",
         transform=_fewshot("lm-adapter", 1),
     ),
     Claim(
@@ -348,7 +349,7 @@ CLAIMS: list[Claim] = [
         "0.0870",
         "neural_compare_movielens-100k.json",
         "runs/sasrec-id/metrics/ndcg@10",
-        "python bench/neural.py compare --dataset movielens-100k",
+        "python bench/neural.py compare --dataset movielens-100k --threads 1",
     ),
     Claim(
         "neural",
