@@ -488,9 +488,10 @@ def significance(path: Path, cache: Path) -> None:
                     f"wilcoxon-p {s['wilcoxon_pvalue']:.2g}",
                     flush=True,
                 )
-    doc = json.loads(path.read_text())
-    doc["significance"] = sig
-    path.write_text(json.dumps(doc, indent=2, default=float))
+    with locked(path):  # another process may be merging a run into the same file
+        doc = json.loads(path.read_text())
+        doc["significance"] = sig
+        path.write_text(json.dumps(doc, indent=2, default=float))
 
 
 def threads_experiment(split: Split, catalog: Catalog, epochs: int, prov: Provenance) -> None:
