@@ -111,25 +111,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 return _serve_reuse_port(settings)
             print(f"{settings.workers} worker processes (one shared socket)", flush=True)
             uvicorn.run(
-                "explorec.service.app:app_from_environment",
-                factory=True,
+                WORKER_APP,
                 workers=settings.workers,
                 # a worker loading a large catalogue (or on a loaded machine) answers the supervisor's
                 # ping late; uvicorn's default of 5 s would kill and restart it again and again
                 timeout_worker_healthcheck=120,
-                host=settings.host,
-                port=settings.port,
-                log_level="info",
-                access_log=settings.access_log,
+                **_uvicorn_options(settings, factory=True),
             )
         else:
-            uvicorn.run(
-                create_app(settings),
-                host=settings.host,
-                port=settings.port,
-                log_level="info",
-                access_log=settings.access_log,
-            )
+            uvicorn.run(create_app(settings), **_uvicorn_options(settings))
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -137,6 +127,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
             trainer.terminate()
             trainer.join(timeout=10)
     return 0
+
+
+WORKER_APP = "explorec.service.app:app_from_environment"  # each worker builds the app from the environment
+
+
+def _uvicorn_options(settings: Any, *, factory: bool = False) -> dict[str, Any]:
+    """The uvicorn options every way of serving shares (one process, shared socket, SO_REUSEPORT)."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": settings.access_log,
+    }
+    if factory:
+        options["factory"] = True
+    return options
 
 
 def _reuse_port(mode: str) -> bool:
@@ -163,14 +169,7 @@ def _serve_reuse_port(settings: Any) -> int:
     from explorec.service.supervisor import ReusePortSupervisor, bind_worker_sockets
 
     sockets = bind_worker_sockets(settings.host, settings.port, settings.workers)
-    config = uvicorn.Config(
-        "explorec.service.app:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=settings.access_log,
-    )
+    config = uvicorn.Config(WORKER_APP, **_uvicorn_options(settings, factory=True))
     print(
         f"{settings.workers} worker processes, one SO_REUSEPORT socket each, "
         f"on http://{settings.host}:{settings.port}",
