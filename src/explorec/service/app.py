@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 
 from explorec.encoders import Encoder
@@ -93,6 +94,7 @@ def create_app(settings: ServiceSettings | None = None, *, encoder: Encoder | No
         state = ServedState(cfg, encoder=encoder)
         app.state.store = store
         app.state.served = state
+        app.state.compute = anyio.CapacityLimiter(cfg.compute_threads)
         app.state.keys = KeyVerifier(store, cache_s=cfg.key_cache_s, rate_limit=cfg.rate_limit)
         refresher = Refresher(store, state, app.state.metrics, cfg.refresh_interval_s, cfg.catalogue_reload_s)
         from explorec.online import Learner, OnlineState

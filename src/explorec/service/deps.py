@@ -7,14 +7,19 @@ thread pool, one hand-off per dependency and request (tens of microseconds each,
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import asyncio
+from concurrent.futures import Future
+from typing import Annotated, Any, TypeVar
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 
 from explorec.service.errors import ApiError
 from explorec.service.metrics import ServiceMetrics
 from explorec.service.served import ServedState
 from explorec.service.settings import ServiceSettings
+
+T = TypeVar("T")
 
 
 def get_store(request: Request) -> Any:
@@ -38,6 +43,21 @@ def get_settings(request: Request) -> ServiceSettings:
 def get_metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
+
+
+def compute_limiter(request: Request) -> CapacityLimiter:
+    """The worker's limiter of threads that build slates at once (``compute_threads``)."""
+    limiter: CapacityLimiter | None = getattr(request.app.state, "compute", None)
+    if limiter is None:  # the lifespan makes it; an app driven without one gets its own here
+        limiter = request.app.state.compute = CapacityLimiter(request.app.state.settings.compute_threads)
+    return limiter
+
+
+async def durable(future: Future[T]) -> T:
+    """Await a store commit (:meth:`Store.submit_impression`, :meth:`Store.submit_events`) on the
+    event loop. Shielded: a client that hangs up must not cancel the commit's future, which the
+    committer sets once the transaction is durable (setting a cancelled future would raise there)."""
+    return await asyncio.shield(asyncio.wrap_future(future))
 
 
 def get_online(request: Request) -> Any:

@@ -63,6 +63,13 @@ class ServiceSettings(BaseSettings):
         "connections over them (reuseport, Linux), or uvicorn's one socket shared by all (shared); "
         "auto: reuseport where the platform has it",
     )
+    compute_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="threads of a worker process that build slates at once; more only fight over the "
+        "GIL (with 4 connections, 4 threads cost ~1.7x the CPU per request of 1); use workers for cores",
+    )
     access_log: bool = Field(True, description="uvicorn's one line per request (costs CPU at high rates)")
     encoder: str = Field(
         "default",

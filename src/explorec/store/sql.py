@@ -438,19 +438,35 @@ class Store:
         StoreUnavailable
             The database could not be reached; nothing of this call is stored.
         """
+        result: AppendResult = self.submit_events(events).result()
+        return result
+
+    def submit_events(self, events: Sequence[EventIn]) -> Future[AppendResult]:
+        """:meth:`append_events` without the wait: the future gives its result once the events are
+        durable (or raises what the commit raised). Bad input raises here, before anything is queued."""
         for j, ev in enumerate(events):
             _check_event(j, ev)
         if not events:
-            return AppendResult((), ())
-        result: AppendResult = self._submit(_Job(events=tuple(events)))
-        return result
+            done: Future[AppendResult] = Future()
+            done.set_result(AppendResult((), ()))
+            return done
+        return self._enqueue(_Job(events=tuple(events)))
 
     def append_impression(self, record: ImpressionRecord) -> None:
         """Log a shown slate durably (committed when this returns); idempotent on its id."""
+        self.submit_impression(record).result()
+
+    def submit_impression(self, record: ImpressionRecord) -> Future[Any]:
+        """Queue a shown slate for the committer; the future is done once it is durable.
+
+        What :meth:`append_impression` waits for, for a caller that waits elsewhere (the service awaits
+        it on its event loop, so the thread that built the slate is free for the next request). The
+        future raises what the commit raised (:class:`StoreUnavailable`, ...).
+        """
         if not isinstance(record, ImpressionRecord):
             raise DataError(f"append_impression: expected an ImpressionRecord, got {type(record).__name__}")
         _check_id("recommendation_id", record.recommendation_id, "impression")
-        self._submit(_Job(impression=record))
+        return self._enqueue(_Job(impression=record))
 
     def read_events(self, after: int = 0, limit: int | None = None) -> list[EventRow]:
         """Events with ``seq > after`` in ``seq`` (commit) order; at most ``limit`` of them."""
@@ -643,6 +659,9 @@ class Store:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
 
     def _submit(self, job: _Job) -> Any:
+        return self._enqueue(job).result()
+
+    def _enqueue(self, job: _Job) -> Future[Any]:
         with self._lock:
             if self._closed:
                 raise StoreUnavailable(f"store {self.url} is closed")
@@ -652,7 +671,7 @@ class Store:
                 )
                 self._committer.start()
             self._queue.put(job)
-        return job.future.result()
+        return job.future
 
     def _commit_loop(self) -> None:
         stop = False

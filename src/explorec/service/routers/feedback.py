@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from explorec.service.auth import Principal, require
-from explorec.service.deps import check_batch, get_metrics, get_online, get_settings, get_state, get_store
+from explorec.service.deps import (
+    check_batch,
+    compute_limiter,
+    durable,
+    get_metrics,
+    get_online,
+    get_settings,
+    get_state,
+    get_store,
+)
 from explorec.service.errors import ApiError
 from explorec.service.pseudonym import user_key
 from explorec.service.routers import COMMON, errors
@@ -39,17 +49,25 @@ async def post_feedback_route(
     ``online_interval_s``); one that updated no policy (unknown or expired slate, item not shown,
     slot already rewarded) is listed in ``not_learned``.
     """
-    # async, with the blocking part (store writes and the wait for the commit) in one thread hand-off;
-    # the app's resources are read here, not solved as five dependencies on every request
-    return await run_in_threadpool(
-        _ingest,
-        body,
-        get_store(http),
-        get_state(http),
-        get_settings(http),
-        get_metrics(http),
-        get_online(http),
+    # async: the events are checked and queued for the committer in one thread hand-off, on the
+    # worker's compute limiter (see ServiceSettings.compute_threads), and the commit is awaited here
+    # on the event loop, so that thread serves other requests meanwhile. The app's resources are
+    # read here, not solved as five dependencies on every request.
+    store, state, online = get_store(http), get_state(http), get_online(http)
+    events, pending = await anyio.to_thread.run_sync(
+        _stage, body, store, state, get_settings(http), limiter=compute_limiter(http)
     )
+    ids = [e.event_id for e in events]
+    try:
+        result = await durable(pending)
+    except BaseException:
+        state.apply_local_events([], expected=ids)
+        raise
+    if any(e.recommendation_id is not None for e in events):  # replays into the policy state: blocking
+        return await anyio.to_thread.run_sync(
+            _settle, events, result, store, state, get_metrics(http), online, limiter=compute_limiter(http)
+        )
+    return _settle(events, result, store, state, get_metrics(http), online)
 
 
 def post_feedback(
@@ -68,6 +86,21 @@ def post_feedback(
 def _ingest(
     body: FeedbackBatch, store: Any, state: ServedState, settings: ServiceSettings, metrics: Any, online: Any
 ) -> FeedbackResult:
+    """The route's answer, blocking until the events are durable."""
+    events, pending = _stage(body, store, state, settings)
+    try:
+        result = pending.result()
+    except BaseException:
+        state.apply_local_events([], expected=[e.event_id for e in events])
+        raise
+    return _settle(events, result, store, state, metrics, online)
+
+
+def _stage(
+    body: FeedbackBatch, store: Any, state: ServedState, settings: ServiceSettings
+) -> tuple[list[Any], Future[Any]]:
+    """Check the batch, create its new users and queue its events for the committer: the events
+    and the future of their commit. Bad input raises here, before anything is queued."""
     from explorec.store import EventIn, UserIn
 
     check_batch(len(body.events), settings, "events")
@@ -113,10 +146,18 @@ def _ingest(
     # announced before the commit: the refresher may read the events back before they are applied
     state.expect_local_events(ids)
     try:
-        result = store.append_events(events)
+        pending = store.submit_events(events)
     except BaseException:
         state.apply_local_events([], expected=ids)
         raise
+    return events, pending
+
+
+def _settle(
+    events: list[Any], result: Any, store: Any, state: ServedState, metrics: Any, online: Any
+) -> FeedbackResult:
+    """After the commit: the stored events into the served state and the policy state; the answer."""
+    ids = [e.event_id for e in events]
     accepted = set(result.accepted)
     state.apply_local_events(
         [(e.event_id, e.user_id, e.item_id, e.timestamp) for e in events if e.event_id in accepted],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import Future
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from explorec.service.auth import Principal, require
 from explorec.service.deps import (
@@ -14,6 +15,8 @@ from explorec.service.deps import (
     StateDep,
     StoreDep,
     check_batch,
+    compute_limiter,
+    durable,
     get_metrics,
     get_settings,
     get_state,
@@ -148,18 +151,18 @@ async def recommendations_route(
 
     Unknown users get a cold-start answer (popular and newest items, with exploration).
     """
-    # async, with the blocking part (store reads, the slate, the impression commit) in one thread
-    # hand-off: a plain def route costs a hand-off for itself and one for its response validation.
-    # The app's resources are read here rather than through dependencies: FastAPI solves each
-    # dependency anew on every request (tens of microseconds each on the hottest route)
-    return await run_in_threadpool(
-        _recommend,
+    # async: the slate is built in one thread hand-off, on the worker's compute limiter (one thread
+    # at a time by default, see ServiceSettings.compute_threads: parallel threads only fight over
+    # the GIL), and the impression's commit is awaited here on the event loop, so the slate thread
+    # is free for the next request meanwhile. The app's resources are read here rather than through
+    # dependencies: FastAPI solves each dependency anew on every request.
+    answer, pending = await anyio.to_thread.run_sync(
+        _prepare,
         http,
         user_id,
         get_store(http),
         get_state(http),
         get_settings(http),
-        get_metrics(http),
         k,
         policy,
         rerank,
@@ -168,7 +171,12 @@ async def recommendations_route(
         exclude_seen,
         experiment,
         explain,
+        limiter=compute_limiter(http),
     )
+    if pending is not None:
+        await durable(pending)
+    _count(get_metrics(http), answer)
+    return answer
 
 
 def recommendations(
@@ -223,6 +231,45 @@ def _recommend(
     experiment: str | None,
     explain: bool,
 ) -> Recommendations:
+    """The route's answer, blocking until the impression is durable."""
+    answer, pending = _prepare(
+        http, user_id, store, state, settings, k, policy, rerank, exclude, category, exclude_seen,
+        experiment, explain,
+    )  # fmt: skip
+    if pending is not None:
+        pending.result()
+    _count(metrics, answer)
+    return answer
+
+
+def _count(metrics: ServiceMetrics, answer: Recommendations) -> None:
+    """The metrics of a slate whose impression is durable."""
+    metrics.impressions.inc()
+    # one increment per stage present, not per slot (each labelled increment takes a lock, and with
+    # several workers writes the shared metrics file)
+    for stage, count in Counter(item.stage for item in answer.items).items():
+        metrics.stages.labels(stage).inc(count)
+
+
+def _prepare(
+    http: Request,
+    user_id: str,
+    store: Any,
+    state: ServedState,
+    settings: ServiceSettings,
+    k: int | None,
+    policy: str | None,
+    rerank: str | None,
+    exclude: tuple[str, ...],
+    category: str | None,
+    exclude_seen: bool,
+    experiment: str | None,
+    explain: bool,
+) -> tuple[Recommendations, Future[Any] | None]:
+    """The answer, and the future of its impression's commit (None: already durable).
+
+    The answer must not be sent before that future is done: every shown slate is logged first.
+    """
     size = settings.k_default if k is None else k
     policy_spec = _spec(policy, settings.policy, REQUEST_POLICIES, "policy") or settings.policy
     rerank_spec = _spec(rerank, settings.rerank, REQUEST_RERANKERS, "rerank")
@@ -241,9 +288,11 @@ def _recommend(
     from explorec.errors import ConfigError, DataError
 
     request = SlateRequest(user_id, user, size, policy_spec, rerank_spec, exclude, category, exclude_seen)
+    pending: Future[Any] | None = None
     if experiment is not None:
         from explorec.service.routers.experiments import serve_experiment
 
+        # logs the slate (and its counterfactuals) itself
         record = serve_experiment(http, store, state, request, experiment, settings.seed)
     else:
         try:
@@ -251,13 +300,9 @@ def _recommend(
         except (ConfigError, DataError) as exc:
             field = "policy" if "polic" in str(exc) else ("rerank" if "rerank" in str(exc).lower() else None)
             raise ApiError(422, "invalid_parameter", str(exc), field) from None
-        store.append_impression(record)
-    metrics.impressions.inc()
-    # one increment per stage present, not per slot (each labelled increment takes a lock, and with
-    # several workers writes the shared metrics file)
-    for stage, count in Counter(record.stages).items():
-        metrics.stages.labels(stage).inc(count)
-    return Recommendations(
+        # queued now, so the commit runs while the answer is built; durable before it is sent
+        pending = store.submit_impression(record)
+    answer = Recommendations(
         recommendation_id=record.recommendation_id,
         model_version=record.model_version,
         user_id=client_user_id(http, user_id),
@@ -285,3 +330,4 @@ def _recommend(
         note=record.note,
         explanations=explanation_items(state, store, record) if explain else None,
     )
+    return answer, pending
