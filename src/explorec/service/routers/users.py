@@ -196,45 +196,11 @@ def recommendations(
     experiment: str | None = None,
     explain: bool = False,
 ) -> Recommendations:
-    """What the route answers, called directly (blocking; from a worker thread, e.g. the dashboard)."""
-    return _recommend(
-        http,
-        user_id,
-        store,
-        state,
-        settings,
-        metrics,
-        k,
-        policy,
-        rerank,
-        tuple(exclude or ()),
-        category,
-        exclude_seen,
-        experiment,
-        explain,
-    )
-
-
-def _recommend(
-    http: Request,
-    user_id: str,
-    store: Any,
-    state: ServedState,
-    settings: ServiceSettings,
-    metrics: ServiceMetrics,
-    k: int | None,
-    policy: str | None,
-    rerank: str | None,
-    exclude: tuple[str, ...],
-    category: str | None,
-    exclude_seen: bool,
-    experiment: str | None,
-    explain: bool,
-) -> Recommendations:
-    """The route's answer, blocking until the impression is durable."""
+    """What the route answers, called directly (blocking until the impression is durable; from a
+    worker thread, e.g. the dashboard)."""
     answer, pending = _prepare(
-        http, user_id, store, state, settings, k, policy, rerank, exclude, category, exclude_seen,
-        experiment, explain,
+        http, user_id, store, state, settings, k, policy, rerank, tuple(exclude or ()), category,
+        exclude_seen, experiment, explain,
     )  # fmt: skip
     if pending is not None:
         pending.result()
