@@ -15,11 +15,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from service_helpers import Api, add_catalogue, service_settings
 
 from explorec.service.deps import durable
 from explorec.service.routers import feedback, users
-
-from service_helpers import Api, add_catalogue, service_settings
 
 
 class Overlap:
