@@ -46,10 +46,9 @@ def get_metrics(request: Request) -> ServiceMetrics:
 
 
 def compute_limiter(request: Request) -> CapacityLimiter:
-    """The worker's limiter of threads that build slates at once (``compute_threads``)."""
-    limiter: CapacityLimiter | None = getattr(request.app.state, "compute", None)
-    if limiter is None:  # the lifespan makes it; an app driven without one gets its own here
-        limiter = request.app.state.compute = CapacityLimiter(request.app.state.settings.compute_threads)
+    """The worker's limiter of threads that build slates at once (``compute_threads``; made in the
+    lifespan, like the store)."""
+    limiter: CapacityLimiter = request.app.state.compute
     return limiter
 
 

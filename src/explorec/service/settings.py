@@ -68,7 +68,8 @@ class ServiceSettings(BaseSettings):
         ge=1,
         le=64,
         description="threads of a worker process that build slates at once; more only fight over the "
-        "GIL (with 4 connections, 4 threads cost ~1.7x the CPU per request of 1); use workers for cores",
+        "GIL (8 connections on one worker: 40 threads cost 1.3-1.7x the CPU per request of 1); use workers "
+        "for cores",
     )
     access_log: bool = Field(True, description="uvicorn's one line per request (costs CPU at high rates)")
     encoder: str = Field(

@@ -658,9 +658,6 @@ class Store:
         if self.backend == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
 
-    def _submit(self, job: _Job) -> Any:
-        return self._enqueue(job).result()
-
     def _enqueue(self, job: _Job) -> Future[Any]:
         with self._lock:
             if self._closed:
