@@ -13,11 +13,14 @@ Parts (``--part``, repeatable; default all):
 ``tuned-fit`` one fit of ``textknn-tuned`` (the fine-tuned text kNN, ``explorec.models.textknn_tuned``) on
             amazon-scientific's cold-item split: configuration ``--tuned-config`` of ``TUNED_CONFIGS``,
             ``--seed``; early-stopped on the cold validation items, the model saved under
-            ``$EXPLOREC_BENCH_MODELS``, validation NDCG@10 for each ``zero_shot_weight`` of ``ZERO_SHOT_GRID``
-            written to ``cold_start_tuned_fit_<config>_seed<seed>.json``. The test part is not read.
-``tuned``   the configuration and ``zero_shot_weight`` with the best seed-0 validation NDCG@10 among the
+            ``$EXPLOREC_BENCH_MODELS``, validation NDCG@10 for each zero-shot mix of ``zero_shot_grid()``
+            (the profile score at each weight of ``ZERO_SHOT_GRID``; the kernel score at each weight of
+            ``KERNEL_WEIGHTS`` and temperature of ``KERNEL_TEMPERATURES``) written to
+            ``cold_start_tuned_fit_<config>_seed<seed>.json``. The test part is not read.
+``tuned``   the configuration and zero-shot mix with the best seed-0 validation NDCG@10 among the
             ``tuned-fit`` files, its three seeds (0, 1, 2) loaded and evaluated on test once each
-            (mean ± sd), beside textknn and the lm-adapter diagnostics, with paired tests over users.
+            (mean ± sd), beside the two zero-shot models (textknn's profile, and its kernel scoring
+            at the temperature picked on validation), with paired tests over users against both.
 ``diagnose`` why fine-tuning loses cold items: for textknn and the lm-adapter with and without ID
             embeddings (small, 8 epochs), the share of warm items in the top 10 and NDCG@10 when only
             cold items are ranked.
@@ -70,9 +73,40 @@ TUNED_CONFIGS: dict[str, dict[str, Any]] = {
     "query-t0.1": {"temperature": 0.1},
     # early stopping reads the mixed score, so the epoch is picked for the mix that serves
     "query-mix0.4": {"zero_shot_weight": 0.4},
+    # as query-mix0.4, with the kernel form of the zero-shot score (textknn's scoring="kernel")
+    "query-kernel0.7": {"zero_shot_weight": 0.7, "zero_shot": "kernel"},
 }
-#: zero_shot_weight values read on validation for every fitted configuration
+#: zero_shot_weight values of the profile score read on validation for every fitted configuration
 ZERO_SHOT_GRID = (0.0, 0.2, 0.4, 0.6)
+#: weights and temperatures of the kernel score read on validation (a weight of 1 would be the
+#: zero-shot model alone, which is the baseline, not a fine-tuned model)
+KERNEL_WEIGHTS = (0.3, 0.5, 0.7, 0.85)
+KERNEL_TEMPERATURES = (0.02, 0.05, 0.1, 0.2)
+
+
+def zero_shot_grid() -> list[tuple[str, dict[str, Any]]]:
+    """``(key, settings)`` of every zero-shot mix read on validation.
+
+    ``"0.4"`` is the profile score at weight 0.4 (the key of the first files), ``"kernel|0.05|0.7"``
+    the kernel at temperature 0.05 and weight 0.7.
+    """
+    grid = [(str(w), {"zero_shot": "profile", "zero_shot_weight": w}) for w in ZERO_SHOT_GRID]
+    # 0.05 and 0.1: where the zero-shot kernel itself is best on validation (part tuned records all four)
+    for tau in KERNEL_TEMPERATURES[1:3]:
+        for w in KERNEL_WEIGHTS:
+            mix = {"zero_shot": "kernel", "kernel_temperature": tau, "zero_shot_weight": w}
+            grid.append((f"kernel|{tau}|{w}", mix))
+    return grid
+
+
+def grid_settings(key: str) -> dict[str, Any]:
+    """The model settings behind a key of ``zero_shot_grid`` (also the profile-only keys of old files)."""
+    if key.startswith("kernel|"):
+        _, tau, weight = key.split("|")
+        return {"zero_shot": "kernel", "kernel_temperature": float(tau), "zero_shot_weight": float(weight)}
+    return {"zero_shot": "profile", "zero_shot_weight": float(key)}
+
+
 TUNED_SEEDS = (0, 1, 2)
 
 
@@ -293,10 +327,11 @@ def part_tuned_fit(args: argparse.Namespace) -> dict[str, Any]:
     seconds = _fit(model, split.train, data.catalog, split.valid)
     model.save(_tuned_dir(args.tuned_config, args.seed))
     valid = {}
-    for weight in ZERO_SHOT_GRID:
-        model.zero_shot_weight = weight  # a scoring-time mix: no refit needed to read it on validation
+    for key, settings in zero_shot_grid():
+        for name, value in settings.items():  # a scoring-time mix: no refit needed to read it
+            setattr(model, name, value)
         result = evaluate(model, split.valid, history=split.train, k=(10,))
-        valid[str(weight)] = round(result.metrics["ndcg@10"], 4)
+        valid[key] = round(result.metrics["ndcg@10"], 4)
     history = model.history_
     row = {
         "config": args.tuned_config,
@@ -321,7 +356,7 @@ def _per_user(model: Any, split: Any) -> Any:
 
 
 def part_tuned(args: argparse.Namespace) -> dict[str, Any]:
-    from explorec.evaluation import paired_test
+    from explorec.evaluation import evaluate, paired_test
     from explorec.models.base import Recommender
     from explorec.models.textknn import TextKNN
 
@@ -333,56 +368,84 @@ def part_tuned(args: argparse.Namespace) -> dict[str, Any]:
     if not fits:
         raise SystemExit("no cold_start_tuned-fit_*_seed0.json: run --part tuned-fit first")
     grid = {
-        (config, float(w)): v
+        (config, key): v
         for config, row in fits.items()
-        for w, v in row["valid_ndcg@10_by_zero_shot_weight"].items()
+        for key, v in row["valid_ndcg@10_by_zero_shot_weight"].items()
     }
-    config, weight = max(grid, key=lambda key: grid[key])
-    print(f"== picked on validation: {config}, zero_shot_weight={weight} (NDCG@10 {grid[(config, weight)]})")
+    config, key = max(grid, key=lambda c_k: grid[c_k])
+    settings = grid_settings(key)
+    print(f"== picked on validation: {config}, {settings} (NDCG@10 {grid[(config, key)]})")
     data, split = _cold_split(args)
     textknn = _per_user(TextKNN(template="amazon-scientific").fit(split.train, data.catalog), split)
+    # the zero-shot kernel baseline: its temperature picked on validation, like everything else
+    kernel_valid = {}
+    for tau in KERNEL_TEMPERATURES:
+        zero = TextKNN(template="amazon-scientific", scoring="kernel", kernel_temperature=tau)
+        zero.fit(split.train, data.catalog)
+        valid = evaluate(zero, split.valid, history=split.train, k=(10,))
+        kernel_valid[str(tau)] = round(valid.metrics["ndcg@10"], 4)
+    tau_best = float(max(kernel_valid, key=lambda t: kernel_valid[t]))
+    print(f"== textknn kernel, validation NDCG@10 by temperature: {kernel_valid}; picked {tau_best}")
+    kernel = _per_user(
+        TextKNN(template="amazon-scientific", scoring="kernel", kernel_temperature=tau_best).fit(
+            split.train, data.catalog
+        ),
+        split,
+    )
+    assert np.array_equal(kernel.users, textknn.users)
     warm = split.train.item_counts() > 0
+    baselines = {"textknn": textknn, "textknn_kernel": kernel}
     runs, per_user = [], []
     for seed in TUNED_SEEDS:
         folder = _tuned_dir(config, seed)
         if not (folder / "CURRENT").is_file():
             raise SystemExit(f"{folder} missing: run --part tuned-fit --tuned-config {config} --seed {seed}")
         model = Recommender.load(folder)
-        model.zero_shot_weight = weight
+        for name, value in settings.items():
+            setattr(model, name, value)
         result = _per_user(model, split)
         assert np.array_equal(result.users, textknn.users)
-        test = paired_test(result.per_user["ndcg@10"], textknn.per_user["ndcg@10"])
         top = result.top_items[:, :10]
-        runs.append(
-            {
-                "seed": seed,
-                "ndcg@10": round(result.metrics["ndcg@10"], 4),
-                "recall@10": round(result.metrics["recall@10"], 4),
-                "warm_share_top10": round(float(warm[top[top >= 0]].mean()), 3),
-                "best_epoch": model.history_.best_epoch,
-                "vs_textknn": {k: test[k] for k in ("mean_diff", "t_pvalue", "wilcoxon_pvalue", "n")},
-            }
-        )
+        run: dict[str, Any] = {
+            "seed": seed,
+            "ndcg@10": round(result.metrics["ndcg@10"], 4),
+            "recall@10": round(result.metrics["recall@10"], 4),
+            "warm_share_top10": round(float(warm[top[top >= 0]].mean()), 3),
+            "best_epoch": model.history_.best_epoch,
+        }
+        for name, base in baselines.items():
+            test = paired_test(result.per_user["ndcg@10"], base.per_user["ndcg@10"])
+            run[f"vs_{name}"] = {k: test[k] for k in ("mean_diff", "t_pvalue", "wilcoxon_pvalue", "n")}
+        runs.append(run)
         per_user.append(result.per_user["ndcg@10"])
         print("   ", json.dumps(runs[-1]), flush=True)
     ndcg = np.array([r["ndcg@10"] for r in runs])
     recall = np.array([r["recall@10"] for r in runs])
     mean_user = np.mean(per_user, axis=0)  # per-user NDCG averaged over the three seeds
-    pooled = paired_test(mean_user, textknn.per_user["ndcg@10"])
-    return {
-        "picked": {"config": config, "zero_shot_weight": weight, "valid_ndcg@10": grid[(config, weight)]},
-        "valid_grid": {f"{c}|{w}": v for (c, w), v in grid.items()},
+    kernel_top = kernel.top_items[:, :10]
+    out: dict[str, Any] = {
+        "picked": {"config": config, **settings, "valid_ndcg@10": grid[(config, key)]},
+        "valid_grid": {f"{c}|{k}": v for (c, k), v in grid.items()},
         "runs": runs,
         "ndcg@10_mean": round(float(ndcg.mean()), 4),
         "ndcg@10_sd": round(float(ndcg.std(ddof=1)), 4),
         "recall@10_mean": round(float(recall.mean()), 4),
         "recall@10_sd": round(float(recall.std(ddof=1)), 4),
         "textknn": {k: round(textknn.metrics[k], 4) for k in ("ndcg@10", "recall@10")},
-        "seed_mean_vs_textknn": {
-            k: pooled[k] for k in ("mean_a", "mean_b", "mean_diff", "t_pvalue", "wilcoxon_pvalue", "n")
+        "textknn_kernel": {
+            **{k: round(kernel.metrics[k], 4) for k in ("ndcg@10", "recall@10")},
+            "kernel_temperature": tau_best,
+            "valid_ndcg@10_by_temperature": kernel_valid,
+            "warm_share_top10": round(float(warm[kernel_top[kernel_top >= 0]].mean()), 3),
         },
         "split": split.summary(),
     }
+    for name, base in baselines.items():
+        pooled = paired_test(mean_user, base.per_user["ndcg@10"])
+        out[f"seed_mean_vs_{name}"] = {
+            k: pooled[k] for k in ("mean_a", "mean_b", "mean_diff", "t_pvalue", "wilcoxon_pvalue", "n")
+        }
+    return out
 
 
 def part_diagnose(args: argparse.Namespace) -> dict[str, Any]:

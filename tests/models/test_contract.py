@@ -72,6 +72,13 @@ CASES: list[Case] = [Case(name, name, reads_text=name in _TEXT_MODELS) for name 
     Case("two-tower[id+text]", "two-tower", {"item_input": "id+text", "encoder": HASHING}, reads_text=True),
     Case("two-tower[attention]", "two-tower", {"pooling": "attention"}),
     Case("lm-adapter[text]", "lm-adapter", {"use_id": False}, reads_text=True),
+    Case("textknn[kernel]", "textknn", {"scoring": "kernel"}, reads_text=True),
+    Case(
+        "textknn-tuned[kernel]",
+        "textknn-tuned",
+        {"zero_shot": "kernel", "zero_shot_weight": 0.5},
+        reads_text=True,
+    ),
     Case("lm-adapter[sampled]", "lm-adapter", {"n_negatives": 8}, reads_text=True),
     Case(
         "fusion-weighted[ease+textknn]",
@@ -104,6 +111,8 @@ FLOORS: dict[str, float] = {
     "foldin-svd": 0.9,
     "textknn": 0.95,
     "textknn-tuned": 0.95,
+    "textknn[kernel]": 0.95,
+    "textknn-tuned[kernel]": 0.95,
     "lm-adapter": 0.95,
     "lm-adapter[text]": 0.95,
     "lm-adapter[sampled]": 0.95,

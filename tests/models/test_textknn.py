@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from explorec.data.interactions import Interactions
 from explorec.data.toy import known_answer_dataset, known_answer_split
 from explorec.errors import ConfigError
+from explorec.models import textknn as textknn_module
 from explorec.models.base import Recommender
-from explorec.models.textknn import TextKNN, recency_weights
+from explorec.models.textknn import TextKNN, kernel_scores, recency_weights
 
 
 def test_recency_weights_by_hand() -> None:
@@ -101,3 +104,56 @@ def test_template_parameter_is_used() -> None:
     by_title = TextKNN(encoder="hashing:64", template="{title}").fit(split.train, cat)
     by_text = TextKNN(encoder="hashing:64").fit(split.train, cat)
     assert not np.allclose(by_title.item_vectors_, by_text.item_vectors_)
+
+
+def _kernel_by_hand(weights: np.ndarray, vectors: np.ndarray, tau: float) -> np.ndarray:
+    out = np.zeros((weights.shape[0], vectors.shape[0]))
+    for u, row in enumerate(weights):
+        if row.sum() == 0:
+            continue
+        for i in range(vectors.shape[0]):
+            total = sum(
+                w * math.exp((float(vectors[h] @ vectors[i]) - 1) / tau) for h, w in enumerate(row) if w
+            )
+            out[u, i] = tau * math.log(total / row.sum())
+    return out
+
+
+@pytest.mark.parametrize("block", [1 << 23, 7])  # one block, and a block of about one row
+def test_kernel_scores_by_hand(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(6, 4)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    weights = np.array([[1, 0, 0.5, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0.2, 0.3, 0, 0, 0, 1]], dtype=np.float32)
+    monkeypatch.setattr(textknn_module, "_KERNEL_BLOCK", block)
+    got = kernel_scores(sp.csr_matrix(weights), vectors, 0.1)
+    np.testing.assert_allclose(got, _kernel_by_hand(weights, vectors, 0.1), rtol=1e-5, atol=1e-6)
+    assert not got[1].any()  # no history: 0 everywhere
+
+
+def test_kernel_scoring_limits() -> None:
+    model, history = _fitted(scoring="kernel", kernel_temperature=0.005)
+    weights = model.history_weights(history)
+    users = np.arange(history.n_users)
+    sims = model.item_vectors_ @ model.item_vectors_.T
+    # small temperature: the score tends to the highest similarity to any history item, minus 1
+    best = np.stack([sims[weights[u].indices].max(axis=0) for u in users]) - 1
+    assert np.abs(model.score(users, history=history) - best).max() < 0.03
+    # one history item: the same ranking as the profile's cosine
+    one = Interactions(
+        np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.ones(1), np.ones(1, dtype=np.float32),
+        np.array(["a"], dtype=object), history.item_ids,
+    )  # fmt: skip
+    profile = TextKNN(encoder="hashing:256").fit(known_answer_split().train, known_answer_dataset().catalog)
+    np.testing.assert_array_equal(
+        np.argsort(-model.score([0], history=one)[0], kind="stable"),
+        np.argsort(-profile.score([0], history=one)[0], kind="stable"),
+    )
+
+
+def test_bad_scoring_is_refused() -> None:
+    split, cat = known_answer_split(), known_answer_dataset().catalog
+    with pytest.raises(ConfigError, match="scoring must be one of profile, kernel; got 'max'"):
+        TextKNN(encoder="hashing:8", scoring="max").fit(split.train, cat)
+    with pytest.raises(ConfigError, match=r"kernel_temperature must be a number >= 0\.005, got 0"):
+        TextKNN(encoder="hashing:8", scoring="kernel", kernel_temperature=0).fit(split.train, cat)

@@ -86,3 +86,29 @@ def test_bad_parameters_name_themselves(param: str, value: float, message: str) 
     split, catalog = known_answer_split(), known_answer_dataset().catalog
     with pytest.raises(ConfigError, match=message):
         TunedTextKNN(encoder=HASHING, progress=False, **{param: value}).fit(split.train, catalog)  # type: ignore[arg-type]
+
+
+def test_kernel_zero_shot_is_textknn_kernel() -> None:
+    split, catalog = known_answer_split(), known_answer_dataset().catalog
+    torch.set_num_threads(1)
+    tuned = TunedTextKNN(
+        encoder=HASHING, progress=False, epochs=5, lr=1e-2, batch_size=64, zero_shot="kernel",
+        kernel_temperature=0.1, zero_shot_weight=1.0,
+    ).fit(split.train, catalog)  # fmt: skip
+    kernel = TextKNN(encoder=HASHING, scoring="kernel", kernel_temperature=0.1).fit(split.train, catalog)
+    history = split.test_history
+    users = np.arange(history.n_users)
+    np.testing.assert_allclose(
+        tuned.score(users, history=history), kernel.score(users, history=history), atol=2e-6
+    )
+    # a mix lies between the fine-tuned score and the kernel
+    tuned.zero_shot_weight = 0.0
+    trained = tuned.score(users, history=history)
+    tuned.zero_shot_weight = 0.3
+    np.testing.assert_allclose(
+        tuned.score(users, history=history),
+        0.7 * trained + 0.3 * kernel.score(users, history=history),
+        atol=2e-6,
+    )
+    with pytest.raises(ConfigError, match="zero_shot must be one of profile, kernel"):
+        TunedTextKNN(encoder=HASHING, zero_shot="max").fit(split.train, catalog)

@@ -16,9 +16,12 @@ modes out by construction:
       p_u = sum_{t=1..n, n-t < max_history} decay^(n-t) * x_{j_t}          profile (as TextKNN)  [d]
       q_u = normalise(p_u + p_u W_q)                                         W_q: d x d, starts at 0
       e_i = normalise(x_i + x_i W_i)     (item_residual=True; else e_i = x_i) W_i: d x d, starts at 0
-      s(u, i) = (1 - a) * q_u . e_i + a * normalise(p_u) . x_i             a = zero_shot_weight
+      s(u, i) = (1 - a) * q_u . e_i + a * z(u, i)                           a = zero_shot_weight
 
-  so the untrained model (``epochs=0``) *is* ``TextKNN`` with the same ``decay`` and ``max_history``;
+  where the zero-shot score ``z`` is TextKNN's: ``normalise(p_u) . x_i`` (``zero_shot="profile"``) or
+  its kernel form, the soft maximum of the similarities of ``x_i`` to each history item
+  (``zero_shot="kernel"``, temperature ``kernel_temperature``; ``explorec.models.textknn``); so the
+  untrained model (``epochs=0``) *is* ``TextKNN`` with the same ``decay`` and ``max_history``;
 * **training matches how it is used**: next-item softmax (temperature ``temperature``) over the items
   with training interactions, with the items already in the prefix masked out of the softmax, as the
   evaluation masks a user's history (without the mask the map learns to point *away* from the
@@ -34,6 +37,7 @@ it on validation.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any, Self
 
 import numpy as np
@@ -45,6 +49,7 @@ from torch import nn
 from explorec.data.interactions import Catalog, Interactions
 from explorec.encoders import item_vectors, make_encoder
 from explorec.errors import ConfigError, check_positive_int, check_range
+from explorec.models.textknn import check_scoring, kernel_scores, recency_weights
 from explorec.models.torch_base import SequenceCache, TorchRecommender, pad_sequences
 from explorec.models.training import BatchFn
 
@@ -130,6 +135,11 @@ class TunedTextKNN(TorchRecommender):
         Weight of ``|W_q|^2 + |W_i|^2`` in the loss (the pull towards the zero-shot space).
     zero_shot_weight : float in [0, 1]
         Share ``a`` of the zero-shot text kNN score mixed into the fine-tuned one at scoring time.
+    zero_shot : {"profile", "kernel"}
+        The zero-shot score that is mixed in: TextKNN's ``scoring`` (the profile's cosine, or the
+        kernel over the history items). Acts at scoring time only; training does not read it.
+    kernel_temperature : float
+        ``tau`` of ``zero_shot="kernel"`` (``TextKNN.kernel_temperature``).
     epochs, batch_size, lr, weight_decay, grad_clip, patience, seed, device, num_threads, progress
         Training settings (``explorec.models.training.Trainer``); ``epochs=0`` is the zero-shot model.
     """
@@ -149,6 +159,8 @@ class TunedTextKNN(TorchRecommender):
         temperature: float = 0.07,
         anchor_l2: float = 0.0,
         zero_shot_weight: float = 0.0,
+        zero_shot: str = "profile",
+        kernel_temperature: float = 0.05,
         epochs: int = 20,
         batch_size: int = 1024,
         lr: float = 1e-3,
@@ -169,6 +181,8 @@ class TunedTextKNN(TorchRecommender):
         self.temperature = temperature
         self.anchor_l2 = anchor_l2
         self.zero_shot_weight = zero_shot_weight
+        self.zero_shot = zero_shot
+        self.kernel_temperature = kernel_temperature
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -195,6 +209,7 @@ class TunedTextKNN(TorchRecommender):
         if not self.anchor_l2 >= 0:
             raise ConfigError(f"anchor_l2 must be >= 0, got {self.anchor_l2!r}")
         check_range("zero_shot_weight", self.zero_shot_weight, 0.0, 1.0)
+        check_scoring(self.zero_shot, self.kernel_temperature, "zero_shot")
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
             raise ConfigError(f"epochs must be an integer >= 0, got {self.epochs!r}")
 
@@ -276,9 +291,24 @@ class TunedTextKNN(TorchRecommender):
         scores = module.users(seq, items) @ items.T  # [B, N]
         a = float(self.zero_shot_weight)
         if a > 0:
-            zero_shot = F.normalize(module.profiles(seq, module.text), dim=-1) @ module.text.T  # [B, N]
+            if self.zero_shot == "kernel":
+                weights = self._kernel_weights(history)[users]
+                table = module.text.detach().cpu().numpy()
+                zero_shot = torch.from_numpy(kernel_scores(weights, table, self.kernel_temperature))
+                zero_shot = zero_shot.to(scores.device)
+            else:
+                zero_shot = F.normalize(module.profiles(seq, module.text), dim=-1) @ module.text.T  # [B, N]
             scores = (1 - a) * scores + a * zero_shot
         return scores
+
+    def _kernel_weights(self, history: Interactions) -> Any:
+        """TextKNN's recency weights of ``history`` (the same events as the profile), cached per history."""
+        cached = getattr(self, "_weights_cache", None)
+        if cached is not None and cached[0]() is history:
+            return cached[1]
+        weights = recency_weights(history, decay=self.decay, max_history=self.max_history)
+        self._weights_cache = (weakref.ref(history), weights)
+        return weights
 
     def _load_extra(self, path: Any) -> None:
         super()._load_extra(path)
