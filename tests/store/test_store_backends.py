@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import sqlite3
+import threading
 from pathlib import Path
 
 import port_for
 import pytest
 
-from explorec.store import EventIn, ItemIn, Store, StoreUnavailable
+from explorec.store import EventIn, ItemIn, Store, StoreUnavailable, UserIn
 from explorec.store.pgserver import PostgresServer
 
 
@@ -60,3 +63,41 @@ def test_store_recovers_by_itself_after_a_postgresql_restart(pg_server: Postgres
     assert (result.accepted, result.duplicates) == (("e2",), ("e1",))
     assert store.count_events() == 2
     store.close()
+
+
+def test_sqlite_request_reads_use_one_driver_connection_per_thread(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    store.migrate()
+    try:
+        assert store.lookup_user("u") == (None, 0)
+        # a write through another connection (another process in production) is seen by the next read
+        other = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+        (index,) = other.upsert_users([UserIn("u")])
+        other.close()
+        assert store.lookup_user("u") == (index, 0)
+        assert store.user_indices(["u"]) == {"u": index}
+        assert len(store._reader_conns) == 1  # the same connection for both reads of this thread
+
+        # another thread gets its own connection, which goes when the thread ends
+        seen: list[tuple[int | None, int]] = []
+        worker = threading.Thread(target=lambda: seen.append(store.lookup_user("u")))
+        worker.start()
+        worker.join()
+        assert seen == [(index, 0)]
+        del worker
+        gc.collect()
+        assert len(store._reader_conns) == 1
+
+        # the reader cannot write, and a driver error is StoreUnavailable, after which it reconnects
+        conn = store._readers.conn
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            conn.execute("DELETE FROM users")
+        store._readers.conn.close()  # a broken connection
+        with pytest.raises(StoreUnavailable, match="unavailable during lookup_user"):
+            store.lookup_user("u")
+        assert store.lookup_user("u") == (index, 0)
+    finally:
+        store.close()
+    assert len(store._reader_conns) == 0
+    with pytest.raises(sqlite3.ProgrammingError):  # closed with the store
+        conn.execute("SELECT 1")
