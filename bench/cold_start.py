@@ -20,7 +20,8 @@ Parts (``--part``, repeatable; default all):
 ``tuned``   the configuration and zero-shot mix with the best seed-0 validation NDCG@10 among the
             ``tuned-fit`` files, its three seeds (0, 1, 2) loaded and evaluated on test once each
             (mean ± sd), beside the two zero-shot models (textknn's profile, and its kernel scoring
-            at the temperature picked on validation), with paired tests over users against both.
+            at the temperature picked on validation) and the picked configuration untrained (the
+            same zero-shot mix without fine-tuning), with paired tests over users against all three.
 ``diagnose`` why fine-tuning loses cold items: for textknn and the lm-adapter with and without ID
             embeddings (small, 8 epochs), the share of warm items in the top 10 and NDCG@10 when only
             cold items are ranked.
@@ -359,6 +360,7 @@ def part_tuned(args: argparse.Namespace) -> dict[str, Any]:
     from explorec.evaluation import evaluate, paired_test
     from explorec.models.base import Recommender
     from explorec.models.textknn import TextKNN
+    from explorec.models.textknn_tuned import TunedTextKNN
 
     fits = {}
     for config in TUNED_CONFIGS:
@@ -393,8 +395,14 @@ def part_tuned(args: argparse.Namespace) -> dict[str, Any]:
         split,
     )
     assert np.array_equal(kernel.users, textknn.users)
+    # the picked configuration untrained (epochs=0: the query map at the identity), i.e. the same
+    # zero-shot mix without fine-tuning: what the training itself adds is measured against it
+    untrained_model = TunedTextKNN(**{**tuned_params(config, 0), **settings, "epochs": 0})
+    untrained_model.fit(split.train, data.catalog)
+    untrained_valid = evaluate(untrained_model, split.valid, history=split.train, k=(10,)).metrics["ndcg@10"]
+    untrained = _per_user(untrained_model, split)
     warm = split.train.item_counts() > 0
-    baselines = {"textknn": textknn, "textknn_kernel": kernel}
+    baselines = {"textknn": textknn, "textknn_kernel": kernel, "untrained": untrained}
     runs, per_user = [], []
     for seed in TUNED_SEEDS:
         folder = _tuned_dir(config, seed)
@@ -437,6 +445,10 @@ def part_tuned(args: argparse.Namespace) -> dict[str, Any]:
             "kernel_temperature": tau_best,
             "valid_ndcg@10_by_temperature": kernel_valid,
             "warm_share_top10": round(float(warm[kernel_top[kernel_top >= 0]].mean()), 3),
+        },
+        "untrained": {
+            **{k: round(untrained.metrics[k], 4) for k in ("ndcg@10", "recall@10")},
+            "valid_ndcg@10": round(untrained_valid, 4),
         },
         "split": split.summary(),
     }
