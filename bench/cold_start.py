@@ -16,7 +16,7 @@ Parts (``--part``, repeatable; default all):
             ``$EXPLOREC_BENCH_MODELS``, validation NDCG@10 for each zero-shot mix of ``zero_shot_grid()``
             (the profile score at each weight of ``ZERO_SHOT_GRID``; the kernel score at each weight of
             ``KERNEL_WEIGHTS`` and temperature of ``KERNEL_TEMPERATURES``) written to
-            ``cold_start_tuned_fit_<config>_seed<seed>.json``. The test part is not read.
+            ``cold_start_tuned-fit_<config>_seed<seed>.json``. The test part is not read.
 ``tuned``   the configuration and zero-shot mix with the best seed-0 validation NDCG@10 among the
             ``tuned-fit`` files, its three seeds (0, 1, 2) loaded and evaluated on test once each
             (mean ± sd), beside the two zero-shot models (textknn's profile, and its kernel scoring

@@ -155,5 +155,11 @@ def test_bad_scoring_is_refused() -> None:
     split, cat = known_answer_split(), known_answer_dataset().catalog
     with pytest.raises(ConfigError, match="scoring must be one of profile, kernel; got 'max'"):
         TextKNN(encoder="hashing:8", scoring="max").fit(split.train, cat)
-    with pytest.raises(ConfigError, match=r"kernel_temperature must be a number >= 0\.005, got 0"):
-        TextKNN(encoder="hashing:8", scoring="kernel", kernel_temperature=0).fit(split.train, cat)
+    for bad in (0, float("inf"), 1e4, True):
+        with pytest.raises(ConfigError, match=r"kernel_temperature must be a number in \[0\.005, 1000\]"):
+            TextKNN(encoder="hashing:8", scoring="kernel", kernel_temperature=bad).fit(split.train, cat)
+    model = TextKNN(encoder="hashing:8", scoring="kernel", kernel_temperature=np.float32(0.1))
+    model.fit(split.train, cat)
+    model.scoring = "max"  # changed after fit: refused when scoring, not silently the profile
+    with pytest.raises(ConfigError, match="scoring must be one of"):
+        model.score([0])

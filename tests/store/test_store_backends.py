@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import port_for
@@ -65,9 +65,10 @@ def test_store_recovers_by_itself_after_a_postgresql_restart(pg_server: Postgres
     store.close()
 
 
-def test_sqlite_request_reads_use_one_driver_connection_per_thread(tmp_path: Path) -> None:
+def test_sqlite_request_reads_share_idle_driver_connections(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
     store.migrate()
+    closed_with_store = None
     try:
         assert store.lookup_user("u") == (None, 0)
         # a write through another connection (another process in production) is seen by the next read
@@ -76,28 +77,61 @@ def test_sqlite_request_reads_use_one_driver_connection_per_thread(tmp_path: Pat
         other.close()
         assert store.lookup_user("u") == (index, 0)
         assert store.user_indices(["u"]) == {"u": index}
-        assert len(store._reader_conns) == 1  # the same connection for both reads of this thread
+        assert len(store._idle_readers) == 1  # one connection served all three reads
 
-        # another thread gets its own connection, which goes when the thread ends
+        # two threads reading at once get two connections; both go back to the idle list
+        barrier = threading.Barrier(2)
         seen: list[tuple[int | None, int]] = []
-        worker = threading.Thread(target=lambda: seen.append(store.lookup_user("u")))
-        worker.start()
-        worker.join()
-        assert seen == [(index, 0)]
-        del worker
-        gc.collect()
-        assert len(store._reader_conns) == 1
 
-        # the reader cannot write, and a driver error is StoreUnavailable, after which it reconnects
-        conn = store._readers.conn
+        def read() -> None:
+            barrier.wait()
+            seen.append(store.lookup_user("u"))
+
+        store._idle_readers.clear()  # (the first connection is dropped: both threads must open one)
+        workers = [threading.Thread(target=read) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert seen == [(index, 0), (index, 0)]
+        assert 1 <= len(store._idle_readers) <= 2
+
+        # the reader cannot write; an unreachable database is StoreUnavailable, then it recovers
+        conn = store._idle_readers[0]
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             conn.execute("DELETE FROM users")
-        store._readers.conn.close()  # a broken connection
+        (tmp_path / "x.db").rename(tmp_path / "moved.db")
+        for c in store._idle_readers:
+            c.close()
+        store._idle_readers.clear()
         with pytest.raises(StoreUnavailable, match="unavailable during lookup_user"):
-            store.lookup_user("u")
+            store.lookup_user("u")  # the file is gone: not created anew
+        assert not (tmp_path / "x.db").exists()
+        (tmp_path / "moved.db").rename(tmp_path / "x.db")
         assert store.lookup_user("u") == (index, 0)
+        closed_with_store = store._idle_readers[0]
     finally:
         store.close()
-    assert len(store._reader_conns) == 0
-    with pytest.raises(sqlite3.ProgrammingError):  # closed with the store
-        conn.execute("SELECT 1")
+    assert closed_with_store is not None
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):  # closed by Store.close
+        closed_with_store.execute("SELECT 1")
+    with pytest.raises(StoreUnavailable, match="closed"):
+        store.lookup_user("u")
+
+
+def test_closing_the_store_during_a_read_waits_for_the_reader(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    store.migrate()
+    store.lookup_user("u")  # one idle connection, which the reader below takes
+    slow = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT count(*) FROM c"
+    )
+    rows: list[tuple[object, ...]] = []
+    worker = threading.Thread(target=lambda: rows.append(store._read_one("a slow read", slow, (3_000_000,))))
+    worker.start()
+    while store._idle_readers:  # taken: the slow statement (about a second) is running
+        time.sleep(0.001)
+    store.close()  # must not close the connection under the reader (that would crash the process)
+    worker.join()
+    assert rows == [(3_000_000,)]
+    assert store._idle_readers == []  # the reader closed its own connection, the store being closed

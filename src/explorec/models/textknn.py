@@ -26,6 +26,7 @@ inner product as ``tau`` grows. On amazon-scientific's cold items it lifts valid
 
 from __future__ import annotations
 
+import numbers
 import weakref
 from typing import Any
 
@@ -79,7 +80,8 @@ def kernel_scores(
         Unit item vectors.
     temperature : float
         ``tau`` (> 0); the kernel is computed in float64, so no similarity underflows for
-        ``tau >= 0.005``.
+        ``tau >= 0.005``. Memory: one float64 block of about ``2**23`` cells at a time (more only
+        for a single history longer than ``2**23 / n_items`` items).
 
     Returns
     -------
@@ -95,8 +97,8 @@ def kernel_scores(
     weights = sp.csr_matrix(weights)
     n_rows, n_items = weights.shape
     out = np.zeros((n_rows, n_items), dtype=np.float32)
-    totals = np.asarray(weights.sum(axis=1)).ravel()
-    table = np.asarray(vectors, dtype=np.float64)
+    totals = np.asarray(weights.sum(axis=1, dtype=np.float64)).ravel()
+    table = np.asarray(vectors, dtype=np.float32)
     # blocks of rows whose history items fit _KERNEL_BLOCK cells of [items in the block, n_items]
     per_row = max(1, _KERNEL_BLOCK // max(1, n_items))
     start = 0
@@ -107,7 +109,8 @@ def kernel_scores(
         block = weights[start:stop]
         cols = np.unique(block.indices)
         if cols.size:
-            kernel = np.exp((table[cols] @ table.T - 1.0) / temperature)  # [C, n_items]
+            # similarities in float32 (error ~1e-7), the kernel in float64 (no underflow)
+            kernel = np.exp(((table[cols] @ table.T).astype(np.float64) - 1.0) / temperature)  # [C, n_items]
             local = sp.csr_matrix(
                 (block.data.astype(np.float64), np.searchsorted(cols, block.indices), block.indptr),
                 shape=(stop - start, cols.size),
@@ -217,6 +220,7 @@ class TextKNN(Recommender):
         return l2_normalize(self.history_weights(history)[users] @ self.item_vectors_)
 
     def _score(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
+        check_scoring(self.scoring, self.kernel_temperature)  # also after a change since fit
         if self.scoring == "kernel":
             weights = self.history_weights(history)[users]
             return kernel_scores(weights, self.item_vectors_, self.kernel_temperature)
@@ -227,12 +231,13 @@ SCORINGS = ("profile", "kernel")
 
 
 def check_scoring(scoring: str, temperature: float, name: str = "scoring") -> None:
-    """Refuse an unknown scoring or a kernel temperature below 0.005 (``ConfigError`` naming it)."""
+    """Refuse an unknown scoring or a kernel temperature outside [0.005, 1000] (``ConfigError``)."""
     if scoring not in SCORINGS:
         raise ConfigError(f"{name} must be one of {', '.join(SCORINGS)}; got {scoring!r}")
-    number = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-    if not (number and temperature >= 0.005):
-        raise ConfigError(f"kernel_temperature must be a number >= 0.005, got {temperature!r}")
+    number = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
+    if not (number and 0.005 <= float(temperature) <= 1000):
+        # below 0.005 the kernel underflows float64; far above 1 it ranks as the profile anyway
+        raise ConfigError(f"kernel_temperature must be a number in [0.005, 1000], got {temperature!r}")
 
 
 __all__ = ["TextKNN", "check_scoring", "kernel_scores", "recency_weights"]

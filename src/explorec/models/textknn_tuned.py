@@ -290,6 +290,7 @@ class TunedTextKNN(TorchRecommender):
         items = module.items()  # [N, d]
         scores = module.users(seq, items) @ items.T  # [B, N]
         a = float(self.zero_shot_weight)
+        check_scoring(self.zero_shot, self.kernel_temperature, "zero_shot")  # also after a change since fit
         if a > 0:
             if self.zero_shot == "kernel":
                 weights = self._kernel_weights(history)[users]

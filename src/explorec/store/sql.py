@@ -34,7 +34,6 @@ import secrets
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -175,11 +174,10 @@ class Store:
         self._item_index: dict[str, int] = {}
         #: transactions the committer has committed (for tests and metrics)
         self.commits = 0
-        # SQLite: each thread's own driver connection for the one-statement reads of every request
-        # (see _read_one). Weakly held here, so that a thread that ends (AnyIO retires idle workers)
-        # takes its connection with it, and close() closes those still alive.
-        self._readers = threading.local()
-        self._reader_conns: weakref.WeakSet[Any] = weakref.WeakSet()
+        # SQLite: idle driver connections for the one-statement reads of every request (see
+        # _read_one); a reader takes one, or opens one when none is idle, and puts it back, so there
+        # are never more than the threads reading at once, and close() only closes idle ones
+        self._idle_readers: list[sqlite3.Connection] = []
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -264,9 +262,8 @@ class Store:
         if committer is not None:
             self._queue.put(None)
             committer.join()
-        with self._lock:
-            readers = list(self._reader_conns)
-            self._reader_conns.clear()
+        with self._lock:  # a reader still reading closes its own connection when it is done
+            readers, self._idle_readers = self._idle_readers, []
         for conn in readers:
             conn.close()
         self.engine.dispose()
@@ -406,36 +403,58 @@ class Store:
         return (None if index is None else int(index)), int(n_items or 0)
 
     def _read_one(self, what: str, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
-        """One row of a one-statement SQLite read, on this thread's own driver connection.
+        """One row of a one-statement SQLite read, on an idle driver connection of this store.
 
         What every request asks (``lookup_user``, the single-event user lookup) costs ~7 µs this
         way against ~100 µs through a pooled SQLAlchemy connection (checkout, events, result
-        objects). The connection is in autocommit mode (no BEGIN): one statement is atomic and reads
-        its own WAL snapshot, so it sees every transaction committed before it, by any process. A
-        driver error closes it (the next read opens a fresh one) and raises ``StoreUnavailable``.
+        objects). The connections are read-only (``PRAGMA query_only``) and in autocommit mode (no
+        BEGIN): one statement is atomic and reads its own WAL snapshot, so it sees every transaction
+        committed before it, by any process. A connection is used by one thread at a time and is
+        closed only when idle (``close`` closes the idle ones; one in use is closed by its reader).
+        An unreachable database (``OperationalError``: locked past the timeout, missing file, I/O)
+        drops the connection and raises ``StoreUnavailable``; other driver errors propagate, as
+        on the pooled path.
         """
-        conn = getattr(self._readers, "conn", None)
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable(f"store {self.url} is closed")
+            conn = self._idle_readers.pop() if self._idle_readers else None
         try:
             if conn is None:
-                if self._closed:
-                    raise StoreUnavailable(f"store {self.url} is closed")
-                database = str(Path(str(self.engine.url.database)).expanduser())
-                conn = sqlite3.connect(
-                    database, timeout=30.0, isolation_level=None, check_same_thread=False, factory=_Reader
-                )
-                conn.execute("PRAGMA query_only=ON")  # a reader: a bug here cannot write
-                with self._lock:
-                    self._reader_conns.add(conn)
-                self._readers.conn = conn
+                conn = self._open_reader()
             row = conn.execute(sql, params).fetchone()
-        except sqlite3.Error as exc:
-            self._readers.conn = None
+        except (sqlite3.OperationalError, sqlite3.InterfaceError) as exc:
             if conn is not None:
-                with self._lock:
-                    self._reader_conns.discard(conn)
                 conn.close()
             raise StoreUnavailable(f"store {self.url} unavailable during {what}: {exc}") from exc
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        with self._lock:
+            keep = not self._closed
+            if keep:
+                self._idle_readers.append(conn)
+        if not keep:
+            conn.close()
         return tuple(row) if row is not None else ()
+
+    def _open_reader(self) -> sqlite3.Connection:
+        """A read-only driver connection to the SQLite file, opened as SQLAlchemy's engine opens it
+        (the same file name and ``uri`` flag), and only if the file exists."""
+        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+        database = str(args[0]) if args else str(kwargs.get("database"))
+        if kwargs.get("uri"):
+            target, uri = database, True
+        else:
+            target, uri = f"{Path(database).resolve().as_uri()}?mode=rw", True
+        conn = sqlite3.connect(target, uri=uri, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA query_only=ON")  # a reader: a bug here cannot write
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def user_indices(self, user_ids: Sequence[str]) -> dict[str, int]:
         """``{user_id: index}`` of the stored users among ``user_ids`` (one query per 5,000 ids)."""
@@ -986,10 +1005,6 @@ _SQLITE_INSERT_IMPRESSIONS = (
 _PG_INSERT_IMPRESSIONS = pg_dialect.insert(Impression).on_conflict_do_nothing(
     index_elements=["recommendation_id"]
 )
-
-
-class _Reader(sqlite3.Connection):
-    """A driver connection of ``Store._read_one`` (a subclass, so that it can be weakly referenced)."""
 
 
 def _configure_sqlite(engine: Engine) -> None:
