@@ -63,6 +63,17 @@ def recency_weights(history: Interactions, *, decay: float, max_history: int) ->
     return matrix
 
 
+def cached_recency_weights(model: Any, history: Interactions) -> sp.csr_matrix:
+    """``recency_weights(history)`` with ``model.decay`` and ``model.max_history``, kept on ``model``
+    for the last history it was asked about (scoring asks once per batch of users)."""
+    cached = getattr(model, "_weights_cache", None)
+    if cached is not None and cached[0]() is history:
+        return cached[1]
+    weights = recency_weights(history, decay=model.decay, max_history=model.max_history)
+    model._weights_cache = (weakref.ref(history), weights)
+    return weights
+
+
 #: most float64 cells of one block of kernel similarities (bounds the memory of ``kernel_scores``)
 _KERNEL_BLOCK = 1 << 23
 
@@ -208,12 +219,7 @@ class TextKNN(Recommender):
 
     def history_weights(self, history: Interactions) -> sp.csr_matrix:
         """``recency_weights`` of ``history`` (users x items), cached for the last history seen."""
-        cached = getattr(self, "_weights_cache", None)
-        if cached is not None and cached[0]() is history:
-            return cached[1]
-        weights = recency_weights(history, decay=self.decay, max_history=self.max_history)
-        self._weights_cache = (weakref.ref(history), weights)
-        return weights
+        return cached_recency_weights(self, history)
 
     def user_vectors(self, users: npt.NDArray[np.int64], history: Interactions) -> npt.NDArray[np.float32]:
         """Unit profile vectors ``float32[B, dim]`` of ``users`` from ``history`` (zero when empty)."""
@@ -240,4 +246,4 @@ def check_scoring(scoring: str, temperature: float, name: str = "scoring") -> No
         raise ConfigError(f"kernel_temperature must be a number in [0.005, 1000], got {temperature!r}")
 
 
-__all__ = ["TextKNN", "check_scoring", "kernel_scores", "recency_weights"]
+__all__ = ["TextKNN", "cached_recency_weights", "check_scoring", "kernel_scores", "recency_weights"]

@@ -37,7 +37,6 @@ it on validation.
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import Any, Self
 
 import numpy as np
@@ -49,7 +48,7 @@ from torch import nn
 from explorec.data.interactions import Catalog, Interactions
 from explorec.encoders import item_vectors, make_encoder
 from explorec.errors import ConfigError, check_positive_int, check_range
-from explorec.models.textknn import check_scoring, kernel_scores, recency_weights
+from explorec.models.textknn import cached_recency_weights, check_scoring, kernel_scores
 from explorec.models.torch_base import SequenceCache, TorchRecommender, pad_sequences
 from explorec.models.training import BatchFn
 
@@ -293,7 +292,7 @@ class TunedTextKNN(TorchRecommender):
         check_scoring(self.zero_shot, self.kernel_temperature, "zero_shot")  # also after a change since fit
         if a > 0:
             if self.zero_shot == "kernel":
-                weights = self._kernel_weights(history)[users]
+                weights = cached_recency_weights(self, history)[users]  # the profile's events
                 table = module.text.detach().cpu().numpy()
                 zero_shot = torch.from_numpy(kernel_scores(weights, table, self.kernel_temperature))
                 zero_shot = zero_shot.to(scores.device)
@@ -301,15 +300,6 @@ class TunedTextKNN(TorchRecommender):
                 zero_shot = F.normalize(module.profiles(seq, module.text), dim=-1) @ module.text.T  # [B, N]
             scores = (1 - a) * scores + a * zero_shot
         return scores
-
-    def _kernel_weights(self, history: Interactions) -> Any:
-        """TextKNN's recency weights of ``history`` (the same events as the profile), cached per history."""
-        cached = getattr(self, "_weights_cache", None)
-        if cached is not None and cached[0]() is history:
-            return cached[1]
-        weights = recency_weights(history, decay=self.decay, max_history=self.max_history)
-        self._weights_cache = (weakref.ref(history), weights)
-        return weights
 
     def _load_extra(self, path: Any) -> None:
         super()._load_extra(path)
