@@ -423,13 +423,11 @@ class Store:
             if conn is None:
                 conn = self._open_reader()
             row = conn.execute(sql, params).fetchone()
-        except (sqlite3.OperationalError, sqlite3.InterfaceError) as exc:
+        except BaseException as exc:
             if conn is not None:
                 conn.close()
-            raise StoreUnavailable(f"store {self.url} unavailable during {what}: {exc}") from exc
-        except BaseException:
-            if conn is not None:
-                conn.close()
+            if isinstance(exc, (sqlite3.OperationalError, sqlite3.InterfaceError)):
+                raise StoreUnavailable(f"store {self.url} unavailable during {what}: {exc}") from exc
             raise
         with self._lock:
             keep = not self._closed
@@ -444,11 +442,9 @@ class Store:
         (the same file name and ``uri`` flag), and only if the file exists."""
         args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
         database = str(args[0]) if args else str(kwargs.get("database"))
-        if kwargs.get("uri"):
-            target, uri = database, True
-        else:
-            target, uri = f"{Path(database).resolve().as_uri()}?mode=rw", True
-        conn = sqlite3.connect(target, uri=uri, timeout=30.0, isolation_level=None, check_same_thread=False)
+        # a URI as given; a plain file name as a URI with mode=rw, so that a missing file is an error
+        target = database if kwargs.get("uri") else f"{Path(database).resolve().as_uri()}?mode=rw"
+        conn = sqlite3.connect(target, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA query_only=ON")  # a reader: a bug here cannot write
         except BaseException:
