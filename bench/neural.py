@@ -203,6 +203,19 @@ RUNS["s3rec"] = {
             "patience": 1,
         },
     ),
+    # SASRec's own Beauty regularisation (Kang & McAuley: two blocks, dropout 0.5) on the cheap
+    # objective above, which peaked at epoch 30 on Beauty's validation part and then overfitted
+    "sasrec-ss-batch2048-2b-d0.5": (
+        "sasrec",
+        {
+            **SASREC_SS,
+            "negative_sharing": "batch",
+            "n_negatives": 2048,
+            "n_layers": 2,
+            "dropout": 0.5,
+            "attn_dropout": 0.5,
+        },
+    ),
     "sasrec-ss-d0.3": ("sasrec", {**SASREC_SS, "dropout": 0.3}),
     "sasrec-ss-neg1024": ("sasrec", {**SASREC_SS, "n_negatives": 1024}),
     "sasrec-ss-2b": ("sasrec", {**SASREC_SS, "n_layers": 2, "n_heads": 2}),
