@@ -3,8 +3,9 @@
 ``python bench/peers/compare_recbole.py --dataset amazon-scientific`` (after
 ``bash bench/peers/install.sh recbole``). Steps, all in one invocation:
 
-1. The split is the one ``bench/neural.py`` uses (amazon-scientific: its shipped leave-one-out split;
-   MovieLens and Beauty: ``leave_one_out`` by time). It is written as RecBole atomic files in its
+1. The split is the one ``bench/neural.py`` uses (amazon-scientific and the S3-Rec sequences
+   ``amazon-beauty`` / ``amazon-sports`` / ``amazon-toys``: their shipped leave-one-out split; MovieLens:
+   ``leave_one_out`` by time). It is written as RecBole atomic files in its
    ``benchmark_filename`` layout under ``runs/peers/recbole/<results name>/`` (ignored by git; never
    into the repo):
    sequences (``user_id item_id_list item_id``, every training target with its preceding items,
@@ -22,8 +23,11 @@
 
 RecBole runs with its own default hyper-parameters for each model (``recbole/properties/model/``)
 except the sequence length (set to explorec's ``max_len``), the epochs budget and the patience; the
-JSON lists them. Writes ``bench/results/peers_recbole_<dataset>.json`` with the provenance record of
-``bench/_provenance.py`` (RecBole's versions included).
+JSON lists them. On the S3-Rec datasets its SASRec instead takes the settings of explorec's
+``--explorec-sasrec`` run of ``bench/neural.py s3rec`` (default ``sasrec-full-1b``: blocks, heads, size,
+feed-forward size 4 x dim, dropouts, learning rate, batch size, full softmax = RecBole's ``CE``), so the
+epoch times compare one model trained two ways. Writes ``bench/results/peers_recbole_<dataset>.json``
+with the provenance record of ``bench/_provenance.py`` (RecBole's versions included).
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from _provenance import Provenance
 from explorec.data.interactions import Split
 from explorec.evaluation.significance import paired_test
 from explorec.models.registry import make_model
-from neural import OVERRIDES, RUNS, load, run_one
+from neural import OVERRIDES, RUNS, S3REC_DATASETS, load, run_one
 
 RECBOLE_MODELS = {"sasrec": "SASRec", "bpr": "BPR", "lightgcn": "LightGCN"}
 #: settings reported in the JSON (RecBole's defaults unless set below)
@@ -135,9 +139,32 @@ def write_pairs(split: Split, folder: Path, name: str) -> dict[str, int]:
     return counts
 
 
-def recbole_config(model: str, args: argparse.Namespace, max_len: int) -> dict[str, Any]:
+def same_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """RecBole SASRec settings for explorec's SASRec ``params`` (full softmax only: RecBole's ``CE``)."""
+    if params.get("loss", "full") != "full":
+        raise SystemExit(
+            f"--explorec-sasrec: RecBole's SASRec has no sampled softmax; pick a run with loss 'full', "
+            f"got {params.get('loss')!r}"
+        )
+    return {
+        "n_layers": params["n_layers"],
+        "n_heads": params["n_heads"],
+        "hidden_size": params["dim"],
+        "inner_size": 4 * params["dim"],  # explorec's Block: feed-forward of 4 x dim
+        "hidden_dropout_prob": params["dropout"],
+        "attn_dropout_prob": params["attn_dropout"],
+        "loss_type": "CE",
+        "learning_rate": params["lr"],
+        "train_batch_size": params["batch_size"],
+    }
+
+
+def recbole_config(
+    model: str, args: argparse.Namespace, max_len: int, matched: dict[str, Any] | None = None
+) -> dict[str, Any]:
     if model == "SASRec":
         return {
+            **(matched or {}),
             "MAX_ITEM_LIST_LENGTH": max_len,
             "epochs": args.epochs,
             "stopping_step": args.patience,
@@ -187,7 +214,17 @@ def main() -> None:
     parser.add_argument("--timing-rounds", type=int, default=2, help="interleaved SASRec timing rounds")
     parser.add_argument("--timing-epochs", type=int, default=2, help="epochs per library per round")
     parser.add_argument("--skip-accuracy", action="store_true", help="only the interleaved timing rounds")
-    parser.add_argument("--explorec-runs", default="sasrec-id,ease,itemknn", help="bench/neural.py runs")
+    parser.add_argument(
+        "--explorec-runs",
+        default=None,
+        help="bench/neural.py runs scored beside RecBole (default: the timed SASRec run, ease, itemknn)",
+    )
+    parser.add_argument(
+        "--explorec-sasrec",
+        default=None,
+        help="bench/neural.py run whose SASRec is timed (default: sasrec-id; on the S3-Rec datasets "
+        "sasrec-full-1b, whose settings RecBole's SASRec then takes too)",
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="default bench/results/peers_recbole_<dataset>.json"
     )
@@ -198,9 +235,24 @@ def main() -> None:
     out_path = args.out or RESULTS / f"peers_recbole_{args.dataset}.json"
     models = [RECBOLE_MODELS[m] for m in args.models.split(",") if m]
 
-    data, split = load(args.dataset, "shipped" if args.dataset == "amazon-scientific" else "loo")
-    table = RUNS["scientific" if args.dataset == "amazon-scientific" else "compare"]
-    sasrec_params = {**table["sasrec-id"][1], **OVERRIDES.get(args.dataset, {}).get("sasrec", {})}
+    s3rec = args.dataset in S3REC_DATASETS
+    shipped = args.dataset == "amazon-scientific" or s3rec
+    data, split = load(args.dataset, "shipped" if shipped else "loo")
+    table = RUNS["scientific" if args.dataset == "amazon-scientific" else "s3rec" if s3rec else "compare"]
+    timed = args.explorec_sasrec or ("sasrec-full-1b" if s3rec else "sasrec-id")
+    if timed not in table or table[timed][0] != "sasrec":
+        raise SystemExit(
+            f"--explorec-sasrec: {timed!r} is not a SASRec run of bench/neural.py for {args.dataset}"
+        )
+    sasrec_params = {**table[timed][1], **OVERRIDES.get(args.dataset, {}).get("sasrec", {})}
+    matched = same_settings(sasrec_params) if s3rec else None
+    runs = args.explorec_runs if args.explorec_runs is not None else f"{timed},ease,itemknn"
+    explorec_runs = [r for r in runs.split(",") if r]
+    unknown = [r for r in explorec_runs if r not in table]
+    if unknown:
+        raise SystemExit(
+            f"--explorec-runs: unknown run(s) {unknown} for {args.dataset}; known: {sorted(table)}"
+        )
     max_len = int(sasrec_params["max_len"])
     print(f"{args.dataset}: {split.summary()} n_items {split.train.n_items}", flush=True)
 
@@ -223,14 +275,15 @@ def main() -> None:
             "protocol": "explorec full ranking over all items, train + valid masked, test history = train + "
             "valid; RecBole's lists are scored by explorec.evaluation.evaluate_topk",
             "args": vars(args) | {"out": str(out_path)},
-            "explorec_sasrec": sasrec_params,
+            "explorec_sasrec": {"run": timed, **sasrec_params},
+            "recbole_sasrec_matched": matched,
         },
         "timing": {},
         "runs": {},
     }
 
     def job(model: str, timing_only: bool = False, epochs: int | None = None) -> dict[str, Any]:
-        cfg = recbole_config(model, args, max_len)
+        cfg = recbole_config(model, args, max_len, matched)
         if epochs is not None:
             cfg["epochs"] = epochs
         return {
@@ -312,7 +365,7 @@ def main() -> None:
         )
         doc["provenance"] = prov.finish()
         save(out_path, doc)
-    for run in [r for r in args.explorec_runs.split(",") if r]:
+    for run in explorec_runs:
         model_name, params = table[run]
         params = {**params, **OVERRIDES.get(args.dataset, {}).get(model_name, {})}
         started = time.perf_counter()
