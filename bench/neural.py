@@ -216,6 +216,12 @@ RUNS["s3rec"] = {
             "attn_dropout": 0.5,
         },
     ),
+    # the size the eSASRec benchmark's S3-Rec configurations actually ran (configs/paper/loo/*.yaml:
+    # n_factors 256; its README table says 64) with RecTools' feed-forward width (1 x dim)
+    "sasrec-ss-batch2048-d256": (
+        "sasrec",
+        {**SASREC_SS, "negative_sharing": "batch", "n_negatives": 2048, "dim": 256, "ffn_mult": 1},
+    ),
     "sasrec-ss-d0.3": ("sasrec", {**SASREC_SS, "dropout": 0.3}),
     "sasrec-ss-neg1024": ("sasrec", {**SASREC_SS, "n_negatives": 1024}),
     "sasrec-ss-2b": ("sasrec", {**SASREC_SS, "n_layers": 2, "n_heads": 2}),

@@ -146,6 +146,22 @@ def test_save_load_keeps_history_and_scores(fitted: SASRec, tmp_path: Path) -> N
     np.testing.assert_array_equal(loaded.score([0, 1]), fitted.score([0, 1]))
 
 
+def test_ffn_mult_sets_the_feed_forward_width_and_survives_save_load(
+    data: tuple[Interactions, Interactions, Catalog], tmp_path: Path
+) -> None:
+    """RecTools' / the SASRec paper's block width (ffn_mult=1) still learns the planted successor."""
+    train, test, catalog = data
+    model = SASRec(**TINY, ffn_mult=1, epochs=40).fit(train, catalog)
+    widths = [
+        p.shape for n, p in model.module_.named_parameters() if n.startswith("blocks.0.ffn") and p.dim() == 2
+    ]
+    assert widths == [(32, 32), (32, 32)]
+    assert float(np.mean(model.score(test.user, history=train).argmax(1) == test.item)) >= 0.9
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    assert isinstance(loaded, SASRec) and loaded.ffn_mult == 1
+    np.testing.assert_array_equal(loaded.score([0, 1]), model.score([0, 1]))
+
+
 def _one_batch(model: SASRec, train: Interactions, catalog: Catalog) -> dict[str, torch.Tensor]:
     """The first training batch the fitted model's batch source yields (no dropout in these models)."""
     return model._batches(train, catalog)(0, np.random.default_rng(0))[0]
@@ -304,6 +320,7 @@ def test_mc_dropout_uncertainty(fitted: SASRec) -> None:
     [
         ({"item_input": "image"}, r"item_input must be one of \('id', 'text', 'id\+text'\), got 'image'"),
         ({"loss": "bpr"}, "loss must be one of"),
+        ({"ffn_mult": 0}, "ffn_mult"),
         ({"dim": 10, "n_heads": 3}, r"dim \(10\) must be a multiple of n_heads \(3\)"),
         ({"cl_weight": 0.1, "cl_augment": "crop+shuffle"}, "cl_augment"),
         ({"category_weight": 0.5}, "needs category_attribute"),

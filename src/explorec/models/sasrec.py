@@ -82,6 +82,7 @@ class SASRecConfig:
     n_layers: int = 2
     n_heads: int = 2
     max_len: int = 50
+    ffn_mult: int = 4
     dropout: float = 0.2
     attn_dropout: float = 0.2
     item_input: str = "id"
@@ -136,7 +137,7 @@ class SASRecNet(nn.Module):
                 cfg.n_heads,
                 dropout=cfg.dropout,
                 attn_dropout=cfg.attn_dropout,
-                ffn_mult=4,
+                ffn_mult=cfg.ffn_mult,
                 ffn_dropout=cfg.dropout,
             )
             for _ in range(cfg.n_layers)
@@ -190,6 +191,9 @@ class SASRec(SequenceAttention, TorchRecommender):
         Hidden size, Transformer blocks, attention heads.
     max_len : int
         Most recent items read per user (see the truncation rule in the module docstring).
+    ffn_mult : int
+        Width of each block's feed-forward layer in multiples of ``dim`` (4 as in BERT and GPT; the
+        SASRec paper and RecTools, whose SASRec the eSASRec benchmark ran, use 1).
     dropout, attn_dropout : float
         Dropout on embeddings / residual branches, and on attention weights.
     item_input : {"id", "text", "id+text"}
@@ -262,6 +266,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         n_layers: int = 2,
         n_heads: int = 2,
         max_len: int = 50,
+        ffn_mult: int = 4,
         dropout: float = 0.3,
         attn_dropout: float = 0.2,
         item_input: str = "id",
@@ -299,6 +304,7 @@ class SASRec(SequenceAttention, TorchRecommender):
         self.n_layers = n_layers
         self.n_heads = n_heads
         self.max_len = max_len
+        self.ffn_mult = ffn_mult
         self.dropout = dropout
         self.attn_dropout = attn_dropout
         self.item_input = item_input
@@ -350,7 +356,16 @@ class SASRec(SequenceAttention, TorchRecommender):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        for name in ("dim", "n_layers", "n_heads", "max_len", "n_negatives", "batch_size", "validate_every"):
+        for name in (
+            "dim",
+            "n_layers",
+            "n_heads",
+            "max_len",
+            "ffn_mult",
+            "n_negatives",
+            "batch_size",
+            "validate_every",
+        ):
             check_positive_int(name, getattr(self, name))
         check_range("dropout", self.dropout, 0.0, 1.0)
         check_range("attn_dropout", self.attn_dropout, 0.0, 1.0)
@@ -405,6 +420,7 @@ class SASRec(SequenceAttention, TorchRecommender):
             n_layers=self.n_layers,
             n_heads=self.n_heads,
             max_len=self.max_len,
+            ffn_mult=self.ffn_mult,
             dropout=self.dropout,
             attn_dropout=self.attn_dropout,
             item_input=self.item_input,
