@@ -46,6 +46,33 @@ def significance_table(doc: dict[str, Any], keep: tuple[str, ...] = ()) -> str:
     return "\n".join(rows)
 
 
+def seed_summary_table(doc: dict[str, Any]) -> str:
+    """``bench/neural.py s3rec``'s summary: mean ± sd over seeds, and the seed-averaged paired test."""
+    summary = doc["summary"]
+    best = summary.get("best_baseline_by_valid")
+    rows = [
+        f"| configuration | seeds | NDCG@10 | Recall@10 | valid NDCG@10 | best epoch | CPU s / epoch "
+        f"| seed-mean vs {best} (diff, t-test p) |",
+        "|---|---:|---|---|---|---:|---:|---|",
+    ]
+    for config, r in summary.items():
+        if not isinstance(r, dict) or "ndcg@10" not in r:
+            continue
+
+        def ms(key: str, digits: int = 4, r: dict[str, Any] = r) -> str:
+            if key not in r:
+                return "-"
+            return f"{r[key]['mean']:.{digits}f} ± {r[key]['sd']:.{digits}f}"
+
+        test = r.get(f"seed-mean vs {best}")
+        versus = f"{test['mean_diff']:+.4f}, p = {test['t_pvalue']:.1g}" if test else "-"
+        rows.append(
+            f"| {config} | {r['n_seeds']} | {ms('ndcg@10')} | {ms('recall@10')} | {ms('best_valid_ndcg@10')} "
+            f"| {ms('best_epoch', 0)} | {ms('cpu_seconds_per_epoch', 1)} | {versus} |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     for path in sorted(RESULTS.glob("neural_*.json")):
         doc = json.loads(path.read_text())
@@ -54,6 +81,8 @@ def main() -> None:
             print(runs_table(doc), "\n")
             if "significance" in doc:
                 print(significance_table(doc), "\n")
+            if "summary" in doc:
+                print(seed_summary_table(doc), "\n")
         else:
             print(
                 "```json\n"
