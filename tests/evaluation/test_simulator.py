@@ -321,7 +321,8 @@ def test_estimate_converges_on_a_long_run(data) -> None:
     # clicks are sparse (about 2000 here) and the relevance model is the recommender's, so the
     # estimate keeps some noise and bias; it must still move most of the way from the prior
     assert errors[-1] < 0.15 < flat_prior_error
-    assert errors[-1] < errors[0] / 2
+    # the late level (last three refits), not one refit: single refits swing by ±0.03 with the clicks
+    assert errors[-3:].mean() < errors[0] / 2
     assert errors[-3:].mean() < errors[:3].mean() / 1.5
     assert result.summary()["examination_error"] == pytest.approx(errors[-1])
 
