@@ -180,6 +180,8 @@ SASREC_SS: dict[str, Any] = {
     "progress": False,
     "device": "cpu",
 }
+#: the cheap objective: 2,048 negatives shared by the batch
+SASREC_SS_BATCH2048: dict[str, Any] = {**SASREC_SS, "negative_sharing": "batch", "n_negatives": 2048}
 RUNS["s3rec"] = {
     "popularity": ("popularity", {}),
     "itemknn": ("itemknn", {"k": 200, "shrinkage": 10.0, "progress": False}),
@@ -189,15 +191,13 @@ RUNS["s3rec"] = {
     # 256 negatives shared by the whole batch (the code before negative_sharing existed)
     "sasrec-ss-batch": ("sasrec", {**SASREC_SS, "negative_sharing": "batch"}),
     # a larger shared set: each position sees 2,048 negatives at a fraction of the per-position cost
-    "sasrec-ss-batch2048": ("sasrec", {**SASREC_SS, "negative_sharing": "batch", "n_negatives": 2048}),
+    "sasrec-ss-batch2048": ("sasrec", SASREC_SS_BATCH2048),
     # the same for a fixed 20 epochs (a budget set by the clock of a loaded machine, not by any test
     # result), validated once at the end: a test figure when the early-stopped run cannot finish
     "sasrec-ss-batch2048-e20": (
         "sasrec",
         {
-            **SASREC_SS,
-            "negative_sharing": "batch",
-            "n_negatives": 2048,
+            **SASREC_SS_BATCH2048,
             "epochs": 20,
             "validate_every": 20,
             "patience": 1,
@@ -208,9 +208,7 @@ RUNS["s3rec"] = {
     "sasrec-ss-batch2048-2b-d0.5": (
         "sasrec",
         {
-            **SASREC_SS,
-            "negative_sharing": "batch",
-            "n_negatives": 2048,
+            **SASREC_SS_BATCH2048,
             "n_layers": 2,
             "dropout": 0.5,
             "attn_dropout": 0.5,
@@ -220,7 +218,7 @@ RUNS["s3rec"] = {
     # n_factors 256; its README table says 64) with RecTools' feed-forward width (1 x dim)
     "sasrec-ss-batch2048-d256": (
         "sasrec",
-        {**SASREC_SS, "negative_sharing": "batch", "n_negatives": 2048, "dim": 256, "ffn_mult": 1},
+        {**SASREC_SS_BATCH2048, "dim": 256, "ffn_mult": 1},
     ),
     "sasrec-ss-d0.3": ("sasrec", {**SASREC_SS, "dropout": 0.3}),
     "sasrec-ss-neg1024": ("sasrec", {**SASREC_SS, "n_negatives": 1024}),

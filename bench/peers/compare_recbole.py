@@ -25,9 +25,10 @@ RecBole runs with its own default hyper-parameters for each model (``recbole/pro
 except the sequence length (set to explorec's ``max_len``), the epochs budget and the patience; the
 JSON lists them. On the S3-Rec datasets its SASRec instead takes the settings of explorec's
 ``--explorec-sasrec`` run of ``bench/neural.py s3rec`` (default ``sasrec-full-1b``: blocks, heads, size,
-feed-forward size 4 x dim, dropouts, learning rate, batch size, full softmax = RecBole's ``CE``), so the
-epoch times compare one model trained two ways. Writes ``bench/results/peers_recbole_<dataset>.json``
-with the provenance record of ``bench/_provenance.py`` (RecBole's versions included).
+feed-forward size ``ffn_mult`` x dim, dropouts, learning rate, batch size, full softmax = RecBole's
+``CE``), so the epoch times compare one model trained two ways. Writes
+``bench/results/peers_recbole_<dataset>.json`` with the provenance record of ``bench/_provenance.py``
+(RecBole's versions included).
 """
 
 from __future__ import annotations
@@ -141,21 +142,22 @@ def write_pairs(split: Split, folder: Path, name: str) -> dict[str, int]:
 
 def same_settings(params: dict[str, Any]) -> dict[str, Any]:
     """RecBole SASRec settings for explorec's SASRec ``params`` (full softmax only: RecBole's ``CE``)."""
-    if params.get("loss", "full") != "full":
+    full = make_model("sasrec", **params).get_params()  # the model's own defaults fill the rest
+    if full["loss"] != "full":
         raise SystemExit(
             f"--explorec-sasrec: RecBole's SASRec has no sampled softmax; pick a run with loss 'full', "
-            f"got {params.get('loss')!r}"
+            f"got {full['loss']!r}"
         )
     return {
-        "n_layers": params["n_layers"],
-        "n_heads": params["n_heads"],
-        "hidden_size": params["dim"],
-        "inner_size": 4 * params["dim"],  # explorec's Block: feed-forward of 4 x dim
-        "hidden_dropout_prob": params["dropout"],
-        "attn_dropout_prob": params["attn_dropout"],
+        "n_layers": full["n_layers"],
+        "n_heads": full["n_heads"],
+        "hidden_size": full["dim"],
+        "inner_size": full["ffn_mult"] * full["dim"],
+        "hidden_dropout_prob": full["dropout"],
+        "attn_dropout_prob": full["attn_dropout"],
         "loss_type": "CE",
-        "learning_rate": params["lr"],
-        "train_batch_size": params["batch_size"],
+        "learning_rate": full["lr"],
+        "train_batch_size": full["batch_size"],
     }
 
 
