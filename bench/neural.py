@@ -220,6 +220,25 @@ RUNS["s3rec"] = {
         "sasrec",
         {**SASREC_SS_BATCH2048, "dim": 256, "ffn_mult": 1},
     ),
+    # 256 negatives per sequence, shared by its positions (negative_sharing="sequence"): as cheap as
+    # the shared 2,048 (one batched product) with 256 x batch_size distinct negatives per batch
+    "sasrec-ss-seq256-2b-d0.5": (
+        "sasrec",
+        {**SASREC_SS, "negative_sharing": "sequence", "n_layers": 2, "dropout": 0.5, "attn_dropout": 0.5},
+    ),
+    "sasrec-ss-seq256": ("sasrec", {**SASREC_SS, "negative_sharing": "sequence"}),
+    # 2,048 per sequence: the logits of the shared 2,048 ([positions, 2,048]) from 2,048 x batch_size draws
+    "sasrec-ss-seq2048-2b-d0.5": (
+        "sasrec",
+        {
+            **SASREC_SS,
+            "negative_sharing": "sequence",
+            "n_negatives": 2048,
+            "n_layers": 2,
+            "dropout": 0.5,
+            "attn_dropout": 0.5,
+        },
+    ),
     "sasrec-ss-d0.3": ("sasrec", {**SASREC_SS, "dropout": 0.3}),
     "sasrec-ss-neg1024": ("sasrec", {**SASREC_SS, "n_negatives": 1024}),
     "sasrec-ss-2b": ("sasrec", {**SASREC_SS, "n_layers": 2, "n_heads": 2}),

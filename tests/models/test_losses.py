@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorec.models.losses import sampled_softmax_loss
+from explorec.models.losses import sampled_softmax_loss, sequence_sampled_softmax_loss
 
 
 def test_every_item_as_a_negative_is_the_full_softmax() -> None:
@@ -42,3 +42,22 @@ def test_per_row_negatives_are_each_rows_own_sampled_softmax() -> None:
     torch.testing.assert_close(
         sampled_softmax_loss(hidden, items, target, negatives), torch.stack(rows).mean()
     )
+
+
+def test_sequence_negatives_equal_per_row_negatives_repeated_over_positions() -> None:
+    gen = torch.Generator().manual_seed(2)
+    hidden, items = torch.randn(3, 4, 6, generator=gen), torch.randn(11, 6, generator=gen)
+    target = torch.tensor([[-1, 2, 5, 7], [-1, -1, 0, 10], [1, 1, 3, 4]])  # -1 = padding
+    negatives = torch.randint(0, 11, (3, 5), generator=gen)
+    negatives[1, 0] = 10  # an accidental hit at (1, 3)
+    real = target >= 0
+    rows = torch.arange(3)[:, None].expand(3, 4)[real]  # the sequence of every real position
+    expected = sampled_softmax_loss(hidden[real], items, target[real], negatives[rows])
+    torch.testing.assert_close(sequence_sampled_softmax_loss(hidden, items, target, negatives), expected)
+    # by hand for the position whose target (10) is also one of its sequence's negatives: dropped
+    h = hidden[1, 3]
+    negs = [int(n) for n in negatives[1] if int(n) != 10]
+    logits = torch.stack([h @ items[10]] + [h @ items[n] for n in negs])
+    by_hand = -torch.log_softmax(logits, 0)[0]
+    one = sequence_sampled_softmax_loss(hidden[1:2, 3:], items, target[1:2, 3:], negatives[1:2])
+    torch.testing.assert_close(one, by_hand)

@@ -237,11 +237,13 @@ def test_category_head_learns_the_next_items_category(
     assert "category" in model.history_.epochs[-1].parts
 
 
+@pytest.mark.parametrize("sharing", ["position", "sequence"])
 def test_sampled_softmax_learns_the_planted_successor(
-    data: tuple[Interactions, Interactions, Catalog],
+    data: tuple[Interactions, Interactions, Catalog], sharing: str
 ) -> None:
     train, test, catalog = data
-    model = SASRec(**TINY, epochs=40, loss="sampled", n_negatives=8).fit(train, catalog)
+    model = SASRec(**TINY, epochs=40, loss="sampled", n_negatives=8, negative_sharing=sharing)
+    model.fit(train, catalog)
     scores = model.score(test.user, history=train)
     assert float(np.mean(scores.argmax(1) == test.item)) >= 0.9
 
@@ -267,6 +269,19 @@ def test_sampled_loss_draws_every_positions_own_negatives(
     shapes.clear()
     SASRec(**TINY, epochs=1, loss="sampled", n_negatives=8, negative_sharing="batch").fit(train, catalog)
     assert shapes and all(s[1:] == (8,) for s in shapes)
+    seq_shapes: list[tuple[int, ...]] = []
+    real_seq = sasrec_module.sequence_sampled_softmax_loss
+
+    def seq_spy(
+        hidden: torch.Tensor, items: torch.Tensor, target: torch.Tensor, negatives: torch.Tensor
+    ) -> Any:
+        seq_shapes.append((hidden.shape[0], *negatives.shape))
+        return real_seq(hidden, items, target, negatives)
+
+    monkeypatch.setattr(sasrec_module, "sequence_sampled_softmax_loss", seq_spy)
+    shapes.clear()
+    SASRec(**TINY, epochs=1, loss="sampled", n_negatives=8, negative_sharing="sequence").fit(train, catalog)
+    assert not shapes and seq_shapes and all(s[1:] == (s[0], 8) for s in seq_shapes)  # [B, S]
     with pytest.raises(ConfigError, match="negative_sharing"):
         SASRec(**TINY, negative_sharing="user").fit(train, catalog)
 

@@ -7,7 +7,9 @@ softmax, Jean et al., ACL 2015), with ``s(m, i) = <h_m, e_i> / tau``::
 
 The negatives are either shared by the batch (``negatives`` of shape ``[S]``: ``n_ms = n_s``) or drawn
 for every row (``[M, S]``, as RecTools' SASRec and the eSASRec benchmark do: each position gets its own
-``S`` items, so an epoch pushes down ``M`` times more negatives). Drawn uniformly, the log-Q correction
+``S`` items, so an epoch pushes down ``M`` times more negatives). :func:`sequence_sampled_softmax_loss`
+is the middle: one set per sequence, shared by that sequence's positions, scored with one batched
+matrix product instead of gathering ``[M, S, D]`` embeddings. Drawn uniformly, the log-Q correction
 of sampled softmax is the same constant for every candidate and cancels. A negative equal to the row's
 target (an accidental hit) is dropped from that row. With every item drawn exactly once as a negative,
 the loss is the full softmax cross-entropy over the catalogue.
@@ -64,3 +66,40 @@ def sampled_softmax_loss(
     neg = neg.masked_fill(hit, float("-inf"))  # [M, S]
     logits = torch.cat([pos, neg], dim=1) / temperature  # [M, 1 + S]
     return F.cross_entropy(logits, torch.zeros_like(target))
+
+
+def sequence_sampled_softmax_loss(
+    hidden: torch.Tensor,
+    items: torch.Tensor,
+    target: torch.Tensor,
+    negatives: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Sampled softmax with one set of negatives per sequence, shared by its positions.
+
+    The same loss as :func:`sampled_softmax_loss` with row ``(b, t)``'s negatives ``negatives[b]``
+    (tested against it), computed as ``[B, T, D] x [B, D, S]`` so that the ``B x S`` negative embeddings
+    are gathered once per sequence rather than once per position.
+
+    Parameters
+    ----------
+    hidden : float[B, T, D]
+        One query per position.
+    items : float[N, D]
+        Item representations.
+    target : int64[B, T]
+        Each position's positive item (a row of ``items``); positions with ``target < 0`` are padding
+        and do not count.
+    negatives : int64[B, S]
+        Each sequence's negatives.
+    temperature : float
+        Logits are divided by it.
+    """
+    real = target >= 0  # [B, T]
+    t = target.clamp_min(0)
+    pos = (hidden * items[t]).sum(-1, keepdim=True)  # [B, T, 1]
+    neg = torch.bmm(hidden, items[negatives].transpose(1, 2))  # [B, T, S]
+    hit = negatives[:, None, :] == t[:, :, None]  # [B, T, S]
+    neg = neg.masked_fill(hit, float("-inf"))
+    logits = torch.cat([pos, neg], dim=2)[real] / temperature  # [M, 1 + S]
+    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))

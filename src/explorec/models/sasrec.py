@@ -13,7 +13,8 @@ items can be scored even when they never occurred in training), or their sum (``
 Training uses the full softmax cross-entropy over the whole catalogue at *every* position of each
 sequence in one pass (``loss="full"``), instead of treating every prefix as a separate example; for
 large catalogues ``loss="sampled"`` scores the target against ``n_negatives`` uniformly drawn items,
-drawn for every position (``negative_sharing="position"``) or shared by the batch (``"batch"``).
+drawn for every position (``negative_sharing="position"``), for every sequence (``"sequence"``) or
+shared by the batch (``"batch"``).
 Optional objectives (all off by default, switched on by their weights):
 
 * ``cl_weight``: contrastive InfoNCE between two augmented views of each sequence
@@ -53,7 +54,7 @@ from explorec.data.interactions import Catalog, Interactions
 from explorec.errors import ConfigError, check_positive_int, check_range
 from explorec.models.adversarial import fgsm_perturbation
 from explorec.models.augment import augment, check_ratios, info_nce, parse_methods
-from explorec.models.losses import sampled_softmax_loss
+from explorec.models.losses import sampled_softmax_loss, sequence_sampled_softmax_loss
 from explorec.models.torch_base import (
     SequenceAttention,
     SequenceCache,
@@ -69,7 +70,7 @@ logger = logging.getLogger(__name__)
 
 ITEM_INPUTS = ("id", "text", "id+text")
 LOSSES = ("full", "sampled")
-NEGATIVE_SHARING = ("position", "batch")
+NEGATIVE_SHARING = ("position", "sequence", "batch")
 
 
 # ====================================================================== the network
@@ -207,9 +208,11 @@ class SASRec(SequenceAttention, TorchRecommender):
         Full softmax over the catalogue, or sampled softmax with ``n_negatives`` shared negatives.
     n_negatives : int
         Uniformly drawn negatives per prediction for ``loss="sampled"``.
-    negative_sharing : {"position", "batch"}
+    negative_sharing : {"position", "sequence", "batch"}
         ``"position"``: every position of every sequence gets its own ``n_negatives`` (as RecTools'
-        SASRec in the eSASRec benchmark); ``"batch"``: one set shared by the whole batch (cheaper, but an
+        SASRec in the eSASRec benchmark); ``"sequence"``: every sequence gets its own set, shared by its
+        positions (one batched matrix product: about as cheap as ``"batch"``, with ``batch_size`` times
+        more distinct negatives); ``"batch"``: one set shared by the whole batch (cheapest, but an
         epoch then pushes down about ``batch_size x length`` times fewer negatives, and on Beauty it
         plateaued far below, see docs/benchmarks/neural.md).
     cl_weight, cl_temperature : float
@@ -478,14 +481,14 @@ class SASRec(SequenceAttention, TorchRecommender):
         target = batch["target"]  # [B, T]
         hidden, table = net(batch["input"])  # [B, T, D], [N+2, D]
         real = target > 0  # [B, T]
-        main = self._next_item_loss(hidden[real], table, target[real])
+        main = self._next_item_loss(hidden, table, target)
         parts = {"next": main.detach()}
         total = main
         if self.adv_weight > 0:
             delta = fgsm_perturbation(main, table, self.adv_epsilon)  # [N+2, D]
             delta[0] = 0.0  # the padding row stays zero
             adv_hidden, adv_table = net(batch["input"], table + delta)
-            adv = self._next_item_loss(adv_hidden[real], adv_table, target[real])
+            adv = self._next_item_loss(adv_hidden, adv_table, target)
             total = total + self.adv_weight * adv
             parts["adv"] = adv.detach()
         if self.category_weight > 0:
@@ -572,15 +575,20 @@ class SASRec(SequenceAttention, TorchRecommender):
     def _next_item_loss(
         self, hidden: torch.Tensor, table: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
-        """Cross-entropy of the next item; ``hidden`` [M, D], ``target`` [M] in 1..N."""
+        """Mean cross-entropy of the next item over the real positions; ``hidden`` [B, T, D],
+        ``target`` [B, T] in 1..N (0 = padding)."""
         items = table[1 : self.n_items_ + 1]  # [N, D]
+        if self.loss == "sampled" and self.negative_sharing == "sequence":
+            shape = (hidden.shape[0], self.n_negatives)  # [B, S]
+            negatives = torch.randint(0, self.n_items_, shape, device=hidden.device)
+            return sequence_sampled_softmax_loss(hidden, items, target - 1, negatives)
+        real = target > 0  # [B, T]
+        h, t = hidden[real], target[real] - 1  # [M, D], [M]
         if self.loss == "full":
-            return F.cross_entropy(hidden @ items.T, target - 1)  # logits [M, N]
-        shape = (
-            (self.n_negatives,) if self.negative_sharing == "batch" else (hidden.shape[0], self.n_negatives)
-        )
+            return F.cross_entropy(h @ items.T, t)  # logits [M, N]
+        shape = (self.n_negatives,) if self.negative_sharing == "batch" else (h.shape[0], self.n_negatives)
         negatives = torch.randint(0, self.n_items_, shape, device=hidden.device)  # [S] or [M, S]
-        return sampled_softmax_loss(hidden, items, target - 1, negatives)
+        return sampled_softmax_loss(h, items, t, negatives)
 
     def _forward_scores(
         self, module: nn.Module, users: npt.NDArray[np.int64], history: Interactions
