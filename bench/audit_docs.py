@@ -108,6 +108,10 @@ LM = "python bench/cold_start.py"
 PEERS = "python bench/peers/compare_recbole.py --dataset amazon-scientific"
 IMPL = "python bench/peers/compare_implicit.py"
 SOCKETS = "python bench/service_load.py --concurrency 1,4,8,16 --worker-sockets {mode} --recall-users 0"
+LOAD3 = (
+    "python bench/service_load.py --concurrency {c} --recall-users 0"
+    " --out bench/results/service_load_session3_{f}.json"
+)
 ML = "datasets/movielens-100k/results"
 SC = "datasets/amazon-scientific/results"
 CLAIMS: list[Claim] = [
@@ -664,6 +668,79 @@ CLAIMS: list[Claim] = [
             ("amazon-scientific", "8.0", "0.0186"),
             ("movielens-latest-small", "inf", "0.0448"),
         ]
+    ),
+    # online service (issue 12): the idle runs of 2026-12-03
+    Claim(
+        "service",
+        "recommend, 4 connections, 2026-12-03 run 2: requests/s",
+        "533",
+        "service_load_session3_run2.json",
+        "recommend/1/requests_per_s",
+        LOAD3.format(c="2,4,6,8", f="run2"),
+    ),
+    Claim(
+        "service",
+        "recommend, 4 connections, 2026-12-03 run 2: p99 ms",
+        "23.3",
+        "service_load_session3_run2.json",
+        "recommend/1/p99_ms",
+        LOAD3.format(c="2,4,6,8", f="run2"),
+    ),
+    Claim(
+        "service",
+        "recommend, 4 connections, 2026-12-03 run 6 (settled): p99 ms",
+        "17.7",
+        "service_load_session3_settled2.json",
+        "recommend/0/p99_ms",
+        LOAD3.format(c="4,8", f="settled2"),
+    ),
+    Claim(
+        "service",
+        "events in batches of 1,000, 2026-12-03 run 5 (settled): events/s",
+        "37405",
+        "service_load_session3_settled1.json",
+        "events_batch_ingest/events_per_s",
+        LOAD3.format(c="1,4,8,16", f="settled1"),
+    ),
+    Claim(
+        "service",
+        "events in batches of 1,000, 2026-12-03 run 6 (settled): events/s",
+        "23872",
+        "service_load_session3_settled2.json",
+        "events_batch_ingest/events_per_s",
+        LOAD3.format(c="4,8", f="settled2"),
+    ),
+    Claim(
+        "service",
+        "events in batches of 1,000, 2026-12-03 run 1 (back to back): events/s",
+        "13259",
+        "service_load_session3_run1.json",
+        "events_batch_ingest/events_per_s",
+        "python bench/service_load.py --out bench/results/service_load_session3_run1.json",
+    ),
+    Claim(
+        "service",
+        "single-event requests, 64 connections, 2026-12-03 run 2: requests/s",
+        "2023",
+        "service_load_session3_run2.json",
+        "events_single_levels/1/requests_per_s",
+        LOAD3.format(c="2,4,6,8", f="run2"),
+    ),
+    Claim(
+        "service",
+        "single-event requests, 64 connections, 2026-12-03 run 5: requests/s",
+        "2176",
+        "service_load_session3_settled1.json",
+        "events_single_levels/1/requests_per_s",
+        LOAD3.format(c="1,4,8,16", f="settled1"),
+    ),
+    Claim(
+        "service",
+        "single events, 16 connections, 2026-12-03 run 5 (settled): p99 ms",
+        "97",
+        "service_load_session3_settled1.json",
+        "events_single_levels/0/p99_ms",
+        LOAD3.format(c="1,4,8,16", f="settled1"),
     ),
     # online service (issue 12): the lead's idle runs, wrk
     Claim(
