@@ -579,8 +579,8 @@ class SASRec(SequenceAttention, TorchRecommender):
         ``target`` [B, T] in 1..N (0 = padding)."""
         items = table[1 : self.n_items_ + 1]  # [N, D]
         if self.loss == "sampled" and self.negative_sharing == "sequence":
-            shape = (hidden.shape[0], self.n_negatives)  # [B, S]
-            negatives = torch.randint(0, self.n_items_, shape, device=hidden.device)
+            per_sequence = (hidden.shape[0], self.n_negatives)  # [B, S]
+            negatives = torch.randint(0, self.n_items_, per_sequence, device=hidden.device)
             return sequence_sampled_softmax_loss(hidden, items, target - 1, negatives)
         real = target > 0  # [B, T]
         h, t = hidden[real], target[real] - 1  # [M, D], [M]
