@@ -469,8 +469,9 @@ async def drive(
             )
         out["events_single_ingest"] = single_levels[0]  # the first level (the key older results have)
         out["events_single_levels"] = single_levels
-        await asyncio.sleep(2)  # let the refresher settle
         await settle("recommend", args.settle)
+        if not args.settle:
+            await asyncio.sleep(2)  # the fixed pause for the refresher that settle replaces
 
         # recommendations: 90 % known users, 10 % unknown
         recs: list[Template] = [

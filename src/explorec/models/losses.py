@@ -62,10 +62,7 @@ def sampled_softmax_loss(
     else:
         neg = torch.bmm(items[negatives], hidden[:, :, None]).squeeze(2)  # [M, S, D] x [M, D, 1] -> [M, S]
         hit = negatives == target[:, None]  # [M, S]
-    # an accidental hit (a negative equal to the target) is not a negative
-    neg = neg.masked_fill(hit, float("-inf"))  # [M, S]
-    logits = torch.cat([pos, neg], dim=1) / temperature  # [M, 1 + S]
-    return F.cross_entropy(logits, torch.zeros_like(target))
+    return _positive_first_cross_entropy(pos, neg, hit, temperature)
 
 
 def sequence_sampled_softmax_loss(
@@ -100,6 +97,14 @@ def sequence_sampled_softmax_loss(
     pos = (hidden * items[t]).sum(-1, keepdim=True)  # [B, T, 1]
     neg = torch.bmm(hidden, items[negatives].transpose(1, 2))  # [B, T, S]
     hit = negatives[:, None, :] == t[:, :, None]  # [B, T, S]
-    neg = neg.masked_fill(hit, float("-inf"))
-    logits = torch.cat([pos, neg], dim=2)[real] / temperature  # [M, 1 + S]
+    return _positive_first_cross_entropy(pos[real], neg[real], hit[real], temperature)  # rows [M]
+
+
+def _positive_first_cross_entropy(
+    pos: torch.Tensor, neg: torch.Tensor, hit: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Mean cross-entropy of logits ``[pos | neg]`` (``[M, 1]``, ``[M, S]``) with the positive as the
+    class; an accidental hit (``hit``: a negative equal to the row's target) is not a negative."""
+    neg = neg.masked_fill(hit, float("-inf"))  # [M, S]
+    logits = torch.cat([pos, neg], dim=1) / temperature  # [M, 1 + S]
     return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
