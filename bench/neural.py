@@ -252,6 +252,25 @@ RUNS["s3rec"] = {
             "attn_dropout": 0.5,
         },
     ),
+    # the block layout and initialisation of SASRec's authors, which RecTools (and so the eSASRec
+    # benchmark) keeps: residuals from the normalised input, ReLU feed-forward of width 1 x dim,
+    # Xavier-normal matrices (the item table starts near zero)
+    "sasrec-ss-batch2048-kang": (
+        "sasrec",
+        {**SASREC_SS_BATCH2048, "block": "sasrec", "init": "xavier", "ffn_mult": 1},
+    ),
+    "sasrec-ss-batch2048-2b-d0.5-kang": (
+        "sasrec",
+        {
+            **SASREC_SS_BATCH2048,
+            "n_layers": 2,
+            "dropout": 0.5,
+            "attn_dropout": 0.5,
+            "block": "sasrec",
+            "init": "xavier",
+            "ffn_mult": 1,
+        },
+    ),
     "sasrec-ss-d0.3": ("sasrec", {**SASREC_SS, "dropout": 0.3}),
     "sasrec-ss-neg1024": ("sasrec", {**SASREC_SS, "n_negatives": 1024}),
     "sasrec-ss-2b": ("sasrec", {**SASREC_SS, "n_layers": 2, "n_heads": 2}),

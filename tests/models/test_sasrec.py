@@ -162,6 +162,38 @@ def test_ffn_mult_sets_the_feed_forward_width_and_survives_save_load(
     np.testing.assert_array_equal(loaded.score([0, 1]), model.score([0, 1]))
 
 
+def test_authors_block_and_xavier_init_learn_the_planted_successor_and_survive_save_load(
+    data: tuple[Interactions, Interactions, Catalog], tmp_path: Path
+) -> None:
+    """block="sasrec" + init="xavier" (the layout and initialisation RecTools keeps from SASRec's authors)."""
+    from explorec.models.transformer import SASRecBlock
+
+    train, test, catalog = data
+    model = SASRec(**TINY, block="sasrec", init="xavier", ffn_mult=1, epochs=40).fit(train, catalog)
+    assert all(isinstance(b, SASRecBlock) for b in model.module_.blocks)
+    assert float(np.mean(model.score(test.user, history=train).argmax(1) == test.item)) >= 0.9
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    assert isinstance(loaded, SASRec) and (loaded.block, loaded.init) == ("sasrec", "xavier")
+    assert all(isinstance(b, SASRecBlock) for b in loaded.module_.blocks)
+    np.testing.assert_array_equal(loaded.score([0, 1]), model.score([0, 1]))
+    # the explanation path reads the same block's attention: weights over the history summing to 1
+    weights = model.history_attention(np.array([3, 4, 5, 6]))
+    assert weights.shape == (4,) and abs(weights.sum() - 1) < 1e-6 and (weights >= 0).all()
+
+
+def test_xavier_init_starts_the_item_table_near_zero() -> None:
+    n_items, dim = 2000, 32
+    xavier = SASRecNet(SASRecConfig(n_items=n_items, dim=dim, init="xavier"))
+    normal = SASRecNet(SASRecConfig(n_items=n_items, dim=dim))
+    rows = xavier.items.id_emb.weight.detach()
+    assert torch.all(rows[0] == 0)  # padding
+    expected = (2 / (n_items + 2 + dim)) ** 0.5
+    assert abs(float(rows[1:].std()) - expected) < 0.05 * expected
+    assert abs(float(normal.items.id_emb.weight.detach()[1:].std()) - dim**-0.5) < 0.05 * dim**-0.5
+    qkv = xavier.blocks[0].attn.qkv.weight.detach()  # [3D, D]
+    assert abs(float(qkv.std()) - (2 / (4 * dim)) ** 0.5) < 0.1 * (2 / (4 * dim)) ** 0.5
+
+
 def _one_batch(model: SASRec, train: Interactions, catalog: Catalog) -> dict[str, torch.Tensor]:
     """The first training batch the fitted model's batch source yields (no dropout in these models)."""
     return model._batches(train, catalog)(0, np.random.default_rng(0))[0]
@@ -335,6 +367,8 @@ def test_mc_dropout_uncertainty(fitted: SASRec) -> None:
     [
         ({"item_input": "image"}, r"item_input must be one of \('id', 'text', 'id\+text'\), got 'image'"),
         ({"loss": "bpr"}, "loss must be one of"),
+        ({"block": "post-norm"}, r"block must be one of \('pre-norm', 'sasrec'\), got 'post-norm'"),
+        ({"init": "kaiming"}, r"init must be one of \('normal', 'xavier'\), got 'kaiming'"),
         ({"ffn_mult": 0}, "ffn_mult"),
         ({"dim": 10, "n_heads": 3}, r"dim \(10\) must be a multiple of n_heads \(3\)"),
         ({"cl_weight": 0.1, "cl_augment": "crop+shuffle"}, "cl_augment"),

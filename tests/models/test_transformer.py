@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from explorec.errors import ConfigError
-from explorec.models.transformer import Block, attention_weights, causal_padding_mask
+from explorec.models.transformer import Block, SASRecBlock, attention_weights, causal_padding_mask
 
 
 def test_block_equals_torchs_pre_norm_encoder_layer() -> None:
@@ -113,3 +113,41 @@ def test_last_position_attention_by_hand() -> None:
         ConfigError, match="method must be 'rollout', 'residual-rollout' or 'mean', got 'max'"
     ):
         last_position_attention(maps, "max")
+
+
+def test_sasrec_block_is_the_authors_layout_on_torchs_multi_head_attention() -> None:
+    """RecTools' ``SASRecTransformerLayer`` written out with torch's attention: queries from LN1(x), keys
+    and values from x, residuals from the normalised inputs, ReLU feed-forward."""
+    torch.manual_seed(2)
+    dim, heads, length = 8, 2, 5
+    block = SASRecBlock(dim, heads, dropout=0.0, attn_dropout=0.0, ffn_mult=1).eval()
+    assert set(block.state_dict()) == set(Block(dim, heads, dropout=0.0, attn_dropout=0.0).state_dict())
+    mha = nn.MultiheadAttention(dim, heads, batch_first=True).eval()
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(block.attn.qkv.weight)
+        mha.in_proj_bias.copy_(block.attn.qkv.bias)
+        mha.out_proj.weight.copy_(block.attn.out.weight)
+        mha.out_proj.bias.copy_(block.attn.out.bias)
+        for norm in (block.ln1, block.ln2):  # not the identity, so a swapped norm would show
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+        x = torch.randn(2, length, dim)
+        seq = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5]])
+        allowed = causal_padding_mask(seq)
+        q = block.ln1(x)
+        attended, weights = mha(
+            q,
+            x,
+            x,
+            attn_mask=~allowed.repeat(1, heads, 1, 1).view(-1, length, length),
+            average_attn_weights=False,
+        )
+        h = q + attended
+        f = block.ln2(h)
+        expected = f + block.ffn[3](torch.relu(block.ffn[0](f)))
+        torch.testing.assert_close(block(x, allowed), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(block.attention_weights(x, allowed), weights, rtol=1e-5, atol=1e-5)
+        # and it is not the pre-norm block with the same weights
+        pre = Block(dim, heads, dropout=0.0, attn_dropout=0.0, ffn_mult=1).eval()
+        pre.load_state_dict(block.state_dict())
+        assert not torch.allclose(pre(x, allowed), block(x, allowed), atol=1e-3)

@@ -64,13 +64,14 @@ from explorec.models.torch_base import (
     text_item_vectors,
 )
 from explorec.models.training import BatchFn
-from explorec.models.transformer import Block, attention_maps, causal_padding_mask
+from explorec.models.transformer import BLOCKS, attention_maps, causal_padding_mask
 
 logger = logging.getLogger(__name__)
 
 ITEM_INPUTS = ("id", "text", "id+text")
 LOSSES = ("full", "sampled")
 NEGATIVE_SHARING = ("position", "sequence", "batch")
+INITS = ("normal", "xavier")
 
 
 # ====================================================================== the network
@@ -86,6 +87,8 @@ class SASRecConfig:
     ffn_mult: int = 4
     dropout: float = 0.2
     attn_dropout: float = 0.2
+    block: str = "pre-norm"
+    init: str = "normal"
     item_input: str = "id"
     text_dim: int = 0
     n_categories: int = 0
@@ -132,8 +135,9 @@ class SASRecNet(nn.Module):
         self.pos = nn.Embedding(cfg.max_len, cfg.dim)
         nn.init.normal_(self.pos.weight, std=0.02)
         self.drop = nn.Dropout(cfg.dropout)
+        block = BLOCKS[cfg.block]
         self.blocks = nn.ModuleList(
-            Block(
+            block(
                 cfg.dim,
                 cfg.n_heads,
                 dropout=cfg.dropout,
@@ -145,6 +149,13 @@ class SASRecNet(nn.Module):
         )
         self.ln_f = nn.LayerNorm(cfg.dim)
         self.category_head = nn.Linear(cfg.dim, cfg.n_categories) if cfg.n_categories else None
+        if cfg.init == "xavier":  # every matrix, as SASRec's authors and RecTools initialise
+            for param in self.parameters():
+                if param.dim() > 1:
+                    nn.init.xavier_normal_(param)
+            if self.items.use_id:
+                with torch.no_grad():
+                    self.items.id_emb.weight[0].zero_()
 
     def forward(
         self, seq: torch.Tensor, table: torch.Tensor | None = None
@@ -197,6 +208,14 @@ class SASRec(SequenceAttention, TorchRecommender):
         SASRec paper and RecTools, whose SASRec the eSASRec benchmark ran, use 1).
     dropout, attn_dropout : float
         Dropout on embeddings / residual branches, and on attention weights.
+    block : {"pre-norm", "sasrec"}
+        Block layout: ``"pre-norm"`` (GPT-2's ``x + Attn(LN(x))``, ``x + FFN(LN(x))`` with GELU) or
+        ``"sasrec"``, the layout of SASRec's authors that RecTools keeps (residuals from the normalised
+        input, keys and values from the raw states, ReLU; ``transformer.SASRecBlock``).
+    init : {"normal", "xavier"}
+        ``"normal"``: item rows N(0, 1/dim), positions N(0, 0.02²), PyTorch's defaults elsewhere;
+        ``"xavier"``: Xavier-normal for every matrix (the authors' and RecTools' choice), which starts
+        the item table near zero (std ``sqrt(2 / (n_items + dim))``).
     item_input : {"id", "text", "id+text"}
         Item representation.
     encoder : str
@@ -272,6 +291,8 @@ class SASRec(SequenceAttention, TorchRecommender):
         ffn_mult: int = 4,
         dropout: float = 0.3,
         attn_dropout: float = 0.2,
+        block: str = "pre-norm",
+        init: str = "normal",
         item_input: str = "id",
         encoder: str = "default",
         text_template: str | None = None,
@@ -310,6 +331,8 @@ class SASRec(SequenceAttention, TorchRecommender):
         self.ffn_mult = ffn_mult
         self.dropout = dropout
         self.attn_dropout = attn_dropout
+        self.block = block
+        self.init = init
         self.item_input = item_input
         self.encoder = encoder
         self.text_template = text_template
@@ -372,6 +395,10 @@ class SASRec(SequenceAttention, TorchRecommender):
             check_positive_int(name, getattr(self, name))
         check_range("dropout", self.dropout, 0.0, 1.0)
         check_range("attn_dropout", self.attn_dropout, 0.0, 1.0)
+        if self.block not in BLOCKS:
+            raise ConfigError(f"block must be one of {tuple(BLOCKS)}, got {self.block!r}")
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {INITS}, got {self.init!r}")
         if self.item_input not in ITEM_INPUTS:
             raise ConfigError(f"item_input must be one of {ITEM_INPUTS}, got {self.item_input!r}")
         if self.loss not in LOSSES:
@@ -426,6 +453,8 @@ class SASRec(SequenceAttention, TorchRecommender):
             ffn_mult=self.ffn_mult,
             dropout=self.dropout,
             attn_dropout=self.attn_dropout,
+            block=self.block,
+            init=self.init,
             item_input=self.item_input,
             text_dim=text_dim,
             n_categories=n_categories,

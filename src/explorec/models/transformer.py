@@ -8,7 +8,8 @@ pre-norm causal Transformer block (Vaswani et al., 2017, with the pre-norm place
 
 They differ only in settings: SASRec uses ``ffn_mult=4`` with dropout inside the FFN and a separate
 attention dropout; the adapter uses ``ffn_mult=2``, no FFN dropout and its one dropout rate for
-attention. The two-tower model's history pooling is single-query scaled dot-product attention
+attention. SASRec can instead run its authors' block (``SASRecBlock``, ``block="sasrec"``), which
+RecTools keeps: ``q = LN1(x); x = q + Attn(q, x, x); f = LN2(x); x = f + Dropout(FFN(f))`` with ReLU. The two-tower model's history pooling is single-query scaled dot-product attention
 (``attention_weights``), which is the same attention without projections.
 
 The state-dict layout of a block is ``ln1``, ``attn.qkv``, ``attn.out``, ``ln2``, ``ffn.0``,
@@ -51,23 +52,36 @@ class CausalSelfAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
         self.attn_dropout = attn_dropout
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def _project(
+        self, x: torch.Tensor, kv: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries from ``x``; keys and values from ``kv`` (``x`` itself when None): 3 x ``[B, T, D]``."""
+        dim = x.shape[2]
+        if kv is None:
+            q, k, v = self.qkv(x).split(dim, dim=2)
+            return q, k, v
+        weight, bias = self.qkv.weight, self.qkv.bias  # [3D, D], [3D]
+        q = F.linear(x, weight[:dim], bias[:dim])  # [B, T, D]
+        k, v = F.linear(kv, weight[dim:], bias[dim:]).split(dim, dim=2)  # 2 x [B, T, D]
+        return q, k, v
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, kv: torch.Tensor | None = None) -> torch.Tensor:
         batch, length, dim = x.shape  # [B, T, D]
-        q, k, v = self.qkv(x).split(dim, dim=2)  # 3 x [B, T, D]
+        q, k, v = self._project(x, kv)  # 3 x [B, T, D]
         heads = (batch, length, self.n_heads, dim // self.n_heads)
         q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))  # 3 x [B, H, T, D/H]
         p = self.attn_dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)  # [B, H, T, D/H]
         return self.out(y.transpose(1, 2).reshape(batch, length, dim))  # [B, T, D]
 
-    def weights(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def weights(self, x: torch.Tensor, allowed: torch.Tensor, kv: torch.Tensor | None = None) -> torch.Tensor:
         """The attention weights ``forward`` applies (without dropout): ``float[B, H, T, T]``.
 
         Row ``t`` of head ``h`` is ``softmax(q_t k^T / sqrt(D/H))`` over the keys ``allowed`` lets
         ``t`` see; ``F.scaled_dot_product_attention`` computes the same weights without returning them.
         """
         batch, length, dim = x.shape  # [B, T, D]
-        q, k, _ = self.qkv(x).split(dim, dim=2)  # 2 x [B, T, D]
+        q, k, _ = self._project(x, kv)  # [B, T, D] each
         heads = (batch, length, self.n_heads, dim // self.n_heads)
         q, k = (z.view(heads).transpose(1, 2) for z in (q, k))  # 2 x [B, H, T, D/H]
         logits = q @ k.transpose(-2, -1) / (dim // self.n_heads) ** 0.5  # [B, H, T, T]
@@ -117,6 +131,58 @@ class Block(nn.Module):
         x = x + self.drop(self.attn(self.ln1(x), allowed))  # [B, T, D]
         return x + self.drop(self.ffn(self.ln2(x)))  # [B, T, D]
 
+    def attention_weights(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """The weights this block's attention applies to ``x``: ``float[B, H, T, T]``."""
+        return self.attn.weights(self.ln1(x), allowed)
+
+
+class SASRecBlock(nn.Module):
+    """The block of SASRec's authors (Kang & McAuley's code; RecTools' ``SASRecTransformerLayer``)::
+
+        q = LN1(x);  x = q + Attn(queries q, keys and values x)
+        f = LN2(x);  x = f + Dropout(FFN(f))        FFN = Linear(D, m D) -> ReLU -> Dropout -> Linear(m D, D)
+
+    Unlike the pre-norm :class:`Block`, both residuals start from the *normalised* input, and keys and
+    values read the un-normalised states. Same state-dict layout and parameter order as ``Block``, so
+    ``ln1``, ``attn``, ``ln2`` and ``ffn`` mean the same in both.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int,
+        *,
+        dropout: float,
+        attn_dropout: float,
+        ffn_mult: int = 1,
+        ffn_dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(dim)
+        self.attn = CausalSelfAttention(dim, n_heads, attn_dropout)
+        self.ln2 = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, ffn_mult * dim),
+            nn.ReLU(),
+            nn.Dropout(ffn_dropout),
+            nn.Linear(ffn_mult * dim, dim),
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        q = self.ln1(x)  # [B, T, D]
+        x = q + self.attn(q, allowed, kv=x)  # [B, T, D]
+        f = self.ln2(x)  # [B, T, D]
+        return f + self.drop(self.ffn(f))  # [B, T, D]
+
+    def attention_weights(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """The weights this block's attention applies to ``x``: ``float[B, H, T, T]``."""
+        return self.attn.weights(self.ln1(x), allowed, kv=x)
+
+
+#: block layout name -> class (SASRec's ``block`` parameter)
+BLOCKS: dict[str, type[Block] | type[SASRecBlock]] = {"pre-norm": Block, "sasrec": SASRecBlock}
+
 
 def attention_maps(
     blocks: Iterable[nn.Module], x: torch.Tensor, allowed: torch.Tensor
@@ -124,8 +190,8 @@ def attention_maps(
     """Run ``blocks`` over ``x`` and record each block's attention: ``(output, [float[B, H, T, T]])``."""
     maps = []
     for block in blocks:
-        assert isinstance(block, Block)
-        maps.append(block.attn.weights(block.ln1(x), allowed))
+        assert isinstance(block, (Block, SASRecBlock))
+        maps.append(block.attention_weights(x, allowed))
         x = block(x, allowed)
     return x, maps
 
