@@ -271,6 +271,39 @@ RUNS["s3rec"] = {
             "ffn_mult": 1,
         },
     ),
+    # plain shuffled batches (RecTools' order): every position weighs the same in the loss, where the
+    # length-bucketed batches weigh every sequence about the same
+    "sasrec-ss-batch2048-random": ("sasrec", {**SASREC_SS_BATCH2048, "batching": "random"}),
+    "sasrec-ss-batch2048-2b-d0.5-random": (
+        "sasrec",
+        {**SASREC_SS_BATCH2048, "n_layers": 2, "dropout": 0.5, "attn_dropout": 0.5, "batching": "random"},
+    ),
+    # RecTools' SASRec as the eSASRec benchmark ran it: the authors' block and Xavier init (above) and
+    # no key-padding mask, so every position also attends to the zeroed left padding (pad_attention="sink")
+    "sasrec-ss-batch2048-rt": (
+        "sasrec",
+        {**SASREC_SS_BATCH2048, "block": "sasrec", "init": "xavier", "ffn_mult": 1, "pad_attention": "sink"},
+    ),
+    "sasrec-ss-batch2048-sink": ("sasrec", {**SASREC_SS_BATCH2048, "pad_attention": "sink"}),
+    # the two-block configuration on random batches, with RecTools' feed-forward width (1 x dim): the
+    # feed-forward layer over the padded positions is most of a random batch's cost
+    "sasrec-ss-batch2048-2b-d0.5-random-f1": (
+        "sasrec",
+        {
+            **SASREC_SS_BATCH2048,
+            "n_layers": 2,
+            "dropout": 0.5,
+            "attn_dropout": 0.5,
+            "batching": "random",
+            "ffn_mult": 1,
+        },
+    ),
+    # length buckets (cheap) with every position weighing the same (as the random batches above)
+    "sasrec-ss-batch2048-pw": ("sasrec", {**SASREC_SS_BATCH2048, "weighting": "position"}),
+    "sasrec-ss-batch2048-2b-d0.5-pw": (
+        "sasrec",
+        {**SASREC_SS_BATCH2048, "n_layers": 2, "dropout": 0.5, "attn_dropout": 0.5, "weighting": "position"},
+    ),
     "sasrec-ss-d0.3": ("sasrec", {**SASREC_SS, "dropout": 0.3}),
     "sasrec-ss-neg1024": ("sasrec", {**SASREC_SS, "n_negatives": 1024}),
     "sasrec-ss-2b": ("sasrec", {**SASREC_SS, "n_layers": 2, "n_heads": 2}),

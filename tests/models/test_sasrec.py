@@ -114,6 +114,42 @@ def test_training_windows_cover_every_target_once() -> None:
     assert sorted(np.concatenate(batches).tolist()) == [0, 1, 2, 3]
 
 
+def test_random_batching_mixes_lengths_and_still_learns(
+    data: tuple[Interactions, Interactions, Catalog],
+) -> None:
+    """batching="random" (RecTools' order) mixes lengths in a batch; "length" groups similar ones."""
+    rng = np.random.default_rng(0)
+    users, items = [], []
+    for u in range(64):  # half the users have 3 items, half 9
+        for j in range(3 if u % 2 else 9):
+            users.append(u)
+            items.append((u + j) % N_ITEMS)
+    mixed = Interactions.from_arrays(
+        users, items, user_ids=[f"u{u}" for u in range(64)], item_ids=[f"i{i}" for i in range(N_ITEMS)]
+    )
+
+    def widths(batching: str) -> set[tuple[int, int]]:
+        model = SASRec(**{**TINY, "batch_size": 8}, batching=batching, epochs=1)
+        model._module_config(mixed, None)
+        batches = model._batches(mixed, None)(0, rng)
+        assert sum(int((b["target"] > 0).sum()) for b in batches) == 32 * 2 + 32 * 8  # every target once
+        return {(int((b["input"] > 0).sum(1).min()), int((b["input"] > 0).sum(1).max())) for b in batches}
+
+    assert widths("length") == {(2, 2), (8, 8)}  # one pool of 8 batches, sorted: no batch mixes lengths
+    assert any(lo < hi for lo, hi in widths("random"))
+    # weighting="position": each batch's mean loss scaled by its share of the positions (mean 1)
+    model = SASRec(**{**TINY, "batch_size": 8}, weighting="position", epochs=1)
+    model._module_config(mixed, None)
+    batches = model._batches(mixed, None)(0, rng)
+    scales = np.array([float(b["scale"]) for b in batches])
+    positions = np.array([int((b["target"] > 0).sum()) for b in batches])
+    np.testing.assert_allclose(scales, positions / positions.mean(), rtol=1e-6)
+    assert sorted(set(positions.tolist())) == [16, 64]  # a batch of 3-item users vs one of 9-item users
+    train, test, catalog = data
+    model = SASRec(**TINY, batching="random", epochs=40).fit(train, catalog)
+    assert float(np.mean(model.score(test.user, history=train).argmax(1) == test.item)) >= 0.9
+
+
 def test_empty_history_gets_the_popularity_prior(
     fitted: SASRec, data: tuple[Interactions, Interactions, Catalog]
 ) -> None:
@@ -179,6 +215,55 @@ def test_authors_block_and_xavier_init_learn_the_planted_successor_and_survive_s
     # the explanation path reads the same block's attention: weights over the history summing to 1
     weights = model.history_attention(np.array([3, 4, 5, 6]))
     assert weights.shape == (4,) and abs(weights.sum() - 1) < 1e-6 and (weights >= 0).all()
+
+
+def test_padding_sink_learns_and_a_users_scores_do_not_depend_on_the_batch_width(
+    data: tuple[Interactions, Interactions, Catalog], tmp_path: Path
+) -> None:
+    """pad_attention="sink" counts the padding up to max_len, not up to the batch's widest sequence."""
+    train, test, catalog = data
+    model = SASRec(**TINY, pad_attention="sink", epochs=40).fit(train, catalog)
+    assert float(np.mean(model.score(test.user, history=train).argmax(1) == test.item)) >= 0.9
+    short = Interactions.from_arrays(
+        [0, 0, 1, 1, 1, 1, 1, 1],
+        [3, 4, 5, 6, 7, 8, 9, 10],
+        user_ids=["a", "b"],
+        item_ids=list(train.item_ids),
+    )
+    alone = model.score([0], history=short.select(short.user == 0))
+    together = model.score([0, 1], history=short)
+    np.testing.assert_allclose(alone[0], together[0], rtol=1e-5, atol=1e-5)
+    masked = SASRec(**TINY, epochs=1).fit(train, catalog)
+    assert masked.module_.cfg.pad_attention == "masked" and model.module_.cfg.pad_attention == "sink"
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    assert isinstance(loaded, SASRec) and loaded.pad_attention == "sink"
+    np.testing.assert_array_equal(loaded.score([0, 1]), model.score([0, 1]))
+
+
+@pytest.mark.parametrize("pad_attention", ["masked", "sink"])
+def test_a_batch_of_mixed_lengths_runs_in_length_groups_with_the_same_hidden_states(
+    pad_attention: str,
+) -> None:
+    from explorec.models.sasrec import length_groups
+
+    torch.manual_seed(4)
+    net = SASRecNet(
+        SASRecConfig(n_items=30, dim=16, n_heads=2, max_len=12, pad_attention=pad_attention)
+    ).eval()
+    lengths = [1, 2, 2, 3, 3, 3, 4, 12, 2, 5, 1, 7]
+    seq = torch.zeros(len(lengths), 12, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        seq[row, -n:] = torch.randint(1, 31, (n,))
+    groups = length_groups(seq)
+    assert groups is not None and sum(r.numel() for r, _ in groups) == len(lengths)
+    assert [w for _, w in groups] == [2, 3, 4, 12]  # sorted lengths cut into 4 parts of 3 rows
+    with torch.no_grad():
+        grouped, _ = net(seq)
+        for row, n in enumerate(lengths):  # each row alone, at its own width
+            alone, _ = net(seq[row : row + 1, -n:])
+            torch.testing.assert_close(grouped[row, -n:], alone[0], rtol=1e-5, atol=1e-5)
+    equal = torch.randint(1, 31, (16, 6))  # rows of one length: one pass, as before
+    assert length_groups(equal) is None
 
 
 def test_xavier_init_starts_the_item_table_near_zero() -> None:
@@ -368,6 +453,8 @@ def test_mc_dropout_uncertainty(fitted: SASRec) -> None:
         ({"item_input": "image"}, r"item_input must be one of \('id', 'text', 'id\+text'\), got 'image'"),
         ({"loss": "bpr"}, "loss must be one of"),
         ({"block": "post-norm"}, r"block must be one of \('pre-norm', 'sasrec'\), got 'post-norm'"),
+        ({"batching": "sorted"}, r"batching must be one of \('length', 'random'\), got 'sorted'"),
+        ({"pad_attention": "none"}, r"pad_attention must be one of \('masked', 'sink'\), got 'none'"),
         ({"init": "kaiming"}, r"init must be one of \('normal', 'xavier'\), got 'kaiming'"),
         ({"ffn_mult": 0}, "ffn_mult"),
         ({"dim": 10, "n_heads": 3}, r"dim \(10\) must be a multiple of n_heads \(3\)"),

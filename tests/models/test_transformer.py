@@ -151,3 +151,32 @@ def test_sasrec_block_is_the_authors_layout_on_torchs_multi_head_attention() -> 
         pre = Block(dim, heads, dropout=0.0, attn_dropout=0.0, ffn_mult=1).eval()
         pre.load_state_dict(block.state_dict())
         assert not torch.allclose(pre(x, allowed), block(x, allowed), atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", [Block, SASRecBlock])
+def test_padding_sink_equals_attending_to_zeroed_padding_columns(layout: type[nn.Module]) -> None:
+    """pad_log_count is RecTools' default: no key-padding mask, padded states zeroed, every sequence
+    padded to max_len. One sink key with +log(count) must give the real positions the same outputs."""
+    torch.manual_seed(3)
+    dim, heads, max_len = 8, 2, 7
+    block = layout(dim, heads, dropout=0.0, attn_dropout=0.0).eval()
+    for norm in (block.ln1, block.ln2):
+        with torch.no_grad():
+            norm.bias.uniform_(-0.5, 0.5)  # LN(0) = bias: a zero bias would hide a wrong sink state
+    seq = torch.tensor([[0, 0, 3, 4], [0, 1, 2, 5], [6, 7, 8, 9]])  # 4 columns, max_len 7
+    x = torch.randn(3, 4, dim) * (seq != 0)[..., None]
+    count = max_len - (seq != 0).sum(1)  # [5, 4, 3]
+    with torch.no_grad():
+        ours = block(x, causal_padding_mask(seq), torch.log(count.float()))
+        full = torch.cat([torch.zeros(3, max_len - 4, dim), x], dim=1)  # left-padded to max_len
+        causal = torch.ones(max_len, max_len, dtype=torch.bool).tril()[None, None]  # padding not masked
+        theirs = block(full, causal.expand(3, 1, -1, -1))[:, -4:]
+        for row, n_real in enumerate((seq != 0).sum(1).tolist()):
+            torch.testing.assert_close(ours[row, -n_real:], theirs[row, -n_real:], rtol=1e-5, atol=1e-5)
+        # the explanation weights: the real keys' shares of the same softmax, rescaled to sum to 1
+        w = block.attention_weights(x, causal_padding_mask(seq), torch.log(count.float()))
+        w_full = block.attention_weights(full, causal.expand(3, 1, -1, -1))[:, :, -4:, -4:]
+        w_full = w_full * (seq != 0)[:, None, None, :]
+        torch.testing.assert_close(w[0, :, 2:], (w_full / w_full.sum(-1, keepdim=True))[0, :, 2:])
+        # without the sink the outputs differ: the padding took part of the attention
+        assert not torch.allclose(block(x, causal_padding_mask(seq))[0, 2:], ours[0, 2:], atol=1e-3)

@@ -72,6 +72,9 @@ ITEM_INPUTS = ("id", "text", "id+text")
 LOSSES = ("full", "sampled")
 NEGATIVE_SHARING = ("position", "sequence", "batch")
 INITS = ("normal", "xavier")
+BATCHINGS = ("length", "random")
+PAD_ATTENTIONS = ("masked", "sink")
+WEIGHTINGS = ("batch", "position")
 
 
 # ====================================================================== the network
@@ -89,6 +92,7 @@ class SASRecConfig:
     attn_dropout: float = 0.2
     block: str = "pre-norm"
     init: str = "normal"
+    pad_attention: str = "masked"
     item_input: str = "id"
     text_dim: int = 0
     n_categories: int = 0
@@ -176,11 +180,30 @@ class SASRecNet(nn.Module):
         """
         if table is None:
             table = self.items()  # [N+2, D]
+        groups = length_groups(seq)
+        if groups is None:
+            return self._encode(seq, table), table  # [B, T, D], [N+2, D]
+        # rows of very different lengths: each group of similar lengths at its own width (the same
+        # numbers at the real positions, without most of the padding); padding outside a group stays 0
+        out = table.new_zeros(seq.shape[0], seq.shape[1], table.shape[1])  # [B, T, D]
+        for rows, width in groups:
+            out[rows, -width:] = self._encode(seq[rows, -width:], table)
+        return out, table
+
+    def _encode(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         x = self._embed(seq, table)  # [B, T, D]
         allowed = causal_padding_mask(seq)  # [B, 1, T, T]
+        pads = self._pad_log_count(seq)
         for block in self.blocks:
-            x = block(x, allowed)  # [B, T, D]
-        return self.ln_f(x), table  # [B, T, D], [N+2, D]
+            x = block(x, allowed, pads)  # [B, T, D]
+        return cast(torch.Tensor, self.ln_f(x))  # [B, T, D]
+
+    def _pad_log_count(self, seq: torch.Tensor) -> torch.Tensor | None:
+        """``float[B]``: log of each sequence's padding up to ``max_len`` (``pad_attention="sink"``)."""
+        if self.cfg.pad_attention == "masked":
+            return None
+        count = self.cfg.max_len - (seq != 0).sum(dim=1)  # [B]; the mask token counts as real
+        return torch.log(count.to(torch.float32))  # -inf where there is no padding
 
     def _embed(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         length = seq.shape[1]
@@ -190,7 +213,7 @@ class SASRecNet(nn.Module):
     def attention(self, seq: torch.Tensor) -> list[torch.Tensor]:
         """Each block's attention weights ``float[B, H, T, T]`` for ``seq`` (as ``forward`` reads it)."""
         x = self._embed(seq, self.items())  # [B, T, D]
-        return attention_maps(self.blocks, x, causal_padding_mask(seq))[1]
+        return attention_maps(self.blocks, x, causal_padding_mask(seq), self._pad_log_count(seq))[1]
 
 
 # ====================================================================== the recommender
@@ -216,6 +239,23 @@ class SASRec(SequenceAttention, TorchRecommender):
         ``"normal"``: item rows N(0, 1/dim), positions N(0, 0.02²), PyTorch's defaults elsewhere;
         ``"xavier"``: Xavier-normal for every matrix (the authors' and RecTools' choice), which starts
         the item table near zero (std ``sqrt(2 / (n_items + dim))``).
+    pad_attention : {"masked", "sink"}
+        ``"masked"``: a position attends only to real items. ``"sink"``: also to the left padding up to
+        ``max_len``, whose states are zero, as RecTools' SASRec does by default (no key-padding mask,
+        padded states zeroed before every block): the padding acts as one learned "attend to nothing"
+        slot weighted by how much padding there is, i.e. by how short the history is. Computed as one
+        extra key with ``+log(max_len - length)`` on its logit, not as ``max_len`` padded columns.
+    batching : {"length", "random"}
+        ``"length"``: batches drawn from pools of similar lengths (less padding; the loss, a mean over
+        a batch's positions, then weighs every *sequence* about equally); ``"random"``: plain shuffled
+        batches (as RecTools; every *position* weighs about equally, so long histories count more),
+        padded to their longest sequence.
+    weighting : {"batch", "position"}
+        ``"batch"``: a batch's loss is the mean over its positions, so with ``batching="length"`` a
+        position of a short history weighs many times more than one of a long history (each batch, and
+        so each sequence, counts about the same); ``"position"``: that mean times the batch's share of
+        the epoch's positions, so every position counts the same (what random batches give on average)
+        while the batches keep their similar lengths.
     item_input : {"id", "text", "id+text"}
         Item representation.
     encoder : str
@@ -293,6 +333,9 @@ class SASRec(SequenceAttention, TorchRecommender):
         attn_dropout: float = 0.2,
         block: str = "pre-norm",
         init: str = "normal",
+        pad_attention: str = "masked",
+        batching: str = "length",
+        weighting: str = "batch",
         item_input: str = "id",
         encoder: str = "default",
         text_template: str | None = None,
@@ -333,6 +376,9 @@ class SASRec(SequenceAttention, TorchRecommender):
         self.attn_dropout = attn_dropout
         self.block = block
         self.init = init
+        self.pad_attention = pad_attention
+        self.batching = batching
+        self.weighting = weighting
         self.item_input = item_input
         self.encoder = encoder
         self.text_template = text_template
@@ -399,6 +445,12 @@ class SASRec(SequenceAttention, TorchRecommender):
             raise ConfigError(f"block must be one of {tuple(BLOCKS)}, got {self.block!r}")
         if self.init not in INITS:
             raise ConfigError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.pad_attention not in PAD_ATTENTIONS:
+            raise ConfigError(f"pad_attention must be one of {PAD_ATTENTIONS}, got {self.pad_attention!r}")
+        if self.batching not in BATCHINGS:
+            raise ConfigError(f"batching must be one of {BATCHINGS}, got {self.batching!r}")
+        if self.weighting not in WEIGHTINGS:
+            raise ConfigError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.item_input not in ITEM_INPUTS:
             raise ConfigError(f"item_input must be one of {ITEM_INPUTS}, got {self.item_input!r}")
         if self.loss not in LOSSES:
@@ -455,6 +507,7 @@ class SASRec(SequenceAttention, TorchRecommender):
             attn_dropout=self.attn_dropout,
             block=self.block,
             init=self.init,
+            pad_attention=self.pad_attention,
             item_input=self.item_input,
             text_dim=text_dim,
             n_categories=n_categories,
@@ -485,15 +538,28 @@ class SASRec(SequenceAttention, TorchRecommender):
             "beta": self.reorder_ratio,
         }
 
+        # weighting="position": a batch's mean loss times its share of the positions, so that every
+        # position of an epoch weighs the same, whatever the length of the sequences batched with it
+        n_batches = -(-len(windows) // self.batch_size)
+        positions_per_batch = sum(w.size - 1 for w in windows) / n_batches
+
         def batches(epoch: int, rng: np.random.Generator) -> list[dict[str, torch.Tensor]]:
             out = []
-            for idx in length_bucketed_batches([w.size for w in windows], self.batch_size, rng):
+            if self.batching == "random":
+                order = rng.permutation(len(windows))
+                plan = [order[i : i + self.batch_size] for i in range(0, order.size, self.batch_size)]
+            else:
+                plan = length_bucketed_batches([w.size for w in windows], self.batch_size, rng)
+            for idx in plan:
                 chunk = [windows[i] for i in idx]
                 width = max(w.size for w in chunk) - 1
                 batch = {
                     "input": torch.from_numpy(pad_sequences([w[:-1] for w in chunk], width)),  # [B, T]
                     "target": torch.from_numpy(pad_sequences([w[1:] for w in chunk], width)),  # [B, T]
                 }
+                if self.weighting == "position":
+                    share = sum(w.size - 1 for w in chunk) / positions_per_batch
+                    batch["scale"] = torch.tensor(share, dtype=torch.float32)  # [] (a scalar)
                 if categories is not None:
                     batch["category"] = torch.from_numpy(categories[batch["target"].numpy()])  # [B, T]
                 if methods:
@@ -538,6 +604,8 @@ class SASRec(SequenceAttention, TorchRecommender):
             cl = info_nce(z1, z2, self.cl_temperature)
             total = total + self.cl_weight * cl
             parts["cl"] = cl.detach()
+        if "scale" in batch:
+            total = total * batch["scale"]
         return {"loss": total, **parts}
 
     # ------------------------------------------------------------------ differential privacy
@@ -636,6 +704,32 @@ class SASRec(SequenceAttention, TorchRecommender):
 
 
 # ====================================================================== data helpers
+#: rows per length group when ``SASRecNet.forward`` splits a batch (see ``length_groups``)
+GROUPS = 4
+#: split only when the groups compute at most this share of the padded batch
+GROUP_GAIN = 0.7
+
+
+def length_groups(seq: torch.Tensor) -> list[tuple[torch.Tensor, int]] | None:
+    """``GROUPS`` groups of rows of similar length, each with its width, or None when not worth it.
+
+    ``seq`` is ``int64[B, T]``, left-padded. The rows are sorted by their number of real positions
+    and cut into ``GROUPS`` equal parts; each part needs only its longest row's width. None when that
+    would still compute more than ``GROUP_GAIN`` of ``B x T`` (rows of about equal length, such as
+    length-bucketed batches), so those batches run exactly as one.
+    """
+    batch, width = seq.shape
+    if batch < 2 * GROUPS:
+        return None
+    lengths = (seq != 0).sum(dim=1).clamp_min(1)  # [B]
+    order = torch.argsort(lengths, stable=True)  # [B]
+    parts = [rows for rows in order.tensor_split(GROUPS) if rows.numel()]
+    widths = [int(lengths[rows].max()) for rows in parts]
+    if sum(r.numel() * w for r, w in zip(parts, widths, strict=True)) > GROUP_GAIN * batch * width:
+        return None
+    return list(zip(parts, widths, strict=True))
+
+
 def training_windows(seqs: list[npt.NDArray[np.int64]], max_len: int) -> list[npt.NDArray[np.int64]]:
     """Cut each sequence (of >= 2 items) into windows of at most ``max_len + 1`` items.
 

@@ -9,7 +9,10 @@ pre-norm causal Transformer block (Vaswani et al., 2017, with the pre-norm place
 They differ only in settings: SASRec uses ``ffn_mult=4`` with dropout inside the FFN and a separate
 attention dropout; the adapter uses ``ffn_mult=2``, no FFN dropout and its one dropout rate for
 attention. SASRec can instead run its authors' block (``SASRecBlock``, ``block="sasrec"``), which
-RecTools keeps: ``q = LN1(x); x = q + Attn(q, x, x); f = LN2(x); x = f + Dropout(FFN(f))`` with ReLU. The two-tower model's history pooling is single-query scaled dot-product attention
+RecTools keeps: ``q = LN1(x); x = q + Attn(q, x, x); f = LN2(x); x = f + Dropout(FFN(f))`` with ReLU.
+Either block can let every position also attend to the zeroed left padding (``pad_log_count``: one
+sink key counted once per padded position, as RecTools' SASRec without a key-padding mask). The
+two-tower model's history pooling is single-query scaled dot-product attention
 (``attention_weights``), which is the same attention without projections.
 
 The state-dict layout of a block is ``ln1``, ``attn.qkv``, ``attn.out``, ``ln2``, ``ffn.0``,
@@ -65,27 +68,72 @@ class CausalSelfAttention(nn.Module):
         k, v = F.linear(kv, weight[dim:], bias[dim:]).split(dim, dim=2)  # 2 x [B, T, D]
         return q, k, v
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor, kv: torch.Tensor | None = None) -> torch.Tensor:
+    def _keys_and_mask(
+        self,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        allowed: torch.Tensor,
+        sink: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Head-split keys and values, and the mask; with ``sink``, one more key slot in front.
+
+        ``sink = (state, log_count)``: the left padding's positions all hold the same state (``float[D]``,
+        what the block's attention reads at a zeroed position), so their keys and values are one
+        key/value pair counted ``count`` times: a slot whose logit gets ``+log(count)`` (``float[B]``;
+        ``-inf`` where a sequence has no padding) is the same softmax as attending to every padded position.
+        """
+        batch, length, dim = k.shape  # [B, T, D]
+        heads = (batch, length, self.n_heads, dim // self.n_heads)
+        k, v = (z.view(heads).transpose(1, 2) for z in (k, v))  # 2 x [B, H, T, D/H]
+        if sink is None:
+            return k, v, allowed
+        state, log_count = sink  # [D], [B]
+        weight, bias = self.qkv.weight, self.qkv.bias  # [3D, D], [3D]
+        ks, vs = F.linear(state, weight[dim:], bias[dim:]).split(dim)  # 2 x [D]
+        one = (1, self.n_heads, 1, dim // self.n_heads)
+        k = torch.cat([ks.view(one).expand(batch, -1, -1, -1), k], dim=2)  # [B, H, T+1, D/H]
+        v = torch.cat([vs.view(one).expand(batch, -1, -1, -1), v], dim=2)  # [B, H, T+1, D/H]
+        real = torch.zeros(allowed.shape, dtype=k.dtype, device=k.device).masked_fill(~allowed, float("-inf"))
+        pad = log_count.to(k.dtype).view(batch, 1, 1, 1).expand(-1, 1, length, 1)  # [B, 1, T, 1]
+        return k, v, torch.cat([pad, real], dim=3)  # mask [B, 1, T, T+1]
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        allowed: torch.Tensor,
+        kv: torch.Tensor | None = None,
+        sink: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         batch, length, dim = x.shape  # [B, T, D]
         q, k, v = self._project(x, kv)  # 3 x [B, T, D]
-        heads = (batch, length, self.n_heads, dim // self.n_heads)
-        q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))  # 3 x [B, H, T, D/H]
+        q = q.view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)  # [B, H, T, D/H]
+        k, v, mask = self._keys_and_mask(k, v, allowed, sink)  # [B, H, T(+1), D/H] x 2
         p = self.attn_dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)  # [B, H, T, D/H]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # [B, H, T, D/H]
         return self.out(y.transpose(1, 2).reshape(batch, length, dim))  # [B, T, D]
 
-    def weights(self, x: torch.Tensor, allowed: torch.Tensor, kv: torch.Tensor | None = None) -> torch.Tensor:
+    def weights(
+        self,
+        x: torch.Tensor,
+        allowed: torch.Tensor,
+        kv: torch.Tensor | None = None,
+        sink: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """The attention weights ``forward`` applies (without dropout): ``float[B, H, T, T]``.
 
         Row ``t`` of head ``h`` is ``softmax(q_t k^T / sqrt(D/H))`` over the keys ``allowed`` lets
         ``t`` see; ``F.scaled_dot_product_attention`` computes the same weights without returning them.
+        With ``sink``, the share that went to the padding is left out and the rest rescaled to sum to 1:
+        the weights among the real positions.
         """
         batch, length, dim = x.shape  # [B, T, D]
-        q, k, _ = self._project(x, kv)  # [B, T, D] each
-        heads = (batch, length, self.n_heads, dim // self.n_heads)
-        q, k = (z.view(heads).transpose(1, 2) for z in (q, k))  # 2 x [B, H, T, D/H]
-        logits = q @ k.transpose(-2, -1) / (dim // self.n_heads) ** 0.5  # [B, H, T, T]
-        return torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)  # [B, H, T, T]
+        q, k, v = self._project(x, kv)  # [B, T, D] each
+        q = q.view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)  # [B, H, T, D/H]
+        k, _, mask = self._keys_and_mask(k, v, allowed, sink)
+        logits = q @ k.transpose(-2, -1) / (dim // self.n_heads) ** 0.5  # [B, H, T, T(+1)]
+        if mask.dtype == torch.bool:
+            return torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)  # [B, H, T, T]
+        return torch.softmax(logits[..., 1:] + mask[..., 1:], dim=-1)  # [B, H, T, T]
 
 
 class Block(nn.Module):
@@ -127,13 +175,21 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), allowed))  # [B, T, D]
+    def forward(
+        self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), allowed, sink=self._sink(pad_log_count)))  # [B, T, D]
         return x + self.drop(self.ffn(self.ln2(x)))  # [B, T, D]
 
-    def attention_weights(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def _sink(self, pad_log_count: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        # a zeroed position's attention input is LN1(0) = the norm's bias
+        return None if pad_log_count is None else (self.ln1.bias, pad_log_count)
+
+    def attention_weights(
+        self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The weights this block's attention applies to ``x``: ``float[B, H, T, T]``."""
-        return self.attn.weights(self.ln1(x), allowed)
+        return self.attn.weights(self.ln1(x), allowed, sink=self._sink(pad_log_count))
 
 
 class SASRecBlock(nn.Module):
@@ -169,15 +225,26 @@ class SASRecBlock(nn.Module):
         )
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
+    ) -> torch.Tensor:
         q = self.ln1(x)  # [B, T, D]
-        x = q + self.attn(q, allowed, kv=x)  # [B, T, D]
+        x = q + self.attn(q, allowed, kv=x, sink=self._sink(x, pad_log_count))  # [B, T, D]
         f = self.ln2(x)  # [B, T, D]
         return f + self.drop(self.ffn(f))  # [B, T, D]
 
-    def attention_weights(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _sink(
+        x: torch.Tensor, pad_log_count: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        # keys and values read the raw states, and a zeroed position's raw state is 0
+        return None if pad_log_count is None else (x.new_zeros(x.shape[2]), pad_log_count)
+
+    def attention_weights(
+        self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The weights this block's attention applies to ``x``: ``float[B, H, T, T]``."""
-        return self.attn.weights(self.ln1(x), allowed, kv=x)
+        return self.attn.weights(self.ln1(x), allowed, kv=x, sink=self._sink(x, pad_log_count))
 
 
 #: block layout name -> class (SASRec's ``block`` parameter)
@@ -185,14 +252,17 @@ BLOCKS: dict[str, type[Block] | type[SASRecBlock]] = {"pre-norm": Block, "sasrec
 
 
 def attention_maps(
-    blocks: Iterable[nn.Module], x: torch.Tensor, allowed: torch.Tensor
+    blocks: Iterable[nn.Module],
+    x: torch.Tensor,
+    allowed: torch.Tensor,
+    pad_log_count: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Run ``blocks`` over ``x`` and record each block's attention: ``(output, [float[B, H, T, T]])``."""
     maps = []
     for block in blocks:
         assert isinstance(block, (Block, SASRecBlock))
-        maps.append(block.attention_weights(x, allowed))
-        x = block(x, allowed)
+        maps.append(block.attention_weights(x, allowed, pad_log_count))
+        x = block(x, allowed, pad_log_count)
     return x, maps
 
 
