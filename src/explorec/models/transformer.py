@@ -151,6 +151,8 @@ class Block(nn.Module):
         Width of the feed-forward layer in multiples of ``dim``.
     ffn_dropout : float
         Dropout between the two feed-forward layers (0 = none).
+    activation : type of nn.Module
+        The feed-forward layer's non-linearity (GELU; ``SASRecBlock`` passes ReLU).
     """
 
     def __init__(
@@ -162,6 +164,7 @@ class Block(nn.Module):
         attn_dropout: float,
         ffn_mult: int = 4,
         ffn_dropout: float = 0.0,
+        activation: type[nn.Module] = nn.GELU,
     ) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(dim)
@@ -169,7 +172,7 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
             nn.Linear(dim, ffn_mult * dim),
-            nn.GELU(),
+            activation(),
             nn.Dropout(ffn_dropout),
             nn.Linear(ffn_mult * dim, dim),
         )
@@ -192,15 +195,15 @@ class Block(nn.Module):
         return self.attn.weights(self.ln1(x), allowed, sink=self._sink(pad_log_count))
 
 
-class SASRecBlock(nn.Module):
+class SASRecBlock(Block):
     """The block of SASRec's authors (Kang & McAuley's code; RecTools' ``SASRecTransformerLayer``)::
 
         q = LN1(x);  x = q + Attn(queries q, keys and values x)
         f = LN2(x);  x = f + Dropout(FFN(f))        FFN = Linear(D, m D) -> ReLU -> Dropout -> Linear(m D, D)
 
-    Unlike the pre-norm :class:`Block`, both residuals start from the *normalised* input, and keys and
-    values read the un-normalised states. Same state-dict layout and parameter order as ``Block``, so
-    ``ln1``, ``attn``, ``ln2`` and ``ffn`` mean the same in both.
+    Unlike the pre-norm :class:`Block` (whose layers it reuses, with ReLU), both residuals start from
+    the *normalised* input, and keys and values read the un-normalised states. Same state-dict layout
+    and parameter order as ``Block``, so ``ln1``, ``attn``, ``ln2`` and ``ffn`` mean the same in both.
     """
 
     def __init__(
@@ -213,28 +216,26 @@ class SASRecBlock(nn.Module):
         ffn_mult: int = 1,
         ffn_dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        self.ln1 = nn.LayerNorm(dim)
-        self.attn = CausalSelfAttention(dim, n_heads, attn_dropout)
-        self.ln2 = nn.LayerNorm(dim)
-        self.ffn = nn.Sequential(
-            nn.Linear(dim, ffn_mult * dim),
-            nn.ReLU(),
-            nn.Dropout(ffn_dropout),
-            nn.Linear(ffn_mult * dim, dim),
+        super().__init__(
+            dim,
+            n_heads,
+            dropout=dropout,
+            attn_dropout=attn_dropout,
+            ffn_mult=ffn_mult,
+            ffn_dropout=ffn_dropout,
+            activation=nn.ReLU,
         )
-        self.drop = nn.Dropout(dropout)
 
     def forward(
         self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
     ) -> torch.Tensor:
         q = self.ln1(x)  # [B, T, D]
-        x = q + self.attn(q, allowed, kv=x, sink=self._sink(x, pad_log_count))  # [B, T, D]
+        x = q + self.attn(q, allowed, kv=x, sink=self._raw_sink(x, pad_log_count))  # [B, T, D]
         f = self.ln2(x)  # [B, T, D]
         return f + self.drop(self.ffn(f))  # [B, T, D]
 
     @staticmethod
-    def _sink(
+    def _raw_sink(
         x: torch.Tensor, pad_log_count: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         # keys and values read the raw states, and a zeroed position's raw state is 0
@@ -244,11 +245,11 @@ class SASRecBlock(nn.Module):
         self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The weights this block's attention applies to ``x``: ``float[B, H, T, T]``."""
-        return self.attn.weights(self.ln1(x), allowed, kv=x, sink=self._sink(x, pad_log_count))
+        return self.attn.weights(self.ln1(x), allowed, kv=x, sink=self._raw_sink(x, pad_log_count))
 
 
 #: block layout name -> class (SASRec's ``block`` parameter)
-BLOCKS: dict[str, type[Block] | type[SASRecBlock]] = {"pre-norm": Block, "sasrec": SASRecBlock}
+BLOCKS: dict[str, type[Block]] = {"pre-norm": Block, "sasrec": SASRecBlock}
 
 
 def attention_maps(
@@ -260,7 +261,7 @@ def attention_maps(
     """Run ``blocks`` over ``x`` and record each block's attention: ``(output, [float[B, H, T, T]])``."""
     maps = []
     for block in blocks:
-        assert isinstance(block, (Block, SASRecBlock))
+        assert isinstance(block, Block)
         maps.append(block.attention_weights(x, allowed, pad_log_count))
         x = block(x, allowed, pad_log_count)
     return x, maps
