@@ -278,6 +278,19 @@ RUNS["s3rec"] = {
         "sasrec",
         {**SASREC_SS_BATCH2048, "n_layers": 2, "dropout": 0.5, "attn_dropout": 0.5, "batching": "random"},
     ),
+    # the pick (random batches) with the adversarial setting picked on amazon-scientific's validation part
+    "sasrec-ss-batch2048-2b-d0.5-random-adv": (
+        "sasrec",
+        {
+            **SASREC_SS_BATCH2048,
+            "n_layers": 2,
+            "dropout": 0.5,
+            "attn_dropout": 0.5,
+            "batching": "random",
+            "adv_weight": 1.0,
+            "adv_epsilon": 0.6,
+        },
+    ),
     # RecTools' SASRec as the eSASRec benchmark ran it: the authors' block and Xavier init (above) and
     # no key-padding mask, so every position also attends to the zeroed left padding (pad_attention="sink")
     "sasrec-ss-batch2048-rt": (
