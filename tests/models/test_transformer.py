@@ -12,6 +12,18 @@ from explorec.errors import ConfigError
 from explorec.models.transformer import Block, SASRecBlock, attention_weights, causal_padding_mask
 
 
+def _torch_attention_like(block: Block) -> nn.MultiheadAttention:
+    """torch's multi-head attention with ``block``'s qkv and out projections copied in."""
+    dim, heads = block.attn.out.in_features, block.attn.n_heads
+    reference = nn.MultiheadAttention(dim, heads, batch_first=True).eval()
+    with torch.no_grad():
+        reference.in_proj_weight.copy_(block.attn.qkv.weight)
+        reference.in_proj_bias.copy_(block.attn.qkv.bias)
+        reference.out_proj.weight.copy_(block.attn.out.weight)
+        reference.out_proj.bias.copy_(block.attn.out.bias)
+    return reference
+
+
 def test_block_equals_torchs_pre_norm_encoder_layer() -> None:
     torch.manual_seed(0)
     dim, heads, length = 8, 2, 5
@@ -69,12 +81,8 @@ def test_attention_weights_equal_torchs_multi_head_attention_weights() -> None:
     torch.manual_seed(1)
     dim, heads, length = 8, 2, 5
     block = Block(dim, heads, dropout=0.0, attn_dropout=0.0).eval()
-    reference = nn.MultiheadAttention(dim, heads, batch_first=True).eval()
+    reference = _torch_attention_like(block)
     with torch.no_grad():
-        reference.in_proj_weight.copy_(block.attn.qkv.weight)
-        reference.in_proj_bias.copy_(block.attn.qkv.bias)
-        reference.out_proj.weight.copy_(block.attn.out.weight)
-        reference.out_proj.bias.copy_(block.attn.out.bias)
         x = torch.randn(2, length, dim)
         seq = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5]])  # the first row is padded on the left
         allowed = causal_padding_mask(seq)
@@ -122,12 +130,8 @@ def test_sasrec_block_is_the_authors_layout_on_torchs_multi_head_attention() -> 
     dim, heads, length = 8, 2, 5
     block = SASRecBlock(dim, heads, dropout=0.0, attn_dropout=0.0, ffn_mult=1).eval()
     assert set(block.state_dict()) == set(Block(dim, heads, dropout=0.0, attn_dropout=0.0).state_dict())
-    mha = nn.MultiheadAttention(dim, heads, batch_first=True).eval()
+    mha = _torch_attention_like(block)
     with torch.no_grad():
-        mha.in_proj_weight.copy_(block.attn.qkv.weight)
-        mha.in_proj_bias.copy_(block.attn.qkv.bias)
-        mha.out_proj.weight.copy_(block.attn.out.weight)
-        mha.out_proj.bias.copy_(block.attn.out.bias)
         for norm in (block.ln1, block.ln2):  # not the identity, so a swapped norm would show
             norm.weight.uniform_(0.5, 1.5)
             norm.bias.uniform_(-0.5, 0.5)

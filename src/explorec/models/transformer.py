@@ -63,10 +63,15 @@ class CausalSelfAttention(nn.Module):
         if kv is None:
             q, k, v = self.qkv(x).split(dim, dim=2)
             return q, k, v
-        weight, bias = self.qkv.weight, self.qkv.bias  # [3D, D], [3D]
-        q = F.linear(x, weight[:dim], bias[:dim])  # [B, T, D]
-        k, v = F.linear(kv, weight[dim:], bias[dim:]).split(dim, dim=2)  # 2 x [B, T, D]
+        q = F.linear(x, self.qkv.weight[:dim], self.qkv.bias[:dim])  # [B, T, D]
+        k, v = self._key_values(kv)  # 2 x [B, T, D]
         return q, k, v
+
+    def _key_values(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``z`` (``float[..., D]``): the last two thirds of the qkv projection."""
+        dim = z.shape[-1]
+        k, v = F.linear(z, self.qkv.weight[dim:], self.qkv.bias[dim:]).split(dim, dim=-1)
+        return k, v
 
     def _keys_and_mask(
         self,
@@ -88,8 +93,7 @@ class CausalSelfAttention(nn.Module):
         if sink is None:
             return k, v, allowed
         state, log_count = sink  # [D], [B]
-        weight, bias = self.qkv.weight, self.qkv.bias  # [3D, D], [3D]
-        ks, vs = F.linear(state, weight[dim:], bias[dim:]).split(dim)  # 2 x [D]
+        ks, vs = self._key_values(state)  # 2 x [D]
         one = (1, self.n_heads, 1, dim // self.n_heads)
         k = torch.cat([ks.view(one).expand(batch, -1, -1, -1), k], dim=2)  # [B, H, T+1, D/H]
         v = torch.cat([vs.view(one).expand(batch, -1, -1, -1), v], dim=2)  # [B, H, T+1, D/H]
@@ -131,9 +135,9 @@ class CausalSelfAttention(nn.Module):
         q = q.view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)  # [B, H, T, D/H]
         k, _, mask = self._keys_and_mask(k, v, allowed, sink)
         logits = q @ k.transpose(-2, -1) / (dim // self.n_heads) ** 0.5  # [B, H, T, T(+1)]
-        if mask.dtype == torch.bool:
+        if sink is None:  # mask: bool[B, 1, T, T]
             return torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)  # [B, H, T, T]
-        return torch.softmax(logits[..., 1:] + mask[..., 1:], dim=-1)  # [B, H, T, T]
+        return torch.softmax(logits[..., 1:] + mask[..., 1:], dim=-1)  # float mask [B, 1, T, T+1]
 
 
 class Block(nn.Module):
@@ -181,18 +185,29 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
     ) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), allowed, sink=self._sink(pad_log_count)))  # [B, T, D]
+        q, kv = self._attn_inputs(x)
+        x = x + self.drop(self.attn(q, allowed, kv=kv, sink=self._sink(x, pad_log_count)))  # [B, T, D]
         return x + self.drop(self.ffn(self.ln2(x)))  # [B, T, D]
 
-    def _sink(self, pad_log_count: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
-        # a zeroed position's attention input is LN1(0) = the norm's bias
-        return None if pad_log_count is None else (self.ln1.bias, pad_log_count)
+    def _attn_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the attention reads: queries, and keys and values (None = the queries' input)."""
+        return self.ln1(x), None
+
+    def _pad_state(self, x: torch.Tensor) -> torch.Tensor:
+        """What the keys and values read at a zeroed (padded) position: ``float[D]``; LN1(0) = its bias."""
+        return self.ln1.bias
+
+    def _sink(
+        self, x: torch.Tensor, pad_log_count: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return None if pad_log_count is None else (self._pad_state(x), pad_log_count)
 
     def attention_weights(
         self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The weights this block's attention applies to ``x``: ``float[B, H, T, T]``."""
-        return self.attn.weights(self.ln1(x), allowed, sink=self._sink(pad_log_count))
+        q, kv = self._attn_inputs(x)
+        return self.attn.weights(q, allowed, kv=kv, sink=self._sink(x, pad_log_count))
 
 
 class SASRecBlock(Block):
@@ -229,23 +244,16 @@ class SASRecBlock(Block):
     def forward(
         self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
     ) -> torch.Tensor:
-        q = self.ln1(x)  # [B, T, D]
-        x = q + self.attn(q, allowed, kv=x, sink=self._raw_sink(x, pad_log_count))  # [B, T, D]
+        q, kv = self._attn_inputs(x)  # [B, T, D] x 2
+        x = q + self.attn(q, allowed, kv=kv, sink=self._sink(x, pad_log_count))  # [B, T, D]
         f = self.ln2(x)  # [B, T, D]
         return f + self.drop(self.ffn(f))  # [B, T, D]
 
-    @staticmethod
-    def _raw_sink(
-        x: torch.Tensor, pad_log_count: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        # keys and values read the raw states, and a zeroed position's raw state is 0
-        return None if pad_log_count is None else (x.new_zeros(x.shape[2]), pad_log_count)
+    def _attn_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.ln1(x), x  # keys and values read the raw states
 
-    def attention_weights(
-        self, x: torch.Tensor, allowed: torch.Tensor, pad_log_count: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The weights this block's attention applies to ``x``: ``float[B, H, T, T]``."""
-        return self.attn.weights(self.ln1(x), allowed, kv=x, sink=self._raw_sink(x, pad_log_count))
+    def _pad_state(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(x.shape[2])  # a zeroed position's raw state is 0
 
 
 #: block layout name -> class (SASRec's ``block`` parameter)
