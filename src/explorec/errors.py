@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypeVar
+
 import numpy as np
+
+T = TypeVar("T")
 
 
 class ExploreCError(Exception):
@@ -40,6 +45,18 @@ def check_range(name: str, value: float, low: float, high: float) -> float:
     if not (low <= float(value) <= high):
         raise ConfigError(f"{name} must lie in [{low}, {high}], got {value!r}")
     return float(value)
+
+
+def check_choice(name: str, value: T, choices: Iterable[object]) -> T:
+    """Return ``value`` if it is one of ``choices``, else raise ``ConfigError`` naming ``name``.
+
+    >>> check_choice("loss", "full", ("full", "sampled"))
+    'full'
+    """
+    allowed = tuple(choices)
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
 
 
 def check_indices(name: str, values: object, n: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from explorec.errors import ConfigError, DataError
+from explorec.errors import DataError, check_choice
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +128,8 @@ def load_obd(root: str | Path, *, behavior_policy: str = "random", campaign: str
     """
     import pandas as pd
 
-    if behavior_policy not in BEHAVIOR_POLICIES:
-        raise ConfigError(f"behavior_policy must be one of {BEHAVIOR_POLICIES}, got {behavior_policy!r}")
-    if campaign not in CAMPAIGNS:
-        raise ConfigError(f"campaign must be one of {CAMPAIGNS}, got {campaign!r}")
+    check_choice("behavior_policy", behavior_policy, BEHAVIOR_POLICIES)
+    check_choice("campaign", campaign, CAMPAIGNS)
     folder = Path(root) / behavior_policy / campaign
     log_path = folder / f"{campaign}.csv"
     item_path = folder / "item_context.csv"

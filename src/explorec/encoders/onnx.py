@@ -44,7 +44,7 @@ import numpy.typing as npt
 from explorec import progress as bars
 from explorec.encoders.base import deduplicate, l2_normalize
 from explorec.encoders.cache import model_slug
-from explorec.errors import ConfigError, DataError, check_positive_int
+from explorec.errors import ConfigError, DataError, check_choice, check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +165,7 @@ class OnnxEncoder:
     ) -> None:
         from explorec.encoders.sentence import SentenceEncoder
 
-        if quantize not in QUANTIZATIONS:
-            raise ConfigError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+        check_choice("quantize", quantize, QUANTIZATIONS)
         self.quantize = quantize
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.num_threads = None if num_threads is None else check_positive_int("num_threads", num_threads)

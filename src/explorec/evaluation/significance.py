@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from explorec.errors import ConfigError, DataError
+from explorec.errors import ConfigError, DataError, check_choice
 
 if TYPE_CHECKING:
     from explorec.evaluation.protocol import EvaluationResult
@@ -58,8 +58,7 @@ def paired_test(
         raise DataError(f"paired_test: needs at least 2 pairs, got {x.size}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise DataError("paired_test: values must be finite (found NaN or inf)")
-    if zero_method not in ZERO_METHODS:
-        raise ConfigError(f"zero_method must be one of {ZERO_METHODS}, got {zero_method!r}")
+    check_choice("zero_method", zero_method, ZERO_METHODS)
     diff = x - y
     n_zero = int((diff == 0).sum())
     out: dict[str, Any] = {

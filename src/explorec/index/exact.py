@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from explorec.errors import ConfigError, DataError, check_positive_int
+from explorec.errors import DataError, check_choice, check_positive_int
 from explorec.ranking import rank_top_k
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,7 @@ def check_vectors(
 
 
 def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
-    return metric
+    return check_choice("metric", metric, METRICS)
 
 
 def l2_normalise(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from explorec.errors import ConfigError, DataError, check_positive_int
+from explorec.errors import ConfigError, DataError, check_choice, check_positive_int
 from explorec.index.exact import Exclude, check_metric, check_vectors, clip_k, exclusion_lists, l2_normalise
 from explorec.ranking import top_k
 
@@ -116,8 +116,7 @@ class FaissIndex:
         import faiss
 
         self.metric = check_metric(metric)
-        if kind not in KINDS:
-            raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
+        check_choice("kind", kind, KINDS)
         self.kind = kind
         for name, value in (
             ("nlist", nlist),

@@ -49,7 +49,7 @@ import scipy.stats
 
 from explorec import progress
 from explorec.data.interactions import Catalog, Interactions
-from explorec.errors import ConfigError, DataError, check_positive_int
+from explorec.errors import ConfigError, DataError, check_choice, check_positive_int
 from explorec.models.base import Recommender
 
 logger = logging.getLogger(__name__)
@@ -298,8 +298,7 @@ class WeightedFusion(_Fusion):
 
     def _check_params(self) -> None:
         _check_weights(self.weights, len(parse_components(self.components)))
-        if self.normalization not in NORMALIZATIONS:
-            raise ConfigError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        check_choice("normalization", self.normalization, NORMALIZATIONS)
 
     def _score(self, users: I64, history: Interactions) -> F32:
         weights = _check_weights(self.weights, len(self.components_))
@@ -410,8 +409,7 @@ class TunedFusion(_ValidatedFusion):
 
     def _check_params(self) -> None:
         simplex_grid(len(parse_components(self.components)), float(self.weight_step))
-        if self.normalization not in NORMALIZATIONS:
-            raise ConfigError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        check_choice("normalization", self.normalization, NORMALIZATIONS)
         check_positive_int("k", self.k)
         check_positive_int("max_users", self.max_users)
 

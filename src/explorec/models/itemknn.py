@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from explorec import progress
 from explorec.data.interactions import Catalog, Interactions
-from explorec.errors import ConfigError, check_positive_int
+from explorec.errors import ConfigError, check_choice, check_positive_int
 from explorec.models.base import Recommender
 
 logger = logging.getLogger(__name__)
@@ -98,8 +98,7 @@ class ItemKNN(Recommender):
     # ------------------------------------------------------------------ fit
     def _check_params(self) -> None:
         check_positive_int("k", self.k)
-        if self.similarity not in SIMILARITIES:
-            raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {self.similarity!r}")
+        check_choice("similarity", self.similarity, SIMILARITIES)
         if not float(self.shrinkage) >= 0.0:
             raise ConfigError(f"shrinkage must be >= 0, got {self.shrinkage!r}")
 

@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorec.data.interactions import Catalog, Interactions
-from explorec.errors import ConfigError, check_positive_int, check_range
+from explorec.errors import ConfigError, check_choice, check_positive_int, check_range
 from explorec.models.adversarial import fgsm_perturbation
 from explorec.models.augment import augment, check_ratios, info_nce, parse_methods
 from explorec.models.losses import sampled_softmax_loss, sequence_sampled_softmax_loss
@@ -441,24 +441,14 @@ class SASRec(SequenceAttention, TorchRecommender):
             check_positive_int(name, getattr(self, name))
         check_range("dropout", self.dropout, 0.0, 1.0)
         check_range("attn_dropout", self.attn_dropout, 0.0, 1.0)
-        if self.block not in BLOCKS:
-            raise ConfigError(f"block must be one of {tuple(BLOCKS)}, got {self.block!r}")
-        if self.init not in INITS:
-            raise ConfigError(f"init must be one of {INITS}, got {self.init!r}")
-        if self.pad_attention not in PAD_ATTENTIONS:
-            raise ConfigError(f"pad_attention must be one of {PAD_ATTENTIONS}, got {self.pad_attention!r}")
-        if self.batching not in BATCHINGS:
-            raise ConfigError(f"batching must be one of {BATCHINGS}, got {self.batching!r}")
-        if self.weighting not in WEIGHTINGS:
-            raise ConfigError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
-        if self.item_input not in ITEM_INPUTS:
-            raise ConfigError(f"item_input must be one of {ITEM_INPUTS}, got {self.item_input!r}")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.negative_sharing not in NEGATIVE_SHARING:
-            raise ConfigError(
-                f"negative_sharing must be one of {NEGATIVE_SHARING}, got {self.negative_sharing!r}"
-            )
+        check_choice("block", self.block, BLOCKS)
+        check_choice("init", self.init, INITS)
+        check_choice("pad_attention", self.pad_attention, PAD_ATTENTIONS)
+        check_choice("batching", self.batching, BATCHINGS)
+        check_choice("weighting", self.weighting, WEIGHTINGS)
+        check_choice("item_input", self.item_input, ITEM_INPUTS)
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("negative_sharing", self.negative_sharing, NEGATIVE_SHARING)
         for name in ("cl_weight", "adv_weight", "category_weight", "adv_epsilon"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorec.data.interactions import Catalog, Interactions
-from explorec.errors import ConfigError, DataError, check_positive_int, check_range
+from explorec.errors import ConfigError, DataError, check_choice, check_positive_int, check_range
 from explorec.models.adversarial import fgsm_perturbation
 from explorec.models.torch_base import (
     SequenceCache,
@@ -324,10 +324,8 @@ class TwoTower(TorchRecommender):
         for name in ("dim", "hidden", "max_len", "batch_size"):
             check_positive_int(name, getattr(self, name))
         check_range("dropout", self.dropout, 0.0, 1.0)
-        if self.item_input not in ITEM_INPUTS:
-            raise ConfigError(f"item_input must be one of {ITEM_INPUTS}, got {self.item_input!r}")
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        check_choice("item_input", self.item_input, ITEM_INPUTS)
+        check_choice("pooling", self.pooling, POOLINGS)
         if not self.temperature > 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature!r}")
         if self.adv_weight < 0 or self.adv_epsilon < 0:

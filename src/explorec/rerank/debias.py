@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explorec.errors import ConfigError
+from explorec.errors import check_choice
 from explorec.rerank.base import F64, I64, RerankContext, Reranker, check_weight
 from explorec.types import CandidateFrame
 
@@ -65,8 +65,7 @@ class PopularityDebias(Reranker):
 
     def __init__(self, *, strength: float = 0.5, method: str = "zscore") -> None:
         self.strength = check_weight("pop-debias strength", strength, 0.0, np.inf)
-        if method not in METHODS:
-            raise ConfigError(f"pop-debias method must be one of {METHODS}, got {method!r}")
+        check_choice("pop-debias method", method, METHODS)
         self.method = method
 
     def adjust(self, items: I64, scores: F64, popularity: F64) -> F64:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from explorec.errors import ConfigError, check_positive_int
+from explorec.errors import ConfigError, check_choice, check_positive_int
 from explorec.rerank.base import F64, I64, RerankContext, Reranker, check_weight
 from explorec.types import CandidateFrame
 
@@ -73,8 +73,7 @@ class FairExposure(Reranker):
 
     def __init__(self, *, max_share: float = 0.5, exposure: str = "uniform", n_buckets: int = 3) -> None:
         self.max_share = check_weight("fair max_share", max_share, 0.0, 1.0, low_open=True)
-        if exposure not in EXPOSURES:
-            raise ConfigError(f"fair exposure must be one of {EXPOSURES}, got {exposure!r}")
+        check_choice("fair exposure", exposure, EXPOSURES)
         self.exposure = exposure
         self.n_buckets = check_positive_int("fair n_buckets", n_buckets)
         self.violations_ = 0
