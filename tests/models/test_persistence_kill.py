@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 from pathlib import Path
@@ -30,11 +31,13 @@ def _data() -> Interactions:
     )
 
 
-def _child_saves_forever(models: list[EASE], target: Path) -> None:
+def _child_saves_forever(models: list[EASE], target: Path, ready: int) -> None:
+    """Save ``models`` in turn until killed, writing a byte to the pipe ``ready`` after each save."""
     try:
         while True:
             for model in models:
                 model.save(target)
+                os.write(ready, b".")
     finally:
         os._exit(0)
 
@@ -57,12 +60,21 @@ def test_kill_during_save_never_leaves_a_broken_model(tmp_path: Path) -> None:
     for _ in range(ITERATIONS):
         if time.perf_counter() - start > TIME_LIMIT_S:
             break
+        read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _child_saves_forever(models[::-1] if done % 2 else models, target)
+            os.close(read_end)
+            _child_saves_forever(models[::-1] if done % 2 else models, target, write_end)
+        os.close(write_end)
+        # wait for the child's first complete save (a loaded machine can take longer to start the
+        # child than a save takes), so that both models become the survivor in turn
+        readable, _, _ = select.select([read_end], [], [], 30.0)
+        first_saved = bool(readable) and os.read(read_end, 1) == b"."
         time.sleep(rng.uniform(0.0, 3.0 * save_seconds))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
+        os.close(read_end)
+        assert first_saved, "the saving child did not finish a first save within 30 s"
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         debris = [p.name for p in target.iterdir() if p.name.startswith((".tmp-", ".CURRENT."))]
         interrupted += bool(debris)
