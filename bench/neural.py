@@ -182,6 +182,14 @@ SASREC_SS: dict[str, Any] = {
 }
 #: the cheap objective: 2,048 negatives shared by the batch
 SASREC_SS_BATCH2048: dict[str, Any] = {**SASREC_SS, "negative_sharing": "batch", "n_negatives": 2048}
+#: the fourth session's pick on Beauty's and Toys' validation: two blocks, dropout 0.5, random batches
+SASREC_SS_RANDOM_2B: dict[str, Any] = {
+    **SASREC_SS_BATCH2048,
+    "n_layers": 2,
+    "dropout": 0.5,
+    "attn_dropout": 0.5,
+    "batching": "random",
+}
 RUNS["s3rec"] = {
     "popularity": ("popularity", {}),
     "itemknn": ("itemknn", {"k": 200, "shrinkage": 10.0, "progress": False}),
@@ -274,35 +282,14 @@ RUNS["s3rec"] = {
     # plain shuffled batches (RecTools' order): every position weighs the same in the loss, where the
     # length-bucketed batches weigh every sequence about the same
     "sasrec-ss-batch2048-random": ("sasrec", {**SASREC_SS_BATCH2048, "batching": "random"}),
-    "sasrec-ss-batch2048-2b-d0.5-random": (
-        "sasrec",
-        {**SASREC_SS_BATCH2048, "n_layers": 2, "dropout": 0.5, "attn_dropout": 0.5, "batching": "random"},
-    ),
+    "sasrec-ss-batch2048-2b-d0.5-random": ("sasrec", SASREC_SS_RANDOM_2B),
     # the pick with twice the shared negatives: the full softmax (all 12,101 of Beauty's items) beat the
     # shared 2,048 on validation under length buckets, but costs ~3x the CPU per epoch on random batches
-    "sasrec-ss-batch4096-2b-d0.5-random": (
-        "sasrec",
-        {
-            **SASREC_SS_BATCH2048,
-            "n_negatives": 4096,
-            "n_layers": 2,
-            "dropout": 0.5,
-            "attn_dropout": 0.5,
-            "batching": "random",
-        },
-    ),
+    "sasrec-ss-batch4096-2b-d0.5-random": ("sasrec", {**SASREC_SS_RANDOM_2B, "n_negatives": 4096}),
     # the pick (random batches) with the adversarial setting picked on amazon-scientific's validation part
     "sasrec-ss-batch2048-2b-d0.5-random-adv": (
         "sasrec",
-        {
-            **SASREC_SS_BATCH2048,
-            "n_layers": 2,
-            "dropout": 0.5,
-            "attn_dropout": 0.5,
-            "batching": "random",
-            "adv_weight": 1.0,
-            "adv_epsilon": 0.6,
-        },
+        {**SASREC_SS_RANDOM_2B, "adv_weight": 1.0, "adv_epsilon": 0.6},
     ),
     # RecTools' SASRec as the eSASRec benchmark ran it: the authors' block and Xavier init (above) and
     # no key-padding mask, so every position also attends to the zeroed left padding (pad_attention="sink")
@@ -313,17 +300,7 @@ RUNS["s3rec"] = {
     "sasrec-ss-batch2048-sink": ("sasrec", {**SASREC_SS_BATCH2048, "pad_attention": "sink"}),
     # the two-block configuration on random batches, with RecTools' feed-forward width (1 x dim): the
     # feed-forward layer over the padded positions is most of a random batch's cost
-    "sasrec-ss-batch2048-2b-d0.5-random-f1": (
-        "sasrec",
-        {
-            **SASREC_SS_BATCH2048,
-            "n_layers": 2,
-            "dropout": 0.5,
-            "attn_dropout": 0.5,
-            "batching": "random",
-            "ffn_mult": 1,
-        },
-    ),
+    "sasrec-ss-batch2048-2b-d0.5-random-f1": ("sasrec", {**SASREC_SS_RANDOM_2B, "ffn_mult": 1}),
     # length buckets (cheap) with every position weighing the same (as the random batches above)
     "sasrec-ss-batch2048-pw": ("sasrec", {**SASREC_SS_BATCH2048, "weighting": "position"}),
     "sasrec-ss-batch2048-2b-d0.5-pw": (
