@@ -22,7 +22,7 @@ import logging
 import warnings
 from typing import TypeVar
 
-from explorec.errors import ConfigError, NotFittedError
+from explorec.errors import ConfigError, NotFittedError, check_choice
 from explorec.models.base import Recommender
 
 logger = logging.getLogger(__name__)
@@ -34,10 +34,7 @@ R = TypeVar("R", bound=Recommender)
 
 def check_quantize(quantize: str | None) -> str:
     """``"none"`` for None, else ``quantize`` when it is one of ``QUANTIZATIONS``."""
-    mode = "none" if quantize is None else quantize
-    if mode not in QUANTIZATIONS:
-        raise ConfigError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
-    return mode
+    return check_choice("quantize", "none" if quantize is None else quantize, QUANTIZATIONS)
 
 
 def quantize_model(model: R, quantize: str | None = "int8") -> R:
