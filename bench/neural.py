@@ -286,6 +286,12 @@ RUNS["s3rec"] = {
     # the pick with twice the shared negatives: the full softmax (all 12,101 of Beauty's items) beat the
     # shared 2,048 on validation under length buckets, but costs ~3x the CPU per epoch on random batches
     "sasrec-ss-batch4096-2b-d0.5-random": ("sasrec", {**SASREC_SS_RANDOM_2B, "n_negatives": 4096}),
+    # the same with each item's S3-Rec attributes (category and brand ids) added to its ID embedding as
+    # the mean of their learned embeddings: rare items borrow from the frequent ones sharing a brand
+    "sasrec-ss-batch4096-2b-d0.5-random-attr": (
+        "sasrec",
+        {**SASREC_SS_RANDOM_2B, "n_negatives": 4096, "item_input": "id+attributes"},
+    ),
     # the pick (random batches) with the adversarial setting picked on amazon-scientific's validation part
     "sasrec-ss-batch2048-2b-d0.5-random-adv": (
         "sasrec",

@@ -17,7 +17,7 @@ from explorec.errors import ConfigError
 from explorec.models.augment import info_nce
 from explorec.models.base import Recommender
 from explorec.models.sasrec import SASRec, SASRecConfig, SASRecNet, length_bucketed_batches, training_windows
-from explorec.models.torch_base import load_state_checked, pad_sequences
+from explorec.models.torch_base import item_attribute_bags, load_state_checked, pad_sequences
 from explorec.persist import write_manifest
 
 torch.set_num_threads(1)
@@ -437,6 +437,65 @@ def test_text_items_score_cold_items_by_their_text() -> None:
     assert scores[own].mean() > scores[~own].mean()
 
 
+def test_attribute_bags_from_a_field_or_an_attribute() -> None:
+    catalog = Catalog(
+        np.array(["a", "b", "c", "d"], dtype=object),
+        fields={"tags": np.array(["7 3", "", "3 3 9", "9"], dtype=object)},
+        attributes={
+            "brand": np.array(["x", None, "y", "x"], dtype=object),
+            "none": np.full(4, "", dtype=object),
+        },
+    )
+    flat, offsets, n = item_attribute_bags(catalog, "tags", None, "T")
+    assert n == 3  # tokens "3" < "7" < "9"
+    assert flat.tolist() == [1, 0, 0, 0, 2, 2] and offsets.tolist() == [0, 2, 2, 5]
+    flat, offsets, n = item_attribute_bags(catalog, "brand", None, "T")
+    assert (flat.tolist(), offsets.tolist(), n) == ([0, 1, 0], [0, 1, 1, 2], 2)
+    with pytest.raises(ConfigError, match="'none' has no attribute tokens"):
+        item_attribute_bags(catalog, "none", None, "T")
+    with pytest.raises(ConfigError, match="needs the catalog"):
+        item_attribute_bags(None, "tags", None, "T")
+
+
+def test_attribute_items_are_the_id_plus_the_mean_of_their_token_embeddings(
+    data: tuple[Interactions, Interactions, Catalog], tmp_path: Path
+) -> None:
+    """``id+attributes``: row i is id_emb[i] + mean(attr_emb[tokens of i]), padding and mask rows id only;
+    it learns the planted successor and survives save/load."""
+    train, test, catalog = data
+    tags = np.array([f"p{i % 2} t{i % 5}" if i % 7 else "" for i in range(N_ITEMS)], dtype=object)
+    catalog = Catalog(catalog.item_ids, {**catalog.fields, "tags": tags}, catalog.attributes)
+    model = SASRec(**TINY, epochs=40, item_input="id+attributes", attribute_field="tags").fit(train, catalog)
+    assert model.module_config_["n_attributes"] == 7  # p0 p1 t0..t4
+    table = model.module_.items
+    with torch.no_grad():
+        rows = table()  # [N+2, D]
+        attr = table.attr_emb.weight
+        item = 3  # tokens p1, t3 -> ids 1 and 5
+        expected = table.id_emb.weight[item + 1] + (attr[1] + attr[5]) / 2
+        np.testing.assert_allclose(rows[item + 1], expected, atol=1e-6)
+        np.testing.assert_allclose(rows[0 + 1], table.id_emb.weight[1], atol=0)  # item 0 has no tokens
+        np.testing.assert_allclose(rows[N_ITEMS + 1], table.id_emb.weight[N_ITEMS + 1], atol=0)  # the mask
+    assert float(np.mean(model.score(test.user, history=train).argmax(1) == test.item)) >= 0.9
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    assert isinstance(loaded, SASRec) and loaded.attribute_field == "tags"
+    np.testing.assert_array_equal(loaded.score([0, 1]), model.score([0, 1]))
+
+
+def test_attribute_items_score_cold_items_by_their_attribute() -> None:
+    """Items never seen in training are ranked by the next item's group, through their group token."""
+    ds = known_answer_dataset()
+    split = ds.split
+    assert split is not None
+    model = SASRec(**{**TINY, "dropout": 0.0}, epochs=30, item_input="attributes", attribute_field="group")
+    model.fit(split.train, ds.catalog)
+    group = ds.catalog.attributes["group"]
+    cold = split.cold_items
+    scores = model.score(split.test.user, cold, history=split.test_history)
+    own = group[cold][None, :] == group[split.test.item][:, None]
+    assert (scores[own].reshape(len(scores), -1).min(1) > scores[~own].reshape(len(scores), -1).max(1)).all()
+
+
 def test_mc_dropout_uncertainty(fitted: SASRec) -> None:
     mean, std = fitted.score_uncertainty([0, 1, 2], n_samples=8, seed=1)
     again = fitted.score_uncertainty([0, 1, 2], n_samples=8, seed=1)
@@ -450,7 +509,11 @@ def test_mc_dropout_uncertainty(fitted: SASRec) -> None:
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"item_input": "image"}, r"item_input must be one of \('id', 'text', 'id\+text'\), got 'image'"),
+        ({"item_input": "image"}, r"item_input must be one of \('id', 'text', 'id\+text', .*\), got 'image'"),
+        (
+            {"item_input": "id+attributes", "attribute_field": "colour"},
+            r"neither a catalogue field \(\['text'\]\)",
+        ),
         ({"loss": "bpr"}, "loss must be one of"),
         ({"block": "post-norm"}, r"block must be one of \('pre-norm', 'sasrec'\), got 'post-norm'"),
         ({"batching": "sorted"}, r"batching must be one of \('length', 'random'\), got 'sorted'"),

@@ -8,7 +8,10 @@ last position), and at every position ``t`` predicts the item that follows it:
 
 Item representations ``e_i`` are an ID embedding (``item_input="id"``), a frozen language-model vector
 of the item's text through a learned projection (``"text"``, in the spirit of UniSRec / VQ-Rec; such
-items can be scored even when they never occurred in training), or their sum (``"id+text"``).
+items can be scored even when they never occurred in training), the mean of learned embeddings of the
+item's attribute tokens (``"attributes"``: category and brand ids, shared by many items, so a rare item
+borrows from the frequent ones; RecBole's SASRecF sums feature embeddings the same way), or a ``+``-joined
+sum of these (``"id+text"``, ``"id+attributes"``, ...).
 
 Training uses the full softmax cross-entropy over the whole catalogue at *every* position of each
 sequence in one pass (``loss="full"``), instead of treating every prefix as a separate example; for
@@ -59,6 +62,7 @@ from explorec.models.torch_base import (
     SequenceAttention,
     SequenceCache,
     TorchRecommender,
+    item_attribute_bags,
     item_categories,
     pad_sequences,
     text_item_vectors,
@@ -68,7 +72,15 @@ from explorec.models.transformer import BLOCKS, attention_maps, causal_padding_m
 
 logger = logging.getLogger(__name__)
 
-ITEM_INPUTS = ("id", "text", "id+text")
+ITEM_INPUTS = (
+    "id",
+    "text",
+    "id+text",
+    "attributes",
+    "id+attributes",
+    "text+attributes",
+    "id+text+attributes",
+)
 LOSSES = ("full", "sampled")
 NEGATIVE_SHARING = ("position", "sequence", "batch")
 INITS = ("normal", "xavier")
@@ -95,6 +107,8 @@ class SASRecConfig:
     pad_attention: str = "masked"
     item_input: str = "id"
     text_dim: int = 0
+    n_attributes: int = 0  # attribute-token vocabulary, when item_input uses attributes
+    n_attribute_links: int = 0  # (item, token) pairs
     n_categories: int = 0
 
 
@@ -102,12 +116,16 @@ class ItemTable(nn.Module):
     """The ``[n_items + 2, D]`` item table: row 0 padding (zeros), rows 1..N items, row N+1 the mask."""
 
     text: torch.Tensor  # float[N, text_dim] buffer, when item_input uses text
+    attr_tokens: torch.Tensor  # int64[links] buffer: every item's token ids, item after item
+    attr_offsets: torch.Tensor  # int64[N] buffer: where item i's tokens start in attr_tokens
 
     def __init__(self, cfg: SASRecConfig) -> None:
         super().__init__()
         self.n_items = cfg.n_items
-        self.use_id = cfg.item_input in ("id", "id+text")
-        self.use_text = cfg.item_input in ("text", "id+text")
+        parts = cfg.item_input.split("+")
+        self.use_id = "id" in parts
+        self.use_text = "text" in parts
+        self.use_attributes = "attributes" in parts
         if self.use_id:
             self.id_emb = nn.Embedding(cfg.n_items + 2, cfg.dim, padding_idx=0)
             nn.init.normal_(self.id_emb.weight, std=cfg.dim**-0.5)
@@ -117,6 +135,11 @@ class ItemTable(nn.Module):
             self.register_buffer("text", torch.zeros(cfg.n_items, cfg.text_dim))  # frozen LM vectors
             self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, cfg.dim), nn.LayerNorm(cfg.dim))
             self.mask_vec = nn.Parameter(torch.zeros(1, cfg.dim))
+        if self.use_attributes:
+            self.register_buffer("attr_tokens", torch.zeros(cfg.n_attribute_links, dtype=torch.int64))
+            self.register_buffer("attr_offsets", torch.zeros(cfg.n_items, dtype=torch.int64))
+            self.attr_emb = nn.EmbeddingBag(cfg.n_attributes, cfg.dim, mode="mean")
+            nn.init.normal_(self.attr_emb.weight, std=cfg.dim**-0.5)
 
     def forward(self) -> torch.Tensor:
         parts = []
@@ -124,9 +147,16 @@ class ItemTable(nn.Module):
             items = self.text_proj(self.text)  # [N, D]
             zero = items.new_zeros(1, items.shape[1])  # [1, D]
             parts.append(torch.cat([zero, items, self.mask_vec], dim=0))  # [N+2, D]
+        if self.use_attributes:
+            items = self.attr_emb(self.attr_tokens, self.attr_offsets)  # [N, D]; no token: zeros
+            edge = items.new_zeros(1, items.shape[1])  # [1, D]: padding and mask rows
+            parts.append(torch.cat([edge, items, edge], dim=0))  # [N+2, D]
         if self.use_id:
             parts.append(self.id_emb.weight)  # [N+2, D]
-        return parts[0] if len(parts) == 1 else parts[0] + parts[1]  # [N+2, D]
+        table = parts[0]
+        for part in parts[1:]:
+            table = table + part
+        return table  # [N+2, D]
 
 
 class SASRecNet(nn.Module):
@@ -256,8 +286,18 @@ class SASRec(SequenceAttention, TorchRecommender):
         so each sequence, counts about the same); ``"position"``: that mean times the batch's share of
         the epoch's positions, so every position counts the same (what random batches give on average)
         while the batches keep their similar lengths.
-    item_input : {"id", "text", "id+text"}
-        Item representation.
+    item_input : str
+        ``"id"``, ``"text"``, ``"attributes"`` or a ``+``-joined sum of them (``"id+text"``,
+        ``"id+attributes"``, ``"text+attributes"``, ``"id+text+attributes"``).
+        Item representation: the sum of an ID embedding, a projected frozen text vector and the mean
+        embedding of the item's attribute tokens (see the module docstring; with ``"attributes"``
+        alone an item without tokens is a zero vector).
+    attribute_field : str
+        Where each item's attribute tokens are, read only when ``item_input`` uses attributes: a
+        catalogue text field split by ``attribute_sep`` (``"attributes"``: the S3-Rec loader's
+        space-joined category and brand ids) or a catalogue attribute (one token per item).
+    attribute_sep : str, optional
+        Token separator of that field (None: any whitespace; e.g. ``"|"`` for MovieLens genres).
     encoder : str
         Text encoder spec for ``explorec.encoders.item_vectors`` (``"default"`` = all-MiniLM-L6-v2,
         ``"hashing:<dim>"`` for tests); read only when ``item_input`` uses text.
@@ -337,6 +377,8 @@ class SASRec(SequenceAttention, TorchRecommender):
         batching: str = "length",
         weighting: str = "batch",
         item_input: str = "id",
+        attribute_field: str = "attributes",
+        attribute_sep: str | None = None,
         encoder: str = "default",
         text_template: str | None = None,
         loss: str = "full",
@@ -380,6 +422,8 @@ class SASRec(SequenceAttention, TorchRecommender):
         self.batching = batching
         self.weighting = weighting
         self.item_input = item_input
+        self.attribute_field = attribute_field
+        self.attribute_sep = attribute_sep
         self.encoder = encoder
         self.text_template = text_template
         self.loss = loss
@@ -477,11 +521,19 @@ class SASRec(SequenceAttention, TorchRecommender):
             self.item_prior_ = np.log1p(train.item_counts()).astype(np.float32)
         else:  # the exact counts would be released unprotected: cold users get a uniform prior under DP
             self.item_prior_ = np.zeros(train.n_items, dtype=np.float32)
+        parts = self.item_input.split("+")
         self._text_vectors = None
         text_dim = 0
-        if self.item_input != "id":
+        if "text" in parts:
             self._text_vectors = text_item_vectors(catalog, self.encoder, self.text_template, "SASRec")
             text_dim = int(self._text_vectors.shape[1])
+        self._attribute_bags = None
+        n_attributes = 0
+        if "attributes" in parts:
+            tokens, offsets, n_attributes = item_attribute_bags(
+                catalog, self.attribute_field, self.attribute_sep, "SASRec"
+            )
+            self._attribute_bags = (tokens, offsets)
         self._categories = None
         n_categories = 0
         if self.category_weight > 0 and self.category_attribute:
@@ -500,6 +552,8 @@ class SASRec(SequenceAttention, TorchRecommender):
             pad_attention=self.pad_attention,
             item_input=self.item_input,
             text_dim=text_dim,
+            n_attributes=n_attributes,
+            n_attribute_links=0 if self._attribute_bags is None else int(self._attribute_bags[0].size),
             n_categories=n_categories,
         )
         return asdict(config)
@@ -508,8 +562,12 @@ class SASRec(SequenceAttention, TorchRecommender):
         return SASRecNet(SASRecConfig(**config))
 
     def _initialise(self, module: nn.Module, train: Interactions, catalog: Catalog | None) -> None:
+        items = cast(SASRecNet, module).items
         if self._text_vectors is not None:
-            cast(SASRecNet, module).items.text.copy_(torch.from_numpy(self._text_vectors))
+            items.text.copy_(torch.from_numpy(self._text_vectors))
+        if self._attribute_bags is not None:
+            items.attr_tokens.copy_(torch.from_numpy(self._attribute_bags[0]))
+            items.attr_offsets.copy_(torch.from_numpy(self._attribute_bags[1]))
 
     def _batches(self, train: Interactions, catalog: Catalog | None) -> BatchFn:
         windows = training_windows(train.sequences(), self.max_len)

@@ -572,6 +572,47 @@ def text_item_vectors(
     return np.ascontiguousarray(item_vectors(catalog, encoder=encoder, template=template), dtype=np.float32)
 
 
+def item_attribute_bags(
+    catalog: Catalog | None, name: str, sep: str | None, what: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Every item's attribute tokens as ``EmbeddingBag`` input: flat dense ids, per-item offsets, vocab size.
+
+    ``name`` is a text field, whose value ``v`` gives the tokens ``v.split(sep)`` (``sep=None``: any
+    whitespace, as the S3-Rec loader's ``attributes`` field of space-joined category and brand ids), or
+    else a catalogue attribute, one token per item (its value as text; missing values give none). An
+    item without tokens gets an empty bag. Token ids are dense in sorted token order.
+
+    Raises
+    ------
+    ConfigError
+        No catalog, ``name`` is neither a field nor an attribute, or no item has a token.
+    """
+    if catalog is None:
+        raise ConfigError(
+            f"{what}: item_input uses attributes, so fit() needs the catalog (got catalog=None)"
+        )
+    if name in catalog.fields:
+        tokens = [[t for t in str(v).split(sep) if t] for v in catalog.field(name)]
+    elif name in catalog.attributes:
+        tokens = [
+            [] if v is None or v == "" or (isinstance(v, float) and np.isnan(v)) else [str(v)]
+            for v in catalog.attributes[name].tolist()
+        ]
+    else:
+        raise ConfigError(
+            f"{what}: attribute_field={name!r} is neither a catalogue field ({sorted(catalog.fields)}) "
+            f"nor an attribute ({sorted(catalog.attributes)})"
+        )
+    vocab = sorted({t for item in tokens for t in item})
+    if not vocab:
+        raise ConfigError(f"{what}: catalogue {name!r} has no attribute tokens on any item")
+    code = {t: n for n, t in enumerate(vocab)}
+    flat = np.fromiter((code[t] for item in tokens for t in item), dtype=np.int64)
+    sizes = np.fromiter((len(item) for item in tokens), dtype=np.int64, count=len(tokens))
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return flat, offsets, len(vocab)
+
+
 def item_categories(catalog: Catalog | None, attribute: str) -> tuple[npt.NDArray[np.int64], int]:
     """Dense category ids (int64[n_items], -1 = unknown) of a catalogue attribute, and their count."""
     if catalog is None or attribute not in catalog.attributes:
