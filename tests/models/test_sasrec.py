@@ -424,16 +424,21 @@ def test_text_items_need_the_catalog(data: tuple[Interactions, Interactions, Cat
         SASRec(**TINY, epochs=1, item_input="text", encoder="hashing:32").fit(train)
 
 
-def test_text_items_score_cold_items_by_their_text() -> None:
+def cold_item_scores(**params: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Test users' scores of the known-answer items never seen in training, and which share the group
+    of the user's test item (each user: 2 cold items of its own group, 4 of the others)."""
     ds = known_answer_dataset()
     split = ds.split
     assert split is not None
-    model = SASRec(**{**TINY, "dropout": 0.0}, epochs=30, item_input="text", encoder="hashing:64")
-    model.fit(split.train, ds.catalog)
+    model = SASRec(**{**TINY, "dropout": 0.0}, epochs=30, **params).fit(split.train, ds.catalog)
     group = ds.catalog.attributes["group"]
     cold = split.cold_items
     scores = model.score(split.test.user, cold, history=split.test_history)
-    own = group[cold][None, :] == group[split.test.item][:, None]
+    return scores, group[cold][None, :] == group[split.test.item][:, None]
+
+
+def test_text_items_score_cold_items_by_their_text() -> None:
+    scores, own = cold_item_scores(item_input="text", encoder="hashing:64")
     assert scores[own].mean() > scores[~own].mean()
 
 
@@ -484,15 +489,7 @@ def test_attribute_items_are_the_id_plus_the_mean_of_their_token_embeddings(
 
 def test_attribute_items_score_cold_items_by_their_attribute() -> None:
     """Items never seen in training are ranked by the next item's group, through their group token."""
-    ds = known_answer_dataset()
-    split = ds.split
-    assert split is not None
-    model = SASRec(**{**TINY, "dropout": 0.0}, epochs=30, item_input="attributes", attribute_field="group")
-    model.fit(split.train, ds.catalog)
-    group = ds.catalog.attributes["group"]
-    cold = split.cold_items
-    scores = model.score(split.test.user, cold, history=split.test_history)
-    own = group[cold][None, :] == group[split.test.item][:, None]
+    scores, own = cold_item_scores(item_input="attributes", attribute_field="group")
     assert (scores[own].reshape(len(scores), -1).min(1) > scores[~own].reshape(len(scores), -1).max(1)).all()
 
 
