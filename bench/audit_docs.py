@@ -397,6 +397,22 @@ CLAIMS: list[Claim] = [
     ),
     Claim(
         "neural",
+        "S3-Rec Sports SASRec+SS 4,096 negatives random batches NDCG@10 (3-seed mean)",
+        "0.0314",
+        "neural_s3rec_amazon-sports.json",
+        "summary/sasrec-ss-batch4096-2b-d0.5-random/ndcg@10/mean",
+        "python bench/neural.py s3rec --dataset amazon-sports --runs sasrec-ss-batch4096-2b-d0.5-random",
+    ),
+    Claim(
+        "neural",
+        "S3-Rec Sports SASRec+SS 4,096 negatives ID+attributes NDCG@10 (3-seed mean)",
+        "0.0332",
+        "neural_s3rec_amazon-sports.json",
+        "summary/sasrec-ss-batch4096-2b-d0.5-random-attr/ndcg@10/mean",
+        "python bench/neural.py s3rec --dataset amazon-sports --runs sasrec-ss-batch4096-2b-d0.5-random-attr",
+    ),
+    Claim(
+        "neural",
         "SASRec training step, padded over length groups",
         "3.2",
         "sasrec_groups.json",
