@@ -487,6 +487,17 @@ def test_attribute_items_are_the_id_plus_the_mean_of_their_token_embeddings(
     np.testing.assert_array_equal(loaded.score([0, 1]), model.score([0, 1]))
 
 
+def test_attributes_alone_keep_a_learned_mask_token_and_a_zero_padding_row() -> None:
+    cfg = SASRecConfig(n_items=3, dim=4, item_input="attributes", n_attributes=2, n_attribute_links=1)
+    net = SASRecNet(cfg)
+    with torch.no_grad():
+        net.items.attr_offsets.copy_(torch.tensor([0, 1, 1]))  # item 0 has token 0, items 1 and 2 none
+        net.items.mask_vec.fill_(1.0)
+        table = net.items()  # [5, 4]
+    assert torch.equal(table[0], torch.zeros(4)) and torch.equal(table[4], torch.ones(4))
+    assert torch.equal(table[1], net.items.attr_emb.weight[0]) and not table[2:4].any()
+
+
 def test_attribute_items_score_cold_items_by_their_attribute() -> None:
     """Items never seen in training are ranked by the next item's group, through their group token."""
     scores, own = cold_item_scores(item_input="attributes", attribute_field="group")
@@ -507,6 +518,7 @@ def test_mc_dropout_uncertainty(fitted: SASRec) -> None:
     ("params", "match"),
     [
         ({"item_input": "image"}, r"item_input must be one of \('id', 'text', 'id\+text', .*\), got 'image'"),
+        ({"item_input": "id+attributes", "attribute_sep": ""}, "attribute_sep must be None"),
         (
             {"item_input": "id+attributes", "attribute_field": "colour"},
             r"neither a catalogue field \(\['text'\]\)",

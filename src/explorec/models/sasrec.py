@@ -10,8 +10,10 @@ Item representations ``e_i`` are an ID embedding (``item_input="id"``), a frozen
 of the item's text through a learned projection (``"text"``, in the spirit of UniSRec / VQ-Rec; such
 items can be scored even when they never occurred in training), the mean of learned embeddings of the
 item's attribute tokens (``"attributes"``: category and brand ids, shared by many items, so a rare item
-borrows from the frequent ones; RecBole's SASRecF sums feature embeddings the same way), or a ``+``-joined
-sum of these (``"id+text"``, ``"id+attributes"``, ...).
+borrows from the frequent ones; RecBole's SASRecF pools feature embeddings likewise, but concatenates
+them with the ID and projects them, on the input side only), or a ``+``-joined sum of these
+(``"id+text"``, ``"id+attributes"``, ...). The table is tied: the attributes shape both the input and
+the output side.
 
 Training uses the full softmax cross-entropy over the whole catalogue at *every* position of each
 sequence in one pass (``loss="full"``), instead of treating every prefix as a separate example; for
@@ -140,6 +142,8 @@ class ItemTable(nn.Module):
             self.register_buffer("attr_offsets", torch.zeros(cfg.n_items, dtype=torch.int64))
             self.attr_emb = nn.EmbeddingBag(cfg.n_attributes, cfg.dim, mode="mean")
             nn.init.normal_(self.attr_emb.weight, std=cfg.dim**-0.5)
+            if not (self.use_id or self.use_text):  # the mask token's only learned part
+                self.mask_vec = nn.Parameter(torch.zeros(1, cfg.dim))
 
     def forward(self) -> torch.Tensor:
         parts = []
@@ -149,8 +153,9 @@ class ItemTable(nn.Module):
             parts.append(torch.cat([zero, items, self.mask_vec], dim=0))  # [N+2, D]
         if self.use_attributes:
             items = self.attr_emb(self.attr_tokens, self.attr_offsets)  # [N, D]; no token: zeros
-            edge = items.new_zeros(1, items.shape[1])  # [1, D]: padding and mask rows
-            parts.append(torch.cat([edge, items, edge], dim=0))  # [N+2, D]
+            zero = items.new_zeros(1, items.shape[1])  # [1, D]: the padding row
+            mask = zero if self.use_id or self.use_text else self.mask_vec  # [1, D]
+            parts.append(torch.cat([zero, items, mask], dim=0))  # [N+2, D]
         if self.use_id:
             parts.append(self.id_emb.weight)  # [N+2, D]
         table = parts[0]
@@ -297,7 +302,9 @@ class SASRec(SequenceAttention, TorchRecommender):
         catalogue text field split by ``attribute_sep`` (``"attributes"``: the S3-Rec loader's
         space-joined category and brand ids) or a catalogue attribute (one token per item).
     attribute_sep : str, optional
-        Token separator of that field (None: any whitespace; e.g. ``"|"`` for MovieLens genres).
+        Token separator of that field (None: any whitespace; e.g. ``"|"`` for MovieLens genres). A
+        token listed twice for an item counts twice in its mean. Under DP the bag's backward has no
+        ``vmap`` batching rule: the per-user gradients are right but computed one user at a time.
     encoder : str
         Text encoder spec for ``explorec.encoders.item_vectors`` (``"default"`` = all-MiniLM-L6-v2,
         ``"hashing:<dim>"`` for tests); read only when ``item_input`` uses text.
@@ -491,6 +498,9 @@ class SASRec(SequenceAttention, TorchRecommender):
         check_choice("batching", self.batching, BATCHINGS)
         check_choice("weighting", self.weighting, WEIGHTINGS)
         check_choice("item_input", self.item_input, ITEM_INPUTS)
+        sep = self.attribute_sep
+        if sep is not None and (not isinstance(sep, str) or not sep):
+            raise ConfigError(f"attribute_sep must be None (whitespace) or a non-empty string, got {sep!r}")
         check_choice("loss", self.loss, LOSSES)
         check_choice("negative_sharing", self.negative_sharing, NEGATIVE_SHARING)
         for name in ("cl_weight", "adv_weight", "category_weight", "adv_epsilon"):
