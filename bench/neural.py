@@ -292,6 +292,16 @@ RUNS["s3rec"] = {
         "sasrec",
         {**SASREC_SS_RANDOM_2B, "n_negatives": 4096, "item_input": "id+attributes"},
     ),
+    # Sports, seventh session: the attribute run above with twice the shared negatives, and with twice the
+    # width (Sports has 1.5x Beauty's items and 1.6x its users; the eSASRec benchmark ran dim 256)
+    "sasrec-ss-batch8192-2b-d0.5-random-attr": (
+        "sasrec",
+        {**SASREC_SS_RANDOM_2B, "n_negatives": 8192, "item_input": "id+attributes"},
+    ),
+    "sasrec-ss-batch4096-2b-d0.5-random-attr-d128": (
+        "sasrec",
+        {**SASREC_SS_RANDOM_2B, "n_negatives": 4096, "item_input": "id+attributes", "dim": 128},
+    ),
     # the pick (random batches) with the adversarial setting picked on amazon-scientific's validation part
     "sasrec-ss-batch2048-2b-d0.5-random-adv": (
         "sasrec",
