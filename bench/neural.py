@@ -567,6 +567,9 @@ def _seed_summary(path: Path, cache: Path) -> None:
     for name in runs:
         if name not in BASELINES:
             groups.setdefault(re.sub(r"-s\d+$", "", name), []).append(name)
+    previous: dict[str, Any] = doc.get("summary", {})
+    if previous.get("best_baseline_by_valid") != best:
+        previous = {}
     summary: dict[str, Any] = {"best_baseline_by_valid": best}
     for config, members in sorted(groups.items()):
         members.sort()
@@ -591,13 +594,22 @@ def _seed_summary(path: Path, cache: Path) -> None:
         ):
             if all(key in runs[m] for m in members):
                 row[key] = stat(key)
+        # the per-user caches live outside the repository (PER_USER_DIR): a seed whose cache is gone
+        # (another machine) keeps the test recorded when its cache existed, and the seed-mean test is
+        # recomputed only when every seed's cache is there
+        old = previous.get(config, {})
+        tests: dict[str, Any] = dict(old.get(f"vs {best}", {}))
         if best is not None and (cache / f"{best}.npy").is_file():
             ref = np.load(cache / f"{best}.npy")
             per = {m: np.load(cache / f"{m}.npy") for m in members if (cache / f"{m}.npy").is_file()}
-            row[f"vs {best}"] = {m: paired_test(v, ref) for m, v in per.items() if v.size == ref.size}
-            if per:
+            tests.update({m: paired_test(v, ref) for m, v in per.items() if v.size == ref.size})
+            if per and len(per) == len(members):
                 mean_user = np.mean(list(per.values()), axis=0)
                 row[f"seed-mean vs {best}"] = paired_test(mean_user, ref)
+        if tests or f"vs {best}" in old or (cache / f"{best}.npy").is_file():
+            row[f"vs {best}"] = {m: tests[m] for m in members if m in tests}
+        if f"seed-mean vs {best}" not in row and old.get("runs") == members and f"seed-mean vs {best}" in old:
+            row[f"seed-mean vs {best}"] = old[f"seed-mean vs {best}"]
         summary[config] = row
         print(
             f"{config:<22} n={len(members)} ndcg@10 {row['ndcg@10']['mean']:.4f} ± {row['ndcg@10']['sd']:.4f}"
