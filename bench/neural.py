@@ -599,17 +599,18 @@ def _seed_summary(path: Path, cache: Path) -> None:
         # recomputed only when every seed's cache is there
         old = previous.get(config, {})
         tests: dict[str, Any] = dict(old.get(f"vs {best}", {}))
-        if best is not None and (cache / f"{best}.npy").is_file():
+        seed_mean = old.get(f"seed-mean vs {best}") if old.get("runs") == members else None
+        have_ref = best is not None and (cache / f"{best}.npy").is_file()
+        if have_ref:
             ref = np.load(cache / f"{best}.npy")
             per = {m: np.load(cache / f"{m}.npy") for m in members if (cache / f"{m}.npy").is_file()}
             tests.update({m: paired_test(v, ref) for m, v in per.items() if v.size == ref.size})
-            if per and len(per) == len(members):
-                mean_user = np.mean(list(per.values()), axis=0)
-                row[f"seed-mean vs {best}"] = paired_test(mean_user, ref)
-        if tests or f"vs {best}" in old or (cache / f"{best}.npy").is_file():
+            if len(per) == len(members):
+                seed_mean = paired_test(np.mean(list(per.values()), axis=0), ref)
+        if have_ref or f"vs {best}" in old:
             row[f"vs {best}"] = {m: tests[m] for m in members if m in tests}
-        if f"seed-mean vs {best}" not in row and old.get("runs") == members and f"seed-mean vs {best}" in old:
-            row[f"seed-mean vs {best}"] = old[f"seed-mean vs {best}"]
+        if seed_mean is not None:
+            row[f"seed-mean vs {best}"] = seed_mean
         summary[config] = row
         print(
             f"{config:<22} n={len(members)} ndcg@10 {row['ndcg@10']['mean']:.4f} ± {row['ndcg@10']['sd']:.4f}"
